@@ -1,0 +1,4 @@
+#ifndef MULTIPROC_EXPORTER_CZLIB_SHIM_H
+#define MULTIPROC_EXPORTER_CZLIB_SHIM_H
+#include <zlib.h>
+#endif

@@ -1,0 +1,6 @@
+import MultiprocCollector
+
+/// Placeholder until the libevent front lands.
+public enum ExporterHTTPVersion {
+    public static let placeholder = true
+}

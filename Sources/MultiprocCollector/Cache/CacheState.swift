@@ -1,0 +1,87 @@
+// MARK: - The cache behind MultiprocCollector
+
+/// Everything kept between scrapes. Only touched under the collector's lock.
+struct CacheState: ~Copyable {
+    private var keys = KeyTable()
+    private var files: [String: TrackedFile] = [:]
+    private var plan: MergePlan?
+    /// The files (identity and generation) the plan was built from, in merge order.
+    private var planSignature: [PlanInput] = []
+    /// Problems reported before, so each is reported once while it lasts.
+    private var reported: Set<FileProblem> = []
+    /// Plan problems (bad bucket bounds) as of the last build.
+    private var planProblems: [FileProblem] = []
+
+    private struct PlanInput: Equatable {
+        var file: ObjectIdentifier
+        var generation: Int
+    }
+
+    init() {}
+
+    /// Brings every file up to date and merges them.
+    mutating func refresh(path: String) -> Snapshot {
+        var statistics = ScrapeStatistics()
+        var problems: [FileProblem] = []
+        var merged: [TrackedFile] = []
+
+        do {
+            let directory = try MetricDirectory(path: path)
+            var seen: [String: TrackedFile] = [:]
+            for entry in directory.metricFiles() {
+                if entry.isSymlink {
+                    problems.append(FileProblem(file: entry.name, reason: .symlink, detail: "is a symbolic link; not followed"))
+                    continue
+                }
+                let file: TrackedFile
+                if let known = files[entry.name], known.listedInode == entry.inode {
+                    file = known
+                } else {
+                    file = TrackedFile(entry: entry)
+                }
+                seen[entry.name] = file
+                switch file.refresh(directory: directory.descriptor, keys: &keys) {
+                case .ready(let parsed):
+                    merged.append(file)
+                    if parsed { statistics.filesParsed += 1 }
+                    statistics.filesRead += 1
+                    problems.append(contentsOf: file.problems)
+                case .excluded(let problem):
+                    if let problem { problems.append(problem) }
+                }
+            }
+            files = seen
+        } catch {
+            files = [:]
+            problems.append(FileProblem(file: "", reason: .directoryUnreadable, detail: error.description))
+        }
+
+        // Recompile the merge only when the files or their entry lists changed.
+        let signature = merged.map { PlanInput(file: ObjectIdentifier($0), generation: $0.generation) }
+        if plan == nil || signature != planSignature {
+            let inputs = merged.map { MergeInputFile(name: $0.parsedName, keyIDs: $0.keyIDs) }
+            let (newPlan, buildProblems) = MergePlanBuilder.build(files: inputs, keys: keys)
+            plan = newPlan
+            planSignature = signature
+            planProblems = buildProblems.map { FileProblem(file: merged[$0.fileIndex].name, reason: $0.reason, detail: $0.detail) }
+            statistics.planRebuilt = true
+        }
+        problems.append(contentsOf: planProblems)
+
+        let slots = plan!.accumulate(values: merged.map(\.values), timestamps: merged.map(\.timestamps))
+
+        var pids = Set<ExactString>()
+        for file in merged {
+            statistics.filesByType[file.parsedName.type, default: 0] += 1
+            statistics.bytesUsed += min(file.used, file.mapping?.length ?? 0)
+            statistics.entries += file.keyIDs.count
+            pids.insert(ExactString(file.parsedName.pid))
+        }
+        statistics.pids = pids.count
+
+        let current = Set(problems)
+        let newProblems = problems.filter { !reported.contains($0) }
+        reported = current
+        return Snapshot(plan: plan!, slots: slots, problems: problems, newProblems: newProblems, statistics: statistics)
+    }
+}

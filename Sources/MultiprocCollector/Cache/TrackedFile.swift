@@ -1,0 +1,190 @@
+// MARK: - What is remembered about one file between scrapes
+
+/// One metric file as the cache knows it: its mapping, the entries parsed so far (key id and
+/// value offset) and where parsing stopped. A scrape loads values at the known offsets and
+/// parses only the bytes past the previous `used`.
+final class TrackedFile {
+    let name: String
+    let parsedName: MetricFileName
+    /// `d_ino` from the listing that found this file: a different one is a different file.
+    let listedInode: UInt64
+
+    private(set) var mapping: MappedFile?
+    /// Offset just past the last entry parsed.
+    private(set) var parsedEnd = EntryParser.headerSize
+    /// `used` as last read.
+    private(set) var used = 0
+    /// Parsing stopped at a corrupt entry: nothing after it is trusted until the file is
+    /// replaced or rewritten.
+    private(set) var stalled = false
+
+    private(set) var keyIDs: [KeyTable.ID] = []
+    private(set) var valueOffsets: [Int32] = []
+    /// Values (and, for gauge files, timestamps) as of the last successful read.
+    private(set) var values: [Double] = []
+    private(set) var timestamps: [Double] = []
+    /// Problems with entries (bad keys, the corrupt entry parsing stopped at): they last as
+    /// long as this content of the file.
+    private(set) var entryProblems: [FileProblem] = []
+    /// Problem with the header as of the last read.
+    private(set) var headerProblem: FileProblem?
+    /// Bumped whenever the entry list changes, so a merge plan can tell it is out of date.
+    private(set) var generation = 0
+
+    init(entry: MetricDirectory.Entry) {
+        name = entry.name
+        parsedName = entry.parsed
+        listedInode = entry.inode
+    }
+
+    /// The outcome of bringing the file up to date.
+    enum RefreshResult {
+        /// Values are current; the file takes part in the merge. `parsed`: new entries were read.
+        case ready(parsed: Bool)
+        /// The file takes no part in this merge; `problem` says why, or is nil when that is
+        /// normal (a live gauge file removed by mark-dead).
+        case excluded(FileProblem?)
+    }
+
+    var problems: [FileProblem] {
+        headerProblem.map { [$0] + entryProblems } ?? entryProblems
+    }
+
+    private var isLiveGauge: Bool { parsedName.gaugeMode?.isLive == true }
+
+    /// Maps the file if needed, parses new entries, and loads all values.
+    func refresh(directory: Int32, keys: inout KeyTable) -> RefreshResult {
+        if mapping == nil, let excluded = map(directory: directory) { return excluded }
+        var remapped = false
+        while let file = mapping {
+            let (outcome, faulted) = SigbusGuard.read(file.bytes) {
+                self.read(file.bytes, keys: &keys, acceptShortMapping: remapped)
+            }
+            if faulted {
+                reset()
+                return .excluded(problem(.truncatedWhileReading, "the file shrank while it was read; it is read again from scratch next scrape"))
+            }
+            guard let parsed = outcome else {
+                // `used` lies past the mapping: the writer grew the file. Map it again, once.
+                remapped = true
+                let previous = file.identity
+                mapping = nil
+                if let excluded = map(directory: directory) { return excluded }
+                if mapping?.identity != previous {
+                    reset()
+                    return .excluded(problem(.truncatedWhileReading, "the file was replaced while it was read; it is read again next scrape"))
+                }
+                continue
+            }
+            return .ready(parsed: parsed)
+        }
+        return .excluded(nil)
+    }
+
+    /// Opens and maps the file; returns why it is excluded when that fails.
+    private func map(directory: Int32) -> RefreshResult? {
+        switch MappedFile.open(directory: directory, name: name) {
+        case .mapped(let file):
+            mapping = file
+            return nil
+        case .empty:
+            return .excluded(problem(.emptyFile, "the file is empty (0 bytes)"))
+        case .missing:
+            // `live*` files are removed by mark-dead at any moment: not an error.
+            return .excluded(isLiveGauge ? nil : problem(.vanished, "the file disappeared between listing and reading"))
+        case .problem(let reason, let detail):
+            return .excluded(problem(reason, detail))
+        }
+    }
+
+    /// Runs inside the SIGBUS guard: any byte of the mapping may vanish under it.
+    /// Returns whether entries were parsed, or nil when the mapping is too small for `used`.
+    private func read(_ bytes: UnsafeRawBufferPointer, keys: inout KeyTable, acceptShortMapping: Bool) -> Bool? {
+        guard bytes.count >= EntryParser.headerSize else {
+            headerProblem = EntryParser.headerProblem(used: 0, fileSize: bytes.count).map { problem($0.0, $0.1) }
+            return false
+        }
+        let currentUsed = EntryParser.readUsed(bytes)
+        if currentUsed > bytes.count, !acceptShortMapping { return nil }
+        headerProblem = EntryParser.headerProblem(used: currentUsed, fileSize: bytes.count).map { problem($0.0, $0.1) }
+        if currentUsed < used {
+            // `used` never goes down in a live file: this is new content under the same inode.
+            resetEntries()
+        }
+        used = currentUsed
+        var parsed = false
+        if !stalled, min(currentUsed, bytes.count) > parsedEnd {
+            parse(bytes, keys: &keys)
+            parsed = true
+        }
+        loadValues(bytes)
+        return parsed
+    }
+
+    private func parse(_ bytes: UnsafeRawBufferPointer, keys: inout KeyTable) {
+        let outcome = EntryParser.parse(bytes, from: parsedEnd, used: used)
+        keyIDs.reserveCapacity(keyIDs.count + outcome.entries.count)
+        valueOffsets.reserveCapacity(valueOffsets.count + outcome.entries.count)
+        for entry in outcome.entries {
+            let start = Int(entry.keyStart)
+            let id = keys.intern(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(entry.keyLength))]))
+            if case .failure(let error) = keys.decoded[Int(id)] {
+                entryProblems.append(problem(error.reason, "entry at offset \(start - 4) skipped: \(error.detail)"))
+                continue
+            }
+            keyIDs.append(id)
+            valueOffsets.append(entry.valueOffset)
+        }
+        if let (reason, detail) = outcome.problem {
+            entryProblems.append(problem(reason, detail + "; later entries are ignored"))
+            stalled = true
+        }
+        parsedEnd = outcome.end
+        if !outcome.entries.isEmpty { generation += 1 }
+    }
+
+    /// Loads every value (and gauge timestamp) from the mapping.
+    private func loadValues(_ bytes: UnsafeRawBufferPointer) {
+        let count = valueOffsets.count
+        if values.count != count { values = [Double](repeating: 0, count: count) }
+        let isGauge = parsedName.type == .gauge
+        if isGauge, timestamps.count != count { timestamps = [Double](repeating: 0, count: count) }
+        valueOffsets.withUnsafeBufferPointer { offsets in
+            values.withUnsafeMutableBufferPointer { out in
+                for i in 0..<count {
+                    out[i] = bytes.loadUnaligned(fromByteOffset: Int(offsets[i]), as: Double.self)
+                }
+            }
+            if isGauge {
+                timestamps.withUnsafeMutableBufferPointer { out in
+                    for i in 0..<count {
+                        out[i] = bytes.loadUnaligned(fromByteOffset: Int(offsets[i]) + 8, as: Double.self)
+                    }
+                }
+            }
+        }
+    }
+
+    private func resetEntries() {
+        parsedEnd = EntryParser.headerSize
+        used = 0
+        stalled = false
+        keyIDs = []
+        valueOffsets = []
+        values = []
+        timestamps = []
+        entryProblems = []
+        headerProblem = nil
+        generation += 1
+    }
+
+    /// Forgets everything, mapping included: the next refresh starts from scratch.
+    func reset() {
+        mapping = nil
+        resetEntries()
+    }
+
+    func problem(_ reason: FileProblem.Reason, _ detail: String) -> FileProblem {
+        FileProblem(file: name, reason: reason, detail: detail)
+    }
+}

@@ -1,0 +1,72 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The metric directory, opened once per scrape; files are opened relative to it so a
+/// directory renamed or replaced mid-scrape cannot send reads elsewhere.
+struct MetricDirectory: ~Copyable {
+    let descriptor: Int32
+
+    /// One directory entry whose name is a metric file name.
+    struct Entry {
+        var name: String
+        var parsed: MetricFileName
+        /// Inode number as reported by `readdir` (compared only with itself across scrapes).
+        var inode: UInt64
+        var isSymlink: Bool
+    }
+
+    enum OpenError: Error, CustomStringConvertible {
+        case missing(String)
+        case notADirectory(String)
+        case unreadable(String, String)
+
+        public var description: String {
+            switch self {
+            case .missing(let path): return "\(path): no such directory"
+            case .notADirectory(let path): return "\(path): not a directory"
+            case .unreadable(let path, let why): return "\(path): \(why)"
+            }
+        }
+    }
+
+    init(path: String) throws(OpenError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            switch code {
+            case ENOENT: throw .missing(path)
+            case ENOTDIR: throw .notADirectory(path)
+            default: throw .unreadable(path, errnoText(code))
+            }
+        }
+        descriptor = fd
+    }
+
+    deinit { close(descriptor) }
+
+    /// Metric files in `readdir` order, the order Python's `glob` merges them in (which
+    /// decides float rounding of sums and ties). Other names are skipped without a look.
+    func metricFiles() -> [Entry] {
+        let copy = dup(descriptor)
+        guard copy >= 0, let dir = fdopendir(copy) else {
+            if copy >= 0 { close(copy) }
+            return []
+        }
+        defer { closedir(dir) }
+        rewinddir(dir)
+        var entries: [Entry] = []
+        while let raw = readdir(dir) {
+            let name = withUnsafeBytes(of: &raw.pointee.d_name) { buffer in
+                String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            // Metric file names are ASCII, so a name repaired by the UTF-8 decode never parses.
+            guard let parsed = MetricFileName(name) else { continue }
+            entries.append(Entry(name: name, parsed: parsed, inode: UInt64(raw.pointee.d_ino),
+                                 isSymlink: raw.pointee.d_type == UInt8(DT_LNK)))
+        }
+        return entries
+    }
+}

@@ -1,0 +1,87 @@
+// MARK: - Interned keys
+
+/// Every distinct raw key seen in any file, decoded once and named by a dense integer id.
+///
+/// The same few thousand keys repeat in every worker's file, so an entry costs one hash of
+/// its key bytes and one comparison; JSON is decoded once per distinct key. Lookups take the
+/// bytes straight from the mapping, without building a `String` or an `Array`.
+struct KeyTable {
+    typealias ID = Int32
+
+    private var arena: [UInt8] = []
+    private var spans: [(offset: Int, length: Int, hash: UInt64)] = []
+    private var slots: [Int32] = Array(repeating: -1, count: 1024)
+    /// Decoded key for each id (or why it could not be decoded).
+    private(set) var decoded: [Result<SampleKey, KeyDecodingError>] = []
+
+    var count: Int { spans.count }
+
+    /// The id of `bytes`, decoding and adding the key if it is new.
+    mutating func intern(_ bytes: UnsafeRawBufferPointer) -> ID {
+        let hash = Self.hash(bytes)
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let id = slots[i]
+            if id < 0 { break }
+            let span = spans[Int(id)]
+            if span.hash == hash, span.length == bytes.count, arena.withUnsafeBytes({ arenaBytes in
+                memcmpEqual(UnsafeRawBufferPointer(rebasing: arenaBytes[span.offset..<(span.offset + span.length)]), bytes)
+            }) {
+                return id
+            }
+            i = (i + 1) & mask
+        }
+        let id = ID(spans.count)
+        spans.append((arena.count, bytes.count, hash))
+        arena.append(contentsOf: bytes)
+        decoded.append(Result { () throws(KeyDecodingError) in try SampleKey.decode(bytes) })
+        slots[i] = id
+        if spans.count * 2 > slots.count { grow() }
+        return id
+    }
+
+    private mutating func grow() {
+        var newSlots = [Int32](repeating: -1, count: slots.count * 2)
+        let mask = newSlots.count - 1
+        for (id, span) in spans.enumerated() {
+            var i = Int(truncatingIfNeeded: span.hash) & mask
+            while newSlots[i] >= 0 { i = (i + 1) & mask }
+            newSlots[i] = Int32(id)
+        }
+        slots = newSlots
+    }
+
+    /// 64-bit FNV-1a over 8-byte words, finished with a multiply-xorshift mix.
+    private static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var i = 0
+        let n = bytes.count
+        while i + 8 <= n {
+            h = (h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x0000_0100_0000_01B3
+            h ^= h >> 29
+            i += 8
+        }
+        while i < n {
+            h = (h ^ UInt64(bytes[i])) &* 0x0000_0100_0000_01B3
+            i += 1
+        }
+        h ^= UInt64(n)
+        h = (h ^ (h >> 33)) &* 0xff51_afd7_ed55_8ccd
+        h = (h ^ (h >> 33)) &* 0xc4ce_b9fe_1a85_ec53
+        return h ^ (h >> 33)
+    }
+}
+
+@inline(__always)
+func memcmpEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    guard a.count == b.count else { return false }
+    if a.count == 0 { return true }
+    return memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,163 @@
+// MARK: - One scrape's merged result
+
+/// The merged metrics of one scrape: immutable, cheap to render in any format, safe to share
+/// between threads.
+public struct Snapshot: Sendable {
+    let plan: MergePlan
+    let slots: SlotValues
+
+    /// Every problem with a file as of this scrape, including ones reported before.
+    public let problems: [FileProblem]
+    /// Problems first seen by this scrape: log and count these, so each is reported once.
+    public let newProblems: [FileProblem]
+    /// What this scrape read.
+    public internal(set) var statistics: ScrapeStatistics
+
+    /// The merged families, sorted by name; samples in a stable order (by label set, then
+    /// buckets by bound, `_count`, other samples by name).
+    public var families: [MetricFamily] {
+        plan.families.map { family in
+            var samples: [Sample] = []
+            for line in family.lines {
+                guard let value = value(of: line.value) else { continue }
+                samples.append(Sample(name: line.sampleName, labels: line.labels, value: value))
+            }
+            return MetricFamily(name: family.name, type: family.type, help: family.help, samples: samples)
+        }
+    }
+
+    /// Appends the exposition of this snapshot in `format`, without the OpenMetrics `# EOF`
+    /// (append ``ExpositionFormat/trailer`` when nothing else follows).
+    public func render(_ format: ExpositionFormat, into out: inout [UInt8]) {
+        let rendered = plan.rendered(for: format)
+        rendered.bytes.withUnsafeBufferPointer { bytes in
+            for (f, family) in rendered.families.enumerated() {
+                let lines = PlanLines(plan: plan, family: f, rendered: family, bytes: bytes, snapshot: self)
+                ExpositionWriter.writeFamily(format: format, lines: lines, into: &out)
+            }
+        }
+    }
+
+    /// The complete body for `format`, `# EOF` included.
+    public func body(_ format: ExpositionFormat) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(plan.families.count * 256)
+        render(format, into: &out)
+        out.append(contentsOf: format.trailer)
+        return out
+    }
+
+    /// The value of a line, or nil when the line is absent this scrape.
+    func value(of line: LineValue) -> Double? {
+        switch line {
+        case .slot(let s):
+            return slots.present[Int(s)] ? slots.values[Int(s)] : nil
+        case .cumulativeBucket(let g, let index):
+            var acc = 0.0
+            for slot in plan.bucketGroups[Int(g)][...Int(index)] { acc += slots.values[Int(slot)] }
+            return acc
+        case .bucketCount(let g):
+            var acc = 0.0
+            for slot in plan.bucketGroups[Int(g)] { acc += slots.values[Int(slot)] }
+            return acc
+        }
+    }
+}
+
+/// Counts describing one scrape.
+public struct ScrapeStatistics: Sendable, Equatable {
+    /// Metric files merged, by type.
+    public var filesByType: [MetricType: Int] = [:]
+    /// Bytes in use (`used`) across merged files.
+    public var bytesUsed: Int = 0
+    /// Entries merged.
+    public var entries: Int = 0
+    /// Distinct pids among merged files.
+    public var pids: Int = 0
+    /// Files whose keys were (re)parsed this scrape.
+    public var filesParsed: Int = 0
+    /// Files whose values were read from their mapping this scrape.
+    public var filesRead: Int = 0
+    /// Whether the merge plan was rebuilt (the directory's shape changed).
+    public var planRebuilt: Bool = false
+    /// Wall time of the refresh, in seconds.
+    public var duration: Double = 0
+
+    public init() {}
+}
+
+// MARK: - Rendering a plan with cached prefixes
+
+/// The constant parts of a plan's output in one format: headers and line prefixes.
+struct RenderedPlan {
+    struct Family {
+        var header: Range<Int>
+        var suffixHeaders: [String: Range<Int>]
+        var prefixes: [Range<Int>]
+    }
+    var bytes: [UInt8] = []
+    var families: [Family] = []
+}
+
+extension MergePlan {
+    /// Headers and line prefixes for `format`, rendered once per plan and format.
+    func rendered(for format: ExpositionFormat) -> RenderedPlan {
+        let key = FormatKey(syntax: format.syntax, escaping: format.escaping)
+        if let cached = renderCache.withLock({ $0[key] }) { return cached }
+        var rendered = RenderedPlan()
+        var bytes: [UInt8] = []
+        for family in families {
+            var start = bytes.count
+            ExpositionWriter.appendHeader(name: family.name, type: family.type, help: family.help, format: format, into: &bytes)
+            let header = start..<bytes.count
+            var suffixHeaders: [String: Range<Int>] = [:]
+            var prefixes: [Range<Int>] = []
+            prefixes.reserveCapacity(family.lines.count)
+            for line in family.lines {
+                if let suffix = line.textSuffix, suffixHeaders[suffix] == nil, format.syntax == .prometheusText {
+                    start = bytes.count
+                    ExpositionWriter.appendSuffixHeader(name: family.name + suffix, help: family.help, format: format, into: &bytes)
+                    suffixHeaders[suffix] = start..<bytes.count
+                }
+                start = bytes.count
+                ExpositionWriter.appendLinePrefix(sampleName: line.sampleName, labels: line.labels, format: format, into: &bytes)
+                prefixes.append(start..<bytes.count)
+            }
+            rendered.families.append(RenderedPlan.Family(header: header, suffixHeaders: suffixHeaders, prefixes: prefixes))
+        }
+        rendered.bytes = bytes
+        renderCache.withLock { $0[key] = rendered }
+        return rendered
+    }
+}
+
+private struct PlanLines: FamilyLines {
+    let plan: MergePlan
+    let family: Int
+    let rendered: RenderedPlan.Family
+    let bytes: UnsafeBufferPointer<UInt8>
+    let snapshot: Snapshot
+
+    var count: Int { rendered.prefixes.count }
+
+    func isPresent(_ line: Int) -> Bool {
+        if case .slot(let s) = plan.families[family].lines[line].value { return snapshot.slots.present[Int(s)] }
+        return true
+    }
+
+    func textSuffix(_ line: Int) -> String? { plan.families[family].lines[line].textSuffix }
+
+    func appendHeader(into out: inout [UInt8]) {
+        out.append(contentsOf: bytes[rendered.header])
+    }
+
+    func appendSuffixHeader(_ suffix: String, into out: inout [UInt8]) {
+        if let range = rendered.suffixHeaders[suffix] { out.append(contentsOf: bytes[range]) }
+    }
+
+    func appendLine(_ line: Int, into out: inout [UInt8]) {
+        out.append(contentsOf: bytes[rendered.prefixes[line]])
+        FloatFormat.appendGoString(snapshot.value(of: plan.families[family].lines[line].value) ?? 0, to: &out)
+        out.append(UInt8(ascii: "\n"))
+    }
+}
