@@ -23,6 +23,8 @@ struct Dump: ParsableCommand {
         }
         let body = snapshot.body(ExpositionFormat.negotiate(accept: accept))
         FileHandleOutput.stdout(body)
+        // One-shot: the cache would be torn down for nothing.
+        Glibc.exit(0)
     }
 }
 

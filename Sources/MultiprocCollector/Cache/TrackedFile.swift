@@ -122,25 +122,40 @@ final class TrackedFile {
     }
 
     private func parse(_ bytes: UnsafeRawBufferPointer, keys: inout KeyTable) {
-        let outcome = EntryParser.parse(bytes, from: parsedEnd, used: used)
-        keyIDs.reserveCapacity(keyIDs.count + outcome.entries.count)
-        valueOffsets.reserveCapacity(valueOffsets.count + outcome.entries.count)
-        for entry in outcome.entries {
+        // Work on locals: class properties pay an exclusivity check on every access.
+        var newKeyIDs = keyIDs
+        var newOffsets = valueOffsets
+        var problems = entryProblems
+        keyIDs = []
+        valueOffsets = []
+        let expected = max(0, min(used, bytes.count) - parsedEnd) / 64
+        newKeyIDs.reserveCapacity(newKeyIDs.count + expected)
+        newOffsets.reserveCapacity(newOffsets.count + expected)
+        var previous: KeyTable.ID = newKeyIDs.last ?? -1
+        var parsedAny = false
+        let outcome = EntryParser.parse(bytes, from: parsedEnd, used: used) { entry in
+            parsedAny = true
             let start = Int(entry.keyStart)
-            let id = keys.intern(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(entry.keyLength))]))
-            if case .failure(let error) = keys.decoded[Int(id)] {
-                entryProblems.append(problem(error.reason, "entry at offset \(start - 4) skipped: \(error.detail)"))
-                continue
+            let id = keys.intern(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(entry.keyLength))]), after: previous)
+            previous = id
+            guard keys.isValid[Int(id)] else {
+                if case .failure(let error) = keys.decoded[Int(id)] {
+                    problems.append(FileProblem(file: name, reason: error.reason, detail: "entry at offset \(start - 4) skipped: \(error.detail)"))
+                }
+                return
             }
-            keyIDs.append(id)
-            valueOffsets.append(entry.valueOffset)
+            newKeyIDs.append(id)
+            newOffsets.append(entry.valueOffset)
         }
+        keyIDs = newKeyIDs
+        valueOffsets = newOffsets
         if let (reason, detail) = outcome.problem {
-            entryProblems.append(problem(reason, detail + "; later entries are ignored"))
+            problems.append(problem(reason, detail + "; later entries are ignored"))
             stalled = true
         }
+        entryProblems = problems
         parsedEnd = outcome.end
-        if !outcome.entries.isEmpty { generation += 1 }
+        if parsedAny { generation += 1 }
     }
 
     /// Loads every value (and gauge timestamp) from the mapping.

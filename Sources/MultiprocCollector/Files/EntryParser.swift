@@ -45,6 +45,18 @@ enum EntryParser {
     /// never reading past `bytes.count`. An entry cut off by the end of the file when `used`
     /// lies beyond it is left for ``headerProblem(used:fileSize:)`` to report.
     static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int, used: Int) -> Outcome {
+        var entries: [RawEntry] = []
+        // Entries are rarely shorter than 64 bytes (4 + key + padding + 16).
+        entries.reserveCapacity(max(0, min(used, bytes.count) - start) / 64)
+        var outcome = parse(bytes, from: start, used: used) { entries.append($0) }
+        outcome.entries = entries
+        return outcome
+    }
+
+    /// The same walk, handing each entry to `visit` as soon as it is validated, so a caller
+    /// that reads the key streams through the file once (`entries` stays empty).
+    @inline(__always)
+    static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int, used: Int, visit: (RawEntry) -> Void) -> Outcome {
         var outcome = Outcome(end: start)
         let limit = min(used, bytes.count)
         let cutByFileEnd = used > bytes.count
@@ -67,7 +79,7 @@ enum EntryParser {
                 if !cutByFileEnd { outcome.problem = (.truncatedEntry, "value of entry at offset \(pos) runs past used=\(used)") }
                 break
             }
-            outcome.entries.append(RawEntry(keyStart: Int32(pos + 4), keyLength: Int32(n), valueOffset: Int32(valueOffset)))
+            visit(RawEntry(keyStart: Int32(pos + 4), keyLength: Int32(n), valueOffset: Int32(valueOffset)))
             pos = valueOffset + 16
         }
         outcome.end = pos

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // MARK: - Byte-exact string identity
 
 /// A `String` compared and hashed by its UTF-8 bytes.
@@ -20,13 +26,30 @@ extension String {
     /// Equality of UTF-8 bytes (code points), not canonical equivalence.
     @inline(__always)
     func exactlyEquals(_ other: String) -> Bool {
-        utf8.elementsEqual(other.utf8)
+        utf8.count == other.utf8.count && exactCompare(other) == 0
     }
 
     /// Ordering by UTF-8 bytes, which is code point order, as Python sorts strings.
     @inline(__always)
     func exactlyPrecedes(_ other: String) -> Bool {
-        utf8.lexicographicallyPrecedes(other.utf8)
+        exactCompare(other) < 0
+    }
+
+    /// Three-way comparison of UTF-8 bytes (memcmp on native contiguous storage).
+    func exactCompare(_ other: String) -> Int {
+        let fast = utf8.withContiguousStorageIfAvailable { a in
+            other.utf8.withContiguousStorageIfAvailable { b -> Int in
+                let common = Swift.min(a.count, b.count)
+                if common > 0 {
+                    let r = memcmp(a.baseAddress!, b.baseAddress!, common)
+                    if r != 0 { return r < 0 ? -1 : 1 }
+                }
+                return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+            }
+        }
+        if let result = fast ?? nil { return result }
+        if utf8.elementsEqual(other.utf8) { return 0 }
+        return utf8.lexicographicallyPrecedes(other.utf8) ? -1 : 1
     }
 
     func hashExactly(into hasher: inout Hasher) {

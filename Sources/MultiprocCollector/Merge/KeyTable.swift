@@ -11,10 +11,38 @@ struct KeyTable {
     private var arena: [UInt8] = []
     private var spans: [(offset: Int, length: Int, hash: UInt64)] = []
     private var slots: [Int32] = Array(repeating: -1, count: 1024)
+    /// The key that followed each key in the file where it was last seen. Workers create
+    /// their series in the same order, so the next entry of a file is usually the successor
+    /// of the previous one: one comparison instead of a hash and a probe.
+    private var successor: [ID] = []
     /// Decoded key for each id (or why it could not be decoded).
     private(set) var decoded: [Result<SampleKey, KeyDecodingError>] = []
+    /// Whether each id decoded: a cheap check for the per-entry hot path.
+    private(set) var isValid: [Bool] = []
 
     var count: Int { spans.count }
+
+    /// The id of `bytes`, decoding and adding the key if it is new. `previous` is the id of
+    /// the entry before it in the same file (or -1), used to guess the answer.
+    mutating func intern(_ bytes: UnsafeRawBufferPointer, after previous: ID) -> ID {
+        if previous >= 0 {
+            let guess = successor[Int(previous)]
+            if guess >= 0, equals(guess, bytes) { return guess }
+            let id = intern(bytes)
+            successor[Int(previous)] = id
+            return id
+        }
+        return intern(bytes)
+    }
+
+    @inline(__always)
+    private func equals(_ id: ID, _ bytes: UnsafeRawBufferPointer) -> Bool {
+        let span = spans[Int(id)]
+        guard span.length == bytes.count else { return false }
+        return arena.withUnsafeBytes { arenaBytes in
+            memcmpEqual(UnsafeRawBufferPointer(rebasing: arenaBytes[span.offset..<(span.offset + span.length)]), bytes)
+        }
+    }
 
     /// The id of `bytes`, decoding and adding the key if it is new.
     mutating func intern(_ bytes: UnsafeRawBufferPointer) -> ID {
@@ -24,18 +52,16 @@ struct KeyTable {
         while true {
             let id = slots[i]
             if id < 0 { break }
-            let span = spans[Int(id)]
-            if span.hash == hash, span.length == bytes.count, arena.withUnsafeBytes({ arenaBytes in
-                memcmpEqual(UnsafeRawBufferPointer(rebasing: arenaBytes[span.offset..<(span.offset + span.length)]), bytes)
-            }) {
-                return id
-            }
+            if spans[Int(id)].hash == hash, equals(id, bytes) { return id }
             i = (i + 1) & mask
         }
         let id = ID(spans.count)
         spans.append((arena.count, bytes.count, hash))
+        successor.append(-1)
         arena.append(contentsOf: bytes)
-        decoded.append(Result { () throws(KeyDecodingError) in try SampleKey.decode(bytes) })
+        let result = Result { () throws(KeyDecodingError) in try SampleKey.decode(bytes) }
+        decoded.append(result)
+        if case .success = result { isValid.append(true) } else { isValid.append(false) }
         slots[i] = id
         if spans.count * 2 > slots.count { grow() }
         return id

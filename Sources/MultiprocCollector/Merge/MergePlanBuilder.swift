@@ -90,17 +90,26 @@ struct MergePlanBuilder {
     private mutating func run(files: [MergeInputFile], keys: KeyTable) -> MergePlan {
         let decoded = keys.decoded
 
+        // The metric of each key, looked up once per distinct key (-2: not yet, -1: undecodable).
+        var metricOfKey = [Int32](repeating: -2, count: keys.count)
+
         // Pass 1: metric type, help and gauge mode, in file order.
         for file in files {
+            let fileMode = file.name.gaugeMode
             for id in file.keyIDs {
-                guard case .success(let key) = decoded[Int(id)] else { continue }
-                var index = metricIndex[ExactString(key.metricName)]
-                if index == nil {
-                    index = Int32(metrics.count)
-                    metricIndex[ExactString(key.metricName)] = index
-                    metrics.append(MetricInfo(name: key.metricName, type: file.name.type, help: key.help, mode: nil))
+                var index = metricOfKey[Int(id)]
+                if index == -2 {
+                    guard case .success(let key) = decoded[Int(id)] else { metricOfKey[Int(id)] = -1; continue }
+                    if let known = metricIndex[ExactString(key.metricName)] {
+                        index = known
+                    } else {
+                        index = Int32(metrics.count)
+                        metricIndex[ExactString(key.metricName)] = index
+                        metrics.append(MetricInfo(name: key.metricName, type: file.name.type, help: key.help, mode: nil))
+                    }
+                    metricOfKey[Int(id)] = index
                 }
-                if file.name.type == .gauge { metrics[Int(index!)].mode = file.name.gaugeMode }
+                if index >= 0, let fileMode { metrics[Int(index)].mode = fileMode }
             }
         }
 
@@ -122,12 +131,13 @@ struct MergePlanBuilder {
             }
             var slots = [Int32](repeating: -1, count: file.keyIDs.count)
             for (j, id) in file.keyIDs.enumerated() {
-                guard case .success(let key) = decoded[Int(id)] else { continue }
-                let metric = metricIndex[ExactString(key.metricName)]!
+                let metric = metricOfKey[Int(id)]
+                if metric < 0 { continue }
                 let keepsPid = isGaugeFile && !metrics[Int(metric)].dropsPid
                 if keepsPid {
                     let memoKey = Int64(id) << 32 | pidNumber
                     if let slot = memoWithPid[memoKey] { slots[j] = slot; continue }
+                    guard case .success(let key) = decoded[Int(id)] else { continue }
                     var labels = key.labels
                     labels.append(Label(name: "pid", value: file.name.pid))
                     let slot = slotFor(metric: metric, key: key, labels: labels, fileIndex: fileIndex)
@@ -136,6 +146,7 @@ struct MergePlanBuilder {
                 } else {
                     let memo = memoWithoutPid[Int(id)]
                     if memo != -2 { slots[j] = memo; continue }
+                    guard case .success(let key) = decoded[Int(id)] else { continue }
                     var labels = key.labels
                     if metrics[Int(metric)].dropsPid { labels.removeAll { $0.name.exactlyEquals("pid") } }
                     let slot = slotFor(metric: metric, key: key, labels: labels, fileIndex: fileIndex)
@@ -264,16 +275,17 @@ struct MergePlanBuilder {
         if byGroup != 0 { return byGroup < 0 }
         if a.rank != b.rank { return a.rank < b.rank }
         if a.rank == 0 { return PythonFloat.sortsBefore(a.bound, b.bound) }
-        if !a.line.sampleName.exactlyEquals(b.line.sampleName) {
-            return a.line.sampleName.exactlyPrecedes(b.line.sampleName)
-        }
+        let byName = a.line.sampleName.exactCompare(b.line.sampleName)
+        if byName != 0 { return byName < 0 }
         return compareLabels(a.line.labels, b.line.labels) < 0
     }
 
     static func compareLabels(_ a: [Label], _ b: [Label]) -> Int {
         for (x, y) in zip(a, b) {
-            if !x.name.exactlyEquals(y.name) { return x.name.exactlyPrecedes(y.name) ? -1 : 1 }
-            if !x.value.exactlyEquals(y.value) { return x.value.exactlyPrecedes(y.value) ? -1 : 1 }
+            let byName = x.name.exactCompare(y.name)
+            if byName != 0 { return byName }
+            let byValue = x.value.exactCompare(y.value)
+            if byValue != 0 { return byValue }
         }
         return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
     }
