@@ -6,59 +6,70 @@ import Glibc
 
 struct Dump: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the merged exposition of the directory once.")
+        abstract: "Print the merged exposition once (or write it atomically to a file).",
+        discussion: """
+            File problems are printed to stderr as warnings and do not change the exit status. \
+            With --output the file is replaced atomically (temporary file + rename), as \
+            node_exporter's textfile collector expects.
+            """)
 
-    @Option(name: .customLong("multiproc-dir"), help: "Directory of .db files (default: $PROMETHEUS_MULTIPROC_DIR).")
-    var multiprocDir: String?
+    @OptionGroup var directory: DirectoryOption
 
-    @Option(help: "Accept header to negotiate the format with, as Prometheus sends it.")
+    @Option(help: ArgumentHelp(
+        "Accept header to negotiate the format with, exactly as an HTTP client would send it.",
+        discussion: "Default: none, which gives text/plain; version=0.0.4.", valueName: "header"))
     var accept: String?
 
+    @Option(help: ArgumentHelp("Write to this file atomically instead of stdout.", valueName: "file"))
+    var output: String?
+
     func run() throws {
-        let dir = multiprocDir ?? ProcessEnvironment.get("PROMETHEUS_MULTIPROC_DIR") ?? ""
-        let collector = try MultiprocCollector(directory: dir)
-        let snapshot = collector.collect()
-        for problem in snapshot.problems {
-            FileHandleOutput.stderr("warning: \(problem)\n")
+        try reportingFailures {
+            let collector = try directory.collector()
+            let snapshot = collector.collect()
+            for problem in snapshot.problems {
+                Output.stderr("multiproc-exporter: warning: \(problem)\n")
+            }
+            let body = snapshot.body(ExpositionFormat.negotiate(accept: accept))
+            if let output {
+                try Output.replaceFile(at: output, with: body)
+            } else {
+                Output.stdout(body)
+            }
+            // One-shot: tearing the cache down would only cost time.
+            Glibc.exit(0)
         }
-        let body = snapshot.body(ExpositionFormat.negotiate(accept: accept))
-        FileHandleOutput.stdout(body)
-        // One-shot: the cache would be torn down for nothing.
-        Glibc.exit(0)
     }
 }
 
 struct MarkDead: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mark-dead", abstract: "Remove a dead pid's live gauge files.")
-    @Argument var pid: Int
-    @Option(name: .customLong("multiproc-dir")) var multiprocDir: String?
+    static let configuration = CommandConfiguration(
+        commandName: "mark-dead",
+        abstract: "Remove the live gauge files of a dead process (like mark_process_dead).",
+        discussion: """
+            Removes gauge_live{all,sum,min,max,mostrecent}_<pid>.db and nothing else; other \
+            files of the pid stay until the directory is wiped. Idempotent.
+            """)
+
+    @Argument(help: "Process id of the dead worker (1 or more).")
+    var pid: Int
+
+    @OptionGroup var directory: DirectoryOption
+
+    func validate() throws {
+        guard pid >= 1 else { throw ValidationError("pid must be a positive integer, got \(pid)") }
+    }
+
     func run() throws {
-        let dir = multiprocDir ?? ProcessEnvironment.get("PROMETHEUS_MULTIPROC_DIR") ?? ""
-        let collector = try MultiprocCollector(directory: dir)
-        for name in try collector.markDead(pid: pid) { print("removed \(name)") }
-    }
-}
-
-enum ProcessEnvironment {
-    static func get(_ name: String) -> String? {
-        guard let v = getenv(name) else { return nil }
-        return String(cString: v)
-    }
-}
-
-enum FileHandleOutput {
-    static func stdout(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(1, raw.baseAddress! + offset, raw.count - offset)
-                if n <= 0 { break }
-                offset += n
+        try reportingFailures {
+            let collector = try directory.collector()
+            let removed: [String]
+            do { removed = try collector.markDead(pid: pid) } catch let error as CollectorError { throw CommandFailure(error.description) }
+            if removed.isEmpty {
+                print("no live gauge files for pid \(pid)")
+            } else {
+                for name in removed { print("removed \(name)") }
             }
         }
-    }
-    static func stderr(_ s: String) {
-        var s = s
-        s.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
     }
 }

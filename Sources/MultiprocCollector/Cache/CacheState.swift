@@ -11,6 +11,8 @@ struct CacheState: ~Copyable {
     private var reported: Set<FileProblem> = []
     /// Plan problems (bad bucket bounds) as of the last build.
     private var planProblems: [FileProblem] = []
+    /// Metric files of the last listing, with their state when they were merged.
+    private(set) var lastListing: [(name: String, file: MetricFileName, merged: TrackedFile?)] = []
 
     private struct PlanInput: Equatable {
         var file: ObjectIdentifier
@@ -24,6 +26,7 @@ struct CacheState: ~Copyable {
         var statistics = ScrapeStatistics()
         var problems: [FileProblem] = []
         var merged: [TrackedFile] = []
+        lastListing = []
 
         do {
             let directory = try MetricDirectory(path: path)
@@ -31,6 +34,7 @@ struct CacheState: ~Copyable {
             for entry in directory.metricFiles() {
                 if entry.isSymlink {
                     problems.append(FileProblem(file: entry.name, reason: .symlink, detail: "is a symbolic link; not followed"))
+                    lastListing.append((entry.name, entry.parsed, nil))
                     continue
                 }
                 let file: TrackedFile
@@ -43,11 +47,13 @@ struct CacheState: ~Copyable {
                 switch file.refresh(directory: directory.descriptor, keys: &keys) {
                 case .ready(let parsed):
                     merged.append(file)
+                    lastListing.append((entry.name, entry.parsed, file))
                     if parsed { statistics.filesParsed += 1 }
                     statistics.filesRead += 1
                     problems.append(contentsOf: file.problems)
                 case .excluded(let problem):
                     if let problem { problems.append(problem) }
+                    lastListing.append((entry.name, entry.parsed, nil))
                 }
             }
             files = seen

@@ -47,23 +47,38 @@ struct MetricDirectory: ~Copyable {
 
     deinit { close(descriptor) }
 
-    /// Metric files in `readdir` order, the order Python's `glob` merges them in (which
-    /// decides float rounding of sums and ties). Other names are skipped without a look.
-    func metricFiles() -> [Entry] {
+    /// Names in the directory that are not metric files (for `check`): skipped by every scrape.
+    func otherNames() -> [String] {
+        var names: [String] = []
+        forEachEntry { name, _ in
+            if name != ".", name != "..", MetricFileName(name) == nil { names.append(name) }
+        }
+        return names
+    }
+
+    private func forEachEntry(_ body: (String, UnsafeMutablePointer<dirent>) -> Void) {
         let copy = dup(descriptor)
         guard copy >= 0, let dir = fdopendir(copy) else {
             if copy >= 0 { close(copy) }
-            return []
+            return
         }
         defer { closedir(dir) }
         rewinddir(dir)
-        var entries: [Entry] = []
         while let raw = readdir(dir) {
             let name = withUnsafeBytes(of: &raw.pointee.d_name) { buffer in
                 String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
             }
+            body(name, raw)
+        }
+    }
+
+    /// Metric files in `readdir` order, the order Python's `glob` merges them in (which
+    /// decides float rounding of sums and ties). Other names are skipped without a look.
+    func metricFiles() -> [Entry] {
+        var entries: [Entry] = []
+        forEachEntry { name, raw in
             // Metric file names are ASCII, so a name repaired by the UTF-8 decode never parses.
-            guard let parsed = MetricFileName(name) else { continue }
+            guard let parsed = MetricFileName(name) else { return }
             entries.append(Entry(name: name, parsed: parsed, inode: UInt64(raw.pointee.d_ino),
                                  isSymlink: raw.pointee.d_type == UInt8(DT_LNK)))
         }

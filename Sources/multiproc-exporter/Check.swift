@@ -1,0 +1,40 @@
+import ArgumentParser
+import MultiprocCollector
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Report every metric file's status; exit 1 if any file is corrupt.",
+        discussion: """
+            Reads the directory from scratch and prints one line per metric file \
+            (ok, or the reasons it is skipped), then totals. Run it when scrapes look wrong. \
+            Exit status: 0 all files fine, 1 some file has a problem, 2 the directory cannot be read.
+            """)
+
+    @OptionGroup var directory: DirectoryOption
+
+    @Flag(name: [.short, .long], help: "Print only files with problems, and the totals.")
+    var quiet = false
+
+    func run() throws {
+        try reportingFailures {
+            let report = try directory.collector().inspect()
+            for problem in report.directoryProblems { print("directory: \(problem.reason.rawValue): \(problem.detail)") }
+            for status in report.files.sorted(by: { $0.name < $1.name }) {
+                if status.isOK {
+                    if !quiet { print("ok      \(status.name)  entries=\(status.entries) used=\(status.bytesUsed)") }
+                } else {
+                    for problem in status.problems {
+                        print("PROBLEM \(status.name)  \(problem.reason.rawValue): \(problem.detail)")
+                    }
+                }
+            }
+            if !report.ignoredNames.isEmpty, !quiet {
+                print("ignored (not metric files): \(report.ignoredNames.sorted().joined(separator: ", "))")
+            }
+            let bad = report.files.filter { !$0.isOK }.count
+            print("files=\(report.files.count) with_problems=\(bad) pids=\(report.pids) entries=\(report.entries) bytes_used=\(report.bytesUsed)")
+            if !report.directoryProblems.isEmpty { throw CommandFailure("cannot read \(directory.multiprocDir ?? "the directory")") }
+            if report.hasProblems { throw ExitCode(1) }
+        }
+    }
+}
