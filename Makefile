@@ -1,0 +1,77 @@
+# multiproc-exporter — the commands people type.
+#
+#   make run     build (release) and serve $PROMETHEUS_MULTIPROC_DIR, or a demo directory
+#   make test    unit + golden tests, live conformance against Python, real-Prometheus integration
+#   make bench   benchmarks against the Python collector (not part of make test)
+#
+# Everything the targets need is checked by `make deps`, which installs missing system
+# packages when run as root and otherwise prints the exact command to run.
+
+SHELL       := /bin/bash
+SWIFT       ?= swift
+PYTHON      ?= python3
+LISTEN      ?= :8987
+DEMO_DIR    ?= /tmp/multiproc-exporter-demo
+RELEASE_BIN := .build/release/multiproc-exporter
+DEBUG_BIN   := .build/debug/multiproc-exporter
+APT_PACKAGES := libevent-dev zlib1g-dev pkg-config
+PIP_PACKAGES := prometheus-client==0.26.0
+
+.PHONY: run build release test test-unit test-conformance test-integration bench deps clean help
+
+help:
+	@sed -n '2,10p' Makefile
+
+## deps: system libraries (libevent, zlib) and the Python client used by the demo and the tests
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "missing system packages:$$missing"; echo "run:  sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+	@$(PYTHON) -c 'from importlib.metadata import version; import sys; sys.exit(version("prometheus-client") != "0.26.0")' 2>/dev/null \
+	  || { echo "installing $(PIP_PACKAGES)"; $(PYTHON) -m pip install -q $(PIP_PACKAGES) || $(PYTHON) -m pip install -q --break-system-packages $(PIP_PACKAGES); }
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+## run: serve $PROMETHEUS_MULTIPROC_DIR, or a demo directory written by the real Python client
+run: release
+	@if [ -n "$$PROMETHEUS_MULTIPROC_DIR" ]; then dir="$$PROMETHEUS_MULTIPROC_DIR"; \
+	else dir="$(DEMO_DIR)"; $(PYTHON) scripts/demo_dir.py "$$dir"; \
+	  echo "PROMETHEUS_MULTIPROC_DIR is not set: serving a demo directory written by prometheus_client"; fi; \
+	echo "open http://localhost$(LISTEN)/metrics   (Ctrl-C to stop)"; \
+	exec $(RELEASE_BIN) serve --multiproc-dir "$$dir" --web.listen-address "$(LISTEN)"
+
+## test: everything CI runs
+test: test-unit test-conformance test-integration
+
+test-unit: build
+	$(SWIFT) test
+
+test-conformance: build
+	$(PYTHON) scripts/conformance.py --binary $(DEBUG_BIN)
+
+# Needs a real Prometheus (Debian's `prometheus` package). CI sets REQUIRE_INTEGRATION=1.
+test-integration: build
+	@if command -v prometheus >/dev/null && command -v promtool >/dev/null; then \
+	  scripts/integration-prometheus.sh $(DEBUG_BIN); \
+	elif [ "$$REQUIRE_INTEGRATION" = 1 ]; then \
+	  echo "prometheus/promtool not found: sudo apt-get install -y prometheus"; exit 1; \
+	else \
+	  echo "SKIPPED integration test: prometheus/promtool not installed (sudo apt-get install -y prometheus)"; \
+	fi
+
+## bench: cold/warm/gzip/throughput/memory against the Python collector (minutes; not in make test)
+bench: release
+	$(PYTHON) scripts/bench/run.py --binary $(RELEASE_BIN)
+
+clean:
+	rm -rf .build

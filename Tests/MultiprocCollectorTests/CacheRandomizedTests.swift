@@ -1,0 +1,196 @@
+import Foundation
+import Testing
+@testable import MultiprocCollector
+
+/// Drives a real directory through thousands of random changes and checks after every step
+/// that the cached collector says exactly what a cold read says — and, at checkpoints, what
+/// prometheus_client itself says about the same directory.
+///
+/// Reproduce a failure with `CACHE_FUZZ_SEED=<seed printed in the failure> swift test --filter CacheRandomized`.
+@Suite struct CacheRandomizedTests {
+
+    struct SplitMix64: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static let steps = Int(ProcessInfo.processInfo.environment["CACHE_FUZZ_STEPS"] ?? "") ?? 1500
+    static let pythonEvery = 300
+
+    @Test func cachedEqualsColdThroughRandomChanges() throws {
+        let seed = UInt64(ProcessInfo.processInfo.environment["CACHE_FUZZ_SEED"] ?? "") ?? UInt64.random(in: 0...UInt64.max)
+        var rng = SplitMix64(state: seed)
+        let dir = TemporaryDirectory()
+        var world = World(root: dir.path)
+        let collector = try MultiprocCollector(directory: dir.path)
+        let python = PythonReference.available
+        var pythonChecks = 0
+
+        for step in 1...Self.steps {
+            let action = world.randomAction(using: &rng)
+            let warm = collector.collect()
+            let cold = try MultiprocCollector(directory: dir.path).collect()
+            let warmText = warm.text
+            guard warmText == cold.text, warm.problems.map(\.reason) == cold.problems.map(\.reason) else {
+                Issue.record("seed \(seed) step \(step) after \(action): cached output differs from a cold read")
+                return
+            }
+            if python, step % Self.pythonEvery == 0 {
+                let reference = try PythonReference.body(directory: dir.path)
+                #expect(sortedLines(warmText) == sortedLines(reference), "seed \(seed) step \(step): differs from prometheus_client")
+                pythonChecks += 1
+            }
+        }
+        if python { #expect(pythonChecks > 0) }
+    }
+
+    private func sortedLines(_ text: String) -> [Substring] {
+        text.split(separator: "\n", omittingEmptySubsequences: false).sorted()
+    }
+
+    /// The directory and its writers, as the test knows them.
+    struct World {
+        let root: String
+        var writers: [String: DBWriter] = [:]
+        var nextPid = 100
+        var live: Set<Int> = []
+
+        init(root: String) { self.root = root }
+
+        static let routes = (0..<16).map { "/r\($0)" }
+        static let fileKinds = ["counter", "histogram", "gauge_all", "gauge_livesum", "gauge_max", "gauge_mostrecent", "gauge_liveall", "summary"]
+
+        mutating func writer(_ kind: String, _ pid: Int) -> DBWriter {
+            let name = "\(kind)_\(pid).db"
+            if let w = writers[name] { return w }
+            let w = DBWriter(path: "\(root)/\(name)")
+            writers[name] = w
+            return w
+        }
+
+        mutating func randomAction(using rng: inout SplitMix64) -> String {
+            let roll = Int.random(in: 0..<100, using: &rng)
+            if live.isEmpty || roll < 6 {
+                let pid = nextPid
+                nextPid += 1
+                live.insert(pid)
+                return "new pid \(pid)"
+            }
+            let pid = live.randomElement(using: &rng)!
+            switch roll {
+            case 6..<60:
+                // A burst of observations from one worker: values in place, sometimes new series.
+                let kind = World.fileKinds.randomElement(using: &rng)!
+                let w = writer(kind, pid)
+                let routeCount = Int.random(in: 1...World.routes.count, using: &rng)
+                for _ in 0..<Int.random(in: 1...30, using: &rng) {
+                    let route = World.routes[Int.random(in: 0..<routeCount, using: &rng)]
+                    let value = Bool.random(using: &rng) ? Double(Int.random(in: 0...1000, using: &rng)) : Double.random(in: -1e6...1e6, using: &rng)
+                    switch kind {
+                    case "histogram":
+                        let le = ["0.1", "1.0", "10.0", "+Inf"].randomElement(using: &rng)!
+                        w.set(DBWriter.key(metric: "lat", sample: "lat_bucket", labels: ["route": route, "le": le], help: "Latency."), value.magnitude.rounded())
+                        w.set(DBWriter.key(metric: "lat", sample: "lat_sum", labels: ["route": route], help: "Latency."), value)
+                    case "summary":
+                        w.set(DBWriter.key(metric: "sz", sample: "sz_count", labels: ["route": route]), value.magnitude.rounded())
+                        w.set(DBWriter.key(metric: "sz", sample: "sz_sum", labels: ["route": route]), value)
+                    case "counter":
+                        w.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["route": route], help: "Requests."), value.magnitude)
+                    default:
+                        let metric = "g_" + kind
+                        w.set(DBWriter.key(metric: metric, sample: metric, labels: ["route": route]), value,
+                              timestamp: Double(Int.random(in: 0...5, using: &rng)))
+                    }
+                }
+                return "write \(kind) pid \(pid)"
+            case 60..<68:
+                // Grow one file past 64 KiB (once per file: the directory stays small enough
+                // for a cold read at every step).
+                let w = writer("counter", pid)
+                guard w.capacity == 1 << 16 else { return "already grown" }
+                let base = 1000 * Int.random(in: 0...2, using: &rng)
+                for i in 0..<Int.random(in: 300...700, using: &rng) {
+                    w.set(DBWriter.key(metric: "big", sample: "big_total", labels: ["k": "\(base + i)"], help: String(repeating: "h", count: 40)), Double(i))
+                }
+                return "grow pid \(pid)"
+            case 68..<80:
+                // Mark dead, as the exporter does: live gauge files go, the rest stays.
+                live.remove(pid)
+                for mode in GaugeMode.liveModes {
+                    let name = "gauge_\(mode.rawValue)_\(pid).db"
+                    unlink("\(root)/\(name)")
+                    writers[name] = nil
+                }
+                return "mark dead \(pid)"
+            case 80..<88:
+                // A non-live file disappears.
+                guard let name = writers.keys.sorted().randomElement(using: &rng) else { return "nothing to remove" }
+                unlink("\(root)/\(name)")
+                writers[name] = nil
+                return "remove \(name)"
+            case 88..<92:
+                // The whole directory is wiped and the same names are written again (a restart).
+                let names = Array(writers.keys)
+                for name in names { unlink("\(root)/\(name)") }
+                writers = [:]
+                for name in names.prefix(4) {
+                    let w = DBWriter(path: "\(root)/\(name)")
+                    writers[name] = w
+                    w.set(DBWriter.key(metric: "restarted", sample: "restarted_total"), Double(Int.random(in: 0...9, using: &rng)))
+                }
+                return "wipe and recreate"
+            default:
+                // Values change in place without new entries.
+                for w in writers.values.shuffled(using: &rng).prefix(3) {
+                    for key in w.positions.keys.shuffled(using: &rng).prefix(5) { w.set(key, Double(Int.random(in: 0...99, using: &rng))) }
+                }
+                return "update in place"
+            }
+        }
+    }
+}
+
+/// prometheus_client's own rendering of a directory, when Python and the client are installed.
+enum PythonReference {
+    static let available: Bool = (try? run(["-c", "import prometheus_client"])) != nil
+
+    static func body(directory: String, accept: String? = nil) throws -> String {
+        let script = """
+            import sys
+            from prometheus_client import CollectorRegistry, multiprocess
+            from prometheus_client.exposition import choose_encoder
+            registry = CollectorRegistry(support_collectors_without_names=True)
+            multiprocess.MultiProcessCollector(registry, path=sys.argv[1])
+            encoder, _ = choose_encoder(sys.argv[2] if len(sys.argv) > 2 else None)
+            sys.stdout.buffer.write(encoder(registry))
+            """
+        return try run(["-c", script, directory] + (accept.map { [$0] } ?? []))
+    }
+
+    struct Failure: Error { let status: Int32; let stderr: String }
+
+    @discardableResult
+    static func run(_ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3"] + arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw Failure(status: process.terminationStatus, stderr: String(decoding: errors, as: UTF8.self))
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

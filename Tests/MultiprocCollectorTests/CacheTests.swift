@@ -1,0 +1,173 @@
+import Foundation
+import Testing
+@testable import MultiprocCollector
+
+/// The cache must always give what a cold read gives: these tests change a directory the
+/// ways writers, operators and accidents do, and compare after each change.
+@Suite struct CacheTests {
+    let dir = TemporaryDirectory()
+
+    private func cold() throws -> String {
+        try MultiprocCollector(directory: dir.path).collect().text
+    }
+
+    private func expectMatchesCold(_ collector: MultiprocCollector, _ comment: Comment? = nil,
+                                   sourceLocation: SourceLocation = #_sourceLocation) throws -> Snapshot {
+        let warm = collector.collect()
+        #expect(warm.text == (try cold()), comment, sourceLocation: sourceLocation)
+        return warm
+    }
+
+    private let requests = DBWriter.key(metric: "req", sample: "req_total", labels: ["route": "/"])
+
+    @Test func valuesUpdatedInPlaceAreSeenWithoutReparsing() throws {
+        let writer = DBWriter(path: dir.file("counter_1.db"))
+        writer.set(requests, 1)
+        let collector = try MultiprocCollector(directory: dir.path)
+        #expect(collector.collect().text.contains("req_total{route=\"/\"} 1.0"))
+        writer.set(requests, 41)
+        let warm = try expectMatchesCold(collector)
+        #expect(warm.text.contains("req_total{route=\"/\"} 41.0"))
+        #expect(warm.statistics.filesParsed == 0)
+        #expect(!warm.statistics.planRebuilt)
+    }
+
+    @Test func appendedEntriesAreParsedIncrementally() throws {
+        let writer = DBWriter(path: dir.file("counter_1.db"))
+        writer.set(requests, 1)
+        let collector = try MultiprocCollector(directory: dir.path)
+        _ = collector.collect()
+        writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["route": "/b"]), 2)
+        let warm = try expectMatchesCold(collector)
+        #expect(warm.statistics.filesParsed == 1)
+        #expect(warm.statistics.planRebuilt)
+        #expect(warm.text.contains("req_total{route=\"/b\"} 2.0"))
+    }
+
+    @Test func fileGrowingPast64KiBIsRemapped() throws {
+        let writer = DBWriter(path: dir.file("counter_1.db"))
+        writer.set(requests, 1)
+        let collector = try MultiprocCollector(directory: dir.path)
+        _ = collector.collect()
+        for i in 0..<1500 {
+            writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["route": "/r\(i)"], help: "Requests."), Double(i))
+        }
+        #expect(writer.capacity > 1 << 16)
+        let warm = try expectMatchesCold(collector)
+        #expect(warm.statistics.entries == 1501)
+    }
+
+    @Test func replacedFileIsReadFromScratch() throws {
+        let writer = DBWriter(path: dir.file("counter_1.db"))
+        writer.set(requests, 5)
+        let collector = try MultiprocCollector(directory: dir.path)
+        _ = collector.collect()
+        // Same name, new inode: a wipe and a restart.
+        try FileManager.default.removeItem(atPath: dir.file("counter_1.db"))
+        let again = DBWriter(path: dir.file("counter_1.db"))
+        again.set(DBWriter.key(metric: "other", sample: "other_total"), 3)
+        let warm = try expectMatchesCold(collector)
+        #expect(!warm.text.contains("req_total"))
+        #expect(warm.text.contains("other_total 3.0"))
+    }
+
+    @Test func fileRewrittenInPlaceWithSmallerUsedIsReparsed() throws {
+        let writer = DBWriter(path: dir.file("counter_1.db"))
+        writer.set(requests, 5)
+        writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["route": "/b"]), 6)
+        let collector = try MultiprocCollector(directory: dir.path)
+        _ = collector.collect()
+        // Same inode, truncated to zero and rewritten (a writer that opened it with O_TRUNC).
+        let again = DBWriter(path: dir.file("counter_1.db"))
+        again.set(DBWriter.key(metric: "other", sample: "other_total"), 3)
+        _ = try expectMatchesCold(collector)
+    }
+
+    @Test func fileTruncatedUnderTheMappingDoesNotCrash() throws {
+        let writer = DBWriter(path: dir.file("counter_1.db"))
+        for i in 0..<1500 { writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["i": "\(i)"]), 1) }
+        DBWriter(path: dir.file("counter_2.db")).set(requests, 7)
+        let collector = try MultiprocCollector(directory: dir.path)
+        _ = collector.collect()
+        // Shrink below the mapped pages: touching them raises SIGBUS, which must be absorbed.
+        #expect(truncate(dir.file("counter_1.db"), 4096) == 0)
+        let snapshot = collector.collect()
+        #expect(snapshot.text.contains("req_total{route=\"/\"} 7.0"))
+        let reasons = Set(snapshot.problems.filter { $0.file == "counter_1.db" }.map(\.reason))
+        #expect(!reasons.isEmpty)
+        #expect(reasons.isSubset(of: [.truncatedWhileReading, .usedBeyondFile]))
+        // Next scrape: read from scratch, consistent with a cold read.
+        _ = try expectMatchesCold(collector)
+    }
+
+    @Test func vanishedFilesDropOutAndLiveOnesAreNotErrors() throws {
+        DBWriter(path: dir.file("counter_1.db")).set(requests, 1)
+        DBWriter(path: dir.file("gauge_livesum_1.db")).set(DBWriter.key(metric: "g", sample: "g"), 2)
+        let collector = try MultiprocCollector(directory: dir.path)
+        _ = collector.collect()
+        try FileManager.default.removeItem(atPath: dir.file("gauge_livesum_1.db"))
+        let warm = try expectMatchesCold(collector)
+        #expect(warm.problems.isEmpty)
+        #expect(!warm.text.contains("# TYPE g gauge"))
+    }
+
+    @Test func directoryRemovedAndRecreated() throws {
+        DBWriter(path: dir.file("counter_1.db")).set(requests, 1)
+        let collector = try MultiprocCollector(directory: dir.path)
+        _ = collector.collect()
+        try FileManager.default.removeItem(atPath: dir.path)
+        let missing = collector.collect()
+        #expect(missing.problems.map(\.reason) == [.directoryUnreadable])
+        #expect(missing.newProblems.count == 1)
+        #expect(missing.text.isEmpty)
+        #expect(collector.collect().newProblems.isEmpty, "reported once")
+        try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
+        DBWriter(path: dir.file("counter_1.db")).set(requests, 9)
+        let back = try expectMatchesCold(collector)
+        #expect(back.problems.isEmpty)
+        #expect(back.text.contains("req_total{route=\"/\"} 9.0"))
+    }
+
+    @Test func problemsAreNewOnlyOnce() throws {
+        FileManager.default.createFile(atPath: dir.file("counter_5.db"), contents: Data())
+        let collector = try MultiprocCollector(directory: dir.path)
+        #expect(collector.collect().newProblems.map(\.reason) == [.emptyFile])
+        #expect(collector.collect().newProblems.isEmpty)
+        #expect(collector.collect().problems.map(\.reason) == [.emptyFile])
+    }
+
+    @Test func markDeadRemovesOnlyLiveGaugeFilesOfThatPid() throws {
+        for name in ["counter_7.db", "gauge_all_7.db", "gauge_liveall_7.db", "gauge_livesum_7.db", "gauge_livemax_7.db",
+                     "gauge_livemin_7.db", "gauge_livemostrecent_7.db", "gauge_livesum_70.db", "gauge_livesum_8.db"] {
+            DBWriter(path: dir.file(name)).set(DBWriter.key(metric: "g", sample: "g"), 1)
+        }
+        let collector = try MultiprocCollector(directory: dir.path)
+        let removed = try collector.markDead(pid: 7)
+        #expect(Set(removed) == ["gauge_liveall_7.db", "gauge_livesum_7.db", "gauge_livemax_7.db", "gauge_livemin_7.db", "gauge_livemostrecent_7.db"])
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        #expect(left == ["counter_7.db", "gauge_all_7.db", "gauge_livesum_70.db", "gauge_livesum_8.db"])
+        #expect(try collector.markDead(pid: 7).isEmpty, "idempotent")
+        #expect(throws: CollectorError.invalidPid(0)) { try collector.markDead(pid: 0) }
+    }
+
+    @Test func markDeadNeverFollowsASymlinkOrRemovesADirectory() throws {
+        let outside = TemporaryDirectory()
+        DBWriter(path: outside.file("precious.db")).set(requests, 1)
+        symlink(outside.file("precious.db"), dir.file("gauge_livesum_9.db"))
+        try FileManager.default.createDirectory(atPath: dir.file("gauge_liveall_9.db"), withIntermediateDirectories: false)
+        let collector = try MultiprocCollector(directory: dir.path)
+        #expect(throws: CollectorError.self) { try collector.markDead(pid: 9) }
+        #expect(FileManager.default.fileExists(atPath: outside.file("precious.db")))
+    }
+
+    @Test func symlinksAndDirectoriesWithMetricNamesAreSkipped() throws {
+        let outside = TemporaryDirectory()
+        DBWriter(path: outside.file("counter_3.db")).set(requests, 100)
+        symlink(outside.file("counter_3.db"), dir.file("counter_3.db"))
+        try FileManager.default.createDirectory(atPath: dir.file("counter_4.db"), withIntermediateDirectories: false)
+        DBWriter(path: dir.file("counter_1.db")).set(requests, 1)
+        let snapshot = try MultiprocCollector(directory: dir.path).collect()
+        #expect(snapshot.text.contains("req_total{route=\"/\"} 1.0"))
+        #expect(Set(snapshot.problems.map(\.reason)) == [.symlink, .notRegularFile])
+    }
+}

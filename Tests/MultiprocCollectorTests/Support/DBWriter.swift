@@ -1,0 +1,121 @@
+import Foundation
+@testable import MultiprocCollector
+
+/// Writes metric files in prometheus_client's mmap layout, the way `MmapedDict` does: a
+/// 64 KiB file that doubles when full, entries appended before `used` is bumped, values
+/// updated in place. Used to drive the cache through the changes a live writer makes.
+final class DBWriter {
+    let path: String
+    private(set) var used = 8
+    private(set) var capacity = 1 << 16
+    private(set) var positions: [String: Int] = [:]
+    private var order: [String] = []
+
+    /// Creates (or truncates) the file.
+    init(path: String, initialCapacity: Int = 1 << 16) {
+        self.path = path
+        capacity = initialCapacity
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let fd = open(path, O_RDWR)
+        ftruncate(fd, off_t(capacity))
+        close(fd)
+        writeUsed()
+    }
+
+    /// The JSON key prometheus_client writes: `json.dumps([metric, sample, labels, help], sort_keys=True)`.
+    static func key(metric: String, sample: String, labels: [String: String] = [:], help: String = "help") -> String {
+        func quote(_ s: String) -> String {
+            var out = "\""
+            for scalar in s.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                default:
+                    if scalar.value < 0x20 || scalar.value > 0x7E {
+                        for unit in String(scalar).utf16 { out += String(format: "\\u%04x", unit) }
+                    } else {
+                        out.unicodeScalars.append(scalar)
+                    }
+                }
+            }
+            return out + "\""
+        }
+        let sortedLabels = labels.sorted { Array($0.key.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.key.unicodeScalars.map(\.value)) }
+        let labelText = sortedLabels.map { "\(quote($0.key)): \(quote($0.value))" }.joined(separator: ", ")
+        return "[\(quote(metric)), \(quote(sample)), {\(labelText)}, \(quote(help))]"
+    }
+
+    /// Sets a value (and timestamp), appending the entry first if the key is new.
+    func set(_ key: String, _ value: Double, timestamp: Double = 0) {
+        if positions[key] == nil { append(key) }
+        var pair = (value, timestamp)
+        let fd = open(path, O_RDWR)
+        withUnsafeBytes(of: &pair) { _ = pwrite(fd, $0.baseAddress, 16, off_t(positions[key]!)) }
+        close(fd)
+    }
+
+    /// Appends raw bytes to the entry area without validation (for corrupt-file tests).
+    func appendRaw(_ bytes: [UInt8], bumpUsedBy: Int? = nil) {
+        let fd = open(path, O_RDWR)
+        _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(used)) }
+        close(fd)
+        used += bumpUsedBy ?? bytes.count
+        writeUsed()
+    }
+
+    /// Overwrites the `used` header.
+    func forceUsed(_ value: Int32) {
+        var v = value
+        let fd = open(path, O_RDWR)
+        withUnsafeBytes(of: &v) { _ = pwrite(fd, $0.baseAddress, 4, 0) }
+        close(fd)
+    }
+
+    private func append(_ key: String) {
+        let encoded = Array(key.utf8)
+        let padding = 8 - (encoded.count + 4) % 8
+        var entry: [UInt8] = []
+        withUnsafeBytes(of: Int32(encoded.count).littleEndian) { entry.append(contentsOf: $0) }
+        entry += encoded + Array(repeating: UInt8(ascii: " "), count: padding)
+        entry += Array(repeating: 0, count: 16)
+        while used + entry.count > capacity {
+            capacity *= 2
+            let fd = open(path, O_RDWR)
+            ftruncate(fd, off_t(capacity))
+            close(fd)
+        }
+        let fd = open(path, O_RDWR)
+        _ = entry.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(used)) }
+        close(fd)
+        used += entry.count
+        writeUsed()
+        positions[key] = used - 16
+        order.append(key)
+    }
+
+    private func writeUsed() {
+        forceUsed(Int32(used))
+    }
+}
+
+/// A temporary directory removed when the value goes away.
+final class TemporaryDirectory {
+    let path: String
+
+    init() {
+        var template = Array("\(NSTemporaryDirectory())/mpe-test-XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    func file(_ name: String) -> String { "\(path)/\(name)" }
+}
+
+extension Snapshot {
+    /// Prometheus text 0.0.4 body as a string.
+    var text: String { String(decoding: body(.prometheusText004), as: UTF8.self) }
+}
