@@ -28,16 +28,21 @@ public final class MultiprocCollector: @unchecked Sendable {
     /// The directory holding the `.db` files (`PROMETHEUS_MULTIPROC_DIR`).
     public let directory: String
 
-    private let state = Mutex<CacheState>(CacheState())
+    private let state: Mutex<CacheState>
 
     /// Creates a collector for `directory`, which must exist and be a directory.
-    public init(directory: String) throws(CollectorError) {
+    public convenience init(directory: String) throws(CollectorError) {
+        try self.init(directory: directory, parallelLoadThreshold: ValueLoader.parallelThreshold)
+    }
+
+    init(directory: String, parallelLoadThreshold: Int) throws(CollectorError) {
         do {
             _ = try MetricDirectory(path: directory)
         } catch {
             throw .directory(error.description)
         }
         self.directory = directory
+        state = Mutex(CacheState(parallelLoadThreshold: parallelLoadThreshold))
     }
 
     /// Reads what changed since the last call and returns the merged metrics.

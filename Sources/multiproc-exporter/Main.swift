@@ -10,6 +10,6 @@ struct MultiprocExporter: ParsableCommand {
             (gunicorn, uWSGI, celery…) from $PROMETHEUS_MULTIPROC_DIR and serves them merged, \
             byte for byte as prometheus_client 0.26.0's MultiProcessCollector would.
             """,
-        subcommands: [Dump.self, MarkDead.self, Check.self]
+        subcommands: [Dump.self, MarkDead.self, Check.self, Profile.self]
     )
 }

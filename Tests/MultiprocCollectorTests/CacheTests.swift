@@ -83,11 +83,13 @@ import Testing
         _ = try expectMatchesCold(collector)
     }
 
-    @Test func fileTruncatedUnderTheMappingDoesNotCrash() throws {
+    /// Runs with values loaded inline and on two threads (the SIGBUS guard is per thread).
+    @Test(arguments: [0, Int.max])
+    func fileTruncatedUnderTheMappingDoesNotCrash(parallelLoadThreshold: Int) throws {
         let writer = DBWriter(path: dir.file("counter_1.db"))
         for i in 0..<1500 { writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["i": "\(i)"]), 1) }
         DBWriter(path: dir.file("counter_2.db")).set(requests, 7)
-        let collector = try MultiprocCollector(directory: dir.path)
+        let collector = try MultiprocCollector(directory: dir.path, parallelLoadThreshold: parallelLoadThreshold)
         _ = collector.collect()
         // Shrink below the mapped pages: touching them raises SIGBUS, which must be absorbed.
         #expect(truncate(dir.file("counter_1.db"), 4096) == 0)

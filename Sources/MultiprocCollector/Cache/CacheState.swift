@@ -19,7 +19,12 @@ struct CacheState: ~Copyable {
         var generation: Int
     }
 
-    init() {}
+    /// Entries from which values load on two threads (lowered by tests to exercise that path).
+    let parallelLoadThreshold: Int
+
+    init(parallelLoadThreshold: Int = ValueLoader.parallelThreshold) {
+        self.parallelLoadThreshold = parallelLoadThreshold
+    }
 
     /// Brings every file up to date and merges them.
     mutating func refresh(path: String) -> Snapshot {
@@ -47,16 +52,25 @@ struct CacheState: ~Copyable {
                 switch file.refresh(directory: directory.descriptor, keys: &keys) {
                 case .ready(let parsed):
                     merged.append(file)
-                    lastListing.append((entry.name, entry.parsed, file))
                     if parsed { statistics.filesParsed += 1 }
-                    statistics.filesRead += 1
-                    problems.append(contentsOf: file.problems)
                 case .excluded(let problem):
                     if let problem { problems.append(problem) }
                     lastListing.append((entry.name, entry.parsed, nil))
                 }
             }
             files = seen
+            let faults = ValueLoader.load(merged, parallelThreshold: parallelLoadThreshold)
+            for (file, fault) in zip(merged, faults) {
+                if let fault {
+                    problems.append(fault)
+                    lastListing.append((file.name, file.parsedName, nil))
+                } else {
+                    statistics.filesRead += 1
+                    problems.append(contentsOf: file.problems)
+                    lastListing.append((file.name, file.parsedName, file))
+                }
+            }
+            merged = zip(merged, faults).filter { $0.1 == nil }.map(\.0)
         } catch {
             files = [:]
             problems.append(FileProblem(file: "", reason: .directoryUnreadable, detail: error.description))

@@ -20,6 +20,7 @@ final class TrackedFile {
 
     private(set) var keyIDs: [KeyTable.ID] = []
     private(set) var valueOffsets: [Int32] = []
+    var valueCount: Int { valueOffsets.count }
     /// Values (and, for gauge files, timestamps) as of the last successful read.
     private(set) var values: [Double] = []
     private(set) var timestamps: [Double] = []
@@ -52,7 +53,8 @@ final class TrackedFile {
 
     private var isLiveGauge: Bool { parsedName.gaugeMode?.isLive == true }
 
-    /// Maps the file if needed, parses new entries, and loads all values.
+    /// Maps the file if needed and parses new entries. Values are loaded separately by
+    /// ``loadValues()``, which can run for many files in parallel.
     func refresh(directory: Int32, keys: inout KeyTable) -> RefreshResult {
         if mapping == nil, let excluded = map(directory: directory) { return excluded }
         var remapped = false
@@ -117,7 +119,6 @@ final class TrackedFile {
             parse(bytes, keys: &keys)
             parsed = true
         }
-        loadValues(bytes)
         return parsed
     }
 
@@ -158,7 +159,17 @@ final class TrackedFile {
         if parsedAny { generation += 1 }
     }
 
-    /// Loads every value (and gauge timestamp) from the mapping.
+    /// Loads every value (and gauge timestamp) from the mapping. Touches nothing but this
+    /// file's own state, so different files may load on different threads. Returns nil when
+    /// the file shrank under the read: it is then reset and must be left out of the merge.
+    func loadValues() -> FileProblem? {
+        guard let file = mapping else { return nil }
+        let (_, faulted) = SigbusGuard.read(file.bytes) { self.loadValues(file.bytes) }
+        guard faulted else { return nil }
+        reset()
+        return problem(.truncatedWhileReading, "the file shrank while it was read; it is read again from scratch next scrape")
+    }
+
     private func loadValues(_ bytes: UnsafeRawBufferPointer) {
         let count = valueOffsets.count
         if values.count != count { values = [Double](repeating: 0, count: count) }
