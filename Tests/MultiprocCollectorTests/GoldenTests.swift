@@ -72,7 +72,9 @@ struct GoldenCase: Sendable, CustomTestStringConvertible {
         let openMetrics = golden.scrape.contentType.hasPrefix("application/openmetrics-text")
         let expected = try ExpositionShape(expectedBody, openMetrics: openMetrics)
         let actual = try ExpositionShape(body, openMetrics: openMetrics)
-        #expect(actual == expected, "\(actual.difference(from: expected))")
+        // Compared outside #expect so a failure prints the difference, not both whole bodies.
+        let matches = actual == expected
+        #expect(matches, "body differs from Python's for Accept: \(golden.scrape.accept ?? "(none)")\n\(actual.difference(from: expected))")
 
         // A second scrape of the unchanged directory goes through the cache: same bytes.
         #expect(collector.collect().body(format) == body, "second scrape differs from the first")
