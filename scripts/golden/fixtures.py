@@ -41,6 +41,44 @@ import workload  # noqa: E402
 CASES = ['kitchen_sink', 'dead_and_live_pids', 'histogram_custom_buckets', 'histogram_nan_bound',
          'utf8_names', 'special_floats', 'gauge_modes', 'empty_directory']
 
+# Keys the client's metric classes never produce but its own writer (MmapedDict) stores and
+# its collector serves: _created/_gsum/_gcount samples (moved to their own gauge family in
+# the text format), a histogram _count stored in a file (replaced by the bucket total), `le`
+# spellings float() accepts, sample names unrelated to the metric name, duplicate JSON label
+# names (the last wins), raw UTF-8 and \u escapes in keys, JSON whitespace, control
+# characters in label values and help. (file, key: list or raw JSON text, value, timestamp)
+CRAFTED_KEYS = [
+    ('counter_1.db', ['foo', 'foo_total', {}, 'h'], 1, 0),
+    ('counter_1.db', ['foo', 'foo_created', {}, 'h'], 1700000000.5, 0),
+    ('counter_2.db', ['foo', 'unrelated_sample_name', {'x': 'y'}, 'h'], 5, 0),
+    ('gauge_all_1.db', ['bar', 'bar', {'a': 'b'}, 'gh'], 2, 0),
+    ('gauge_all_1.db', ['bar', 'bar_gsum', {'a': 'b'}, 'gh'], 3, 0),
+    ('gauge_all_1.db', ['bar', 'bar_gcount', {'a': 'b'}, 'gh'], 4, 0),
+    ('gauge_all_1.db', ['bar', 'bar_created', {}, 'gh'], 5, 0),
+    ('histogram_1.db', ['hh', 'hh_count', {}, 'h'], 99, 0),
+    ('histogram_1.db', ['hh', 'hh_bucket', {'le': '1.0'}, 'h'], 2, 0),
+    ('histogram_1.db', ['hh', 'hh_bucket', {'le': '+Inf'}, 'h'], 3, 0),
+    ('histogram_1.db', ['hh', 'hh_bucket', {'le': ' 2 '}, 'h'], 1, 0),
+    ('histogram_1.db', ['hh', 'hh_bucket', {'le': '1'}, 'h'], 10, 0),
+    ('histogram_2.db', ['hh', 'hh_bucket', {'le': 'inf'}, 'h'], 10, 0),
+    ('histogram_2.db', ['hh', 'hh_bucket', {'le': '1_0'}, 'h'], 10, 0),
+    ('histogram_2.db', ['hh', 'hh_bucket', {'le': '1e0'}, 'h'], 0.5, 0),
+    ('histogram_1.db', ['hh', 'hh_sum', {}, 'h'], 7, 0),
+    ('counter_2.db', '["dup", "dup_total", {"a": "1", "a": "2"}, "h"]', 1, 0),
+    ('counter_2.db', '["raw", "raw_total", {"é": "raw ü🚀"}, "hélp"]', 1, 0),
+    ('counter_2.db', ' [ "ws" ,"ws_total",{ "b":"1" , "a" : "2"} , "h" ] ', 1, 0),
+    ('counter_2.db', r'["esc", "esc_total", {"k": "\u00e9\ud83d\ude80\t\r\u0000\b\f\/"}, "h\r\u2028"]', 1, 0),
+    ('gauge_max_2.db', ['ctl', 'ctl', {'v': 'a\rb\x00c\x7f\u2028'}, 'h\rx'], 1, 0),
+    ('gauge_mostrecent_1.db', ['mr_negative_ts', 'mr_negative_ts', {}, 'h'], 1, -5.0),
+    ('gauge_mostrecent_2.db', ['mr_zero_ts', 'mr_zero_ts', {}, 'h'], 1, 0.0),
+]
+
+# Known mismatch kept apart so it does not hide other regressions: an empty sample name.
+CRAFTED_EMPTY_SAMPLE_NAME = [
+    ('counter_1.db', ['empty_sample', '', {}, 'h'], 1, 0),
+    ('counter_1.db', ['empty_sample', '', {'a': 'b'}, 'h'], 2, 0),
+]
+
 
 # MARK: - Raw entries of a .db file
 
@@ -278,6 +316,20 @@ def build_case(fixtures, case, seed, scratch):
     return manifest
 
 
+def build_crafted_case(fixtures, case, entries):
+    """Writes `entries` with Python's own MmapedDict, then trims and records like build_case."""
+    from prometheus_client.mmap_dict import MmapedDict
+    path = fresh_case(fixtures, case)
+    db = os.path.join(path, 'db')
+    for name, key, value, timestamp in entries:
+        text = key if isinstance(key, str) else json.dumps(key, sort_keys=True)
+        writer = MmapedDict(os.path.join(db, name))
+        writer.write_value(text, float(value), float(timestamp))
+        writer.close()
+    workload.trim_db_files(db)
+    record.record(db, os.path.join(path, 'expected'))
+
+
 def build_after_mark_dead(path, manifest, scratch):
     from prometheus_client.multiprocess import mark_process_dead
     pid = manifest['live'][0]
@@ -321,6 +373,9 @@ def main(argv=None):
         for case in CASES:
             build_case(args.fixtures, case, args.seed, scratch)
             print(f'fixtures: {case}')
+        build_crafted_case(args.fixtures, 'crafted_keys', CRAFTED_KEYS)
+        build_crafted_case(args.fixtures, 'crafted_empty_sample_name', CRAFTED_EMPTY_SAMPLE_NAME)
+        print('fixtures: crafted_*')
         build_corrupt_cases(args.fixtures, args.seed, scratch)
         print('fixtures: corrupt_*')
 

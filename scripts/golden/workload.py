@@ -53,8 +53,8 @@ SPECIAL_FLOATS = [math.inf, -math.inf, math.nan, 5e-324, -5e-324, 1e-300, MAX_FL
 
 # Label values and names that exercise escaping and Unicode handling.
 WEIRD_VALUES = ['é', 'e\u0301', '🚀', '日本語', 'a\u0308\u0301', 'quote"d', 'back\\slash',
-                'new\nline', '', ' spaced ', 'tab\there', 'Ω≈ç√', 'end\\']
-WEIRD_LABEL_NAMES = ['a b', 'é', '1x', 'dotted.name', 'with-dash', '']
+                'new\nline', '', ' spaced ', 'tab\there', 'Ω≈ç√', 'end\\', 'ctl\r\x00\x7f\u2028']
+WEIRD_LABEL_NAMES = ['a b', 'é', '1x', 'dotted.name', 'with-dash', 'a:b', '']
 WEIRD_METRIC_NAMES = ['my.metric', 'ns:sub:metric', '1st_metric', '🚀_rockets', '日本_gauge',
                       'name with space', 'quote"name', 'back\\slash', 'a\nb', 'trailing_newline\n',
                       'e\u0301_decomposed', 'é_precomposed']
