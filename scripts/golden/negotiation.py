@@ -60,6 +60,15 @@ HEADERS = [
     'text/plain;version=1.0.0;charset=latin1;escaping=values',
     'text/plain;version=1.0.0;=x;escaping=dots',
     'text/plain;version=1.0.0,application/openmetrics-text',
+    'text/plain;version=1.0.0;escaping=allow-utf-8,',
+    'text/plain;version=1.0.-0',
+    'text/plain;version=1 .0.0',
+    'text/plain;version=1.0.0\x85',
+    '\u2007text/plain;version=1.0.0;escaping=values\u202f',
+    '\u200btext/plain;version=1.0.0',
+    'text/plain;version=1.0.0;escaping= allow-utf-8',
+    'application/openmetrics-text;version=99999999999999999999999.0.0',
+    'application/openmetrics-text;version=1.0.-0;escaping=dots',
     'application/openmetrics-text',
     'application/openmetrics-text;version=1.0.0',
     'application/openmetrics-text;version=0.0.1',
@@ -102,6 +111,9 @@ HEADERS = [
     'application/openmetrics-text;version=1.a',
     'text/plain;version=a.b.c',
     'text/plain;version==1.0.0',
+    'text/plain;version=1..0',
+    'text/plain;version=1.0.0_',
+    'text/plain;version=\u00b2.0.0',
 ]
 
 

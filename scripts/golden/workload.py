@@ -445,6 +445,16 @@ def profile_random(rng):
                 ops.append(counter('conflict_type', 'type differs by pid', None, abs(rand_float())))
             else:
                 ops.append(gauge('conflict_type', 'type differs by pid', rng.choice(GAUGE_MODES), None, 'set', rand_float()))
+        if rng.random() < 0.5:
+            bounds = sorted(rng.sample([0.25, 0.5, 1, 2, 4, 1e3], rng.randint(1, 4)))
+            ops.append(histogram('conflict_buckets', 'bucket bounds differ by pid', None, rand_float(), bounds))
+        if rng.random() < 0.3:
+            # Name clashes: counter `clash` is announced as `clash_total`, like the gauge.
+            ops.append(counter('clash', 'counter clash', None, 1))
+            ops.append(gauge('clash_total', 'gauge clash', 'all', None, 'set', rand_float()))
+        if rng.random() < 0.15:
+            # A key longer than the initial 64 KiB file: the writer grows the file.
+            ops.append(counter('big_key_total', 'a 70 KB label value', [('v', 'x' * 70000)], 1))
         workers.append({'ops': ops, 'dead': w in dead})
     return workers
 
