@@ -22,7 +22,9 @@
 # modest size for sums; no NaN and no +0.0/-0.0 mix in min/max gauges across pids; distinct
 # timestamps for mostrecent gauges (workers run one after another); the same type, help and
 # gauge mode for a metric in every pid. Single-pid series (and per-pid `all` gauges) may use any
-# float (0.1, NaN, 1e-300...). scripts/conformance.py covers arbitrary floats and conflicts live.
+# float (0.1, NaN, 1e-300...). check_order.py (run below) merges every case in shuffled file
+# orders and fails if any output changes. scripts/conformance.py covers arbitrary floats and
+# conflicts live.
 #
 # Process ids, timestamps and so the bytes of the fixtures change on every run; commit the result.
 set -euo pipefail
@@ -40,4 +42,6 @@ rm -f "$fixtures/floats.tsv" "$fixtures/negotiation.tsv"
 python3 scripts/golden/fixtures.py "$fixtures" --seed "$seed"
 python3 scripts/golden/floats.py "$fixtures/floats.tsv" --seed "$seed"
 python3 scripts/golden/negotiation.py "$fixtures/negotiation.tsv"
+# Enforce the ORDER RULE: Python's output for every case must be the same in any file order.
+python3 scripts/golden/check_order.py "$fixtures"
 echo "regenerate: $(find "$fixtures" -type f | wc -l) files, $(du -sb "$fixtures" | cut -f1) bytes in $fixtures"
