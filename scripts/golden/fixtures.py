@@ -8,6 +8,10 @@ each file trimmed to its `used` size, and FIXTURES/<case>/expected/ recorded by 
 FROM THE TRIMMED DIRECTORY. Cases whose db/ would be empty hold a `.gitkeep` (not a .db file:
 both readers ignore it).
 
+crafted_keys/ and crafted_empty_sample_name/ are written entry by entry with the client's own
+MmapedDict (keys its metric classes never produce; see CRAFTED_KEYS), then trimmed and
+recorded the same way.
+
 dead_and_live_pids/after_mark_dead/ holds mark_dead.json ({pid, removed}) and what Python
 serves after `mark_process_dead(pid)` on a copy of db/ (for MarkDeadTests.swift).
 

@@ -29,8 +29,9 @@ What the client refuses (and is therefore never written): label names starting w
 `le` on histograms, `quantile` on summaries, and histograms with fewer than two buckets
 (`buckets=[inf]`). What it accepts and we do write: metric names with dots, spaces, quotes,
 backslashes, newlines, emoji, a leading digit; empty label names; a `pid` label on gauges;
-NaN and duplicate bucket bounds; lone surrogates in label values (written, but Python cannot
-serve them: only used by the corrupt_lone_surrogate case).
+NaN and duplicate bucket bounds. Lone surrogates in label values are accepted too, but then
+Python cannot serve the directory at all: only the corrupt_lone_surrogate case has one
+(fixtures.py stores the bytes the writer would).
 """
 import argparse
 import json
