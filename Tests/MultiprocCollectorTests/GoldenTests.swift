@@ -71,20 +71,12 @@ struct GoldenCase: Sendable, CustomTestStringConvertible {
         let scratch = try testCase.scratchCopy()
         defer { scratch.remove() }
 
-        let format = ExpositionFormat.negotiate(accept: golden.scrape.accept)
-        #expect(format.contentType == golden.scrape.contentType, "Accept: \(golden.scrape.accept ?? "(none)")")
-
         let collector = try MultiprocCollector(directory: scratch.path)
-        let body = collector.collect().body(format)
-        let expectedBody = try Fixtures.bytes(Fixtures.url(golden.caseName, "expected", golden.scrape.slug + ".body"))
-        let openMetrics = golden.scrape.contentType.hasPrefix("application/openmetrics-text")
-        let expected = try ExpositionShape(expectedBody, openMetrics: openMetrics)
-        let actual = try ExpositionShape(body, openMetrics: openMetrics)
-        // Compared outside #expect so a failure prints the difference, not both whole bodies.
-        let matches = actual == expected
-        #expect(matches, "body differs from Python's for Accept: \(golden.scrape.accept ?? "(none)")\n\(actual.difference(from: expected))")
+        let expectedBody = Fixtures.url(golden.caseName, "expected", golden.scrape.slug + ".body")
+        let body = try golden.scrape.expectMatches(collector.collect(), expectedBody: expectedBody)
 
         // A second scrape of the unchanged directory goes through the cache: same bytes.
+        let format = ExpositionFormat.negotiate(accept: golden.scrape.accept)
         #expect(collector.collect().body(format) == body, "second scrape differs from the first")
     }
 

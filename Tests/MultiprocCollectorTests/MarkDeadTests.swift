@@ -78,14 +78,7 @@ import MultiprocCollector
         let snapshot = collector.collect()
         #expect(snapshot.problems.isEmpty, "\(snapshot.problems)")
         for scrape in index {
-            let format = ExpositionFormat.negotiate(accept: scrape.accept)
-            #expect(format.contentType == scrape.contentType)
-            let openMetrics = scrape.contentType.hasPrefix("application/openmetrics-text")
-            let expected = try ExpositionShape(
-                try Fixtures.bytes(Fixtures.url(Self.caseName, "after_mark_dead", scrape.slug + ".body")), openMetrics: openMetrics)
-            let actual = try ExpositionShape(snapshot.body(format), openMetrics: openMetrics)
-            let matches = actual == expected
-            #expect(matches, "\(scrape.slug): \(actual.difference(from: expected))")
+            try scrape.expectMatches(snapshot, expectedBody: Fixtures.url(Self.caseName, "after_mark_dead", scrape.slug + ".body"))
         }
     }
 }

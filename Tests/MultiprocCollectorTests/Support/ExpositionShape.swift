@@ -1,3 +1,7 @@
+import Foundation
+import MultiprocCollector
+import Testing
+
 // MARK: - Comparing bodies up to the order of families and samples
 
 /// A body as a multiset of families: each family is its header lines (the `# HELP` line and
@@ -85,5 +89,28 @@ struct ExpositionShape: Equatable, CustomStringConvertible {
             family.header.map { String(decoding: $0, as: UTF8.self).debugDescription }
                 + family.samples.map { "  " + String(decoding: $0, as: UTF8.self).debugDescription }
         }
+    }
+}
+
+// MARK: - The check shared by the golden and mark-dead tests
+
+extension RecordedScrape {
+    /// Expects the negotiated content type and `snapshot`'s body to be what Python served
+    /// (`expectedBody`), up to the order of families and samples. Returns the body.
+    @discardableResult
+    func expectMatches(_ snapshot: Snapshot, expectedBody: URL,
+                       sourceLocation: SourceLocation = #_sourceLocation) throws -> [UInt8] {
+        let accept = accept ?? "(none)"
+        let format = ExpositionFormat.negotiate(accept: self.accept)
+        #expect(format.contentType == contentType, "Accept: \(accept)", sourceLocation: sourceLocation)
+        let body = snapshot.body(format)
+        let openMetrics = contentType.hasPrefix("application/openmetrics-text")
+        let expected = try ExpositionShape(try Fixtures.bytes(expectedBody), openMetrics: openMetrics)
+        let actual = try ExpositionShape(body, openMetrics: openMetrics)
+        // Compared outside #expect so a failure prints the difference, not both whole bodies.
+        let matches = actual == expected
+        #expect(matches, "body differs from Python's for \(slug), Accept: \(accept)\n\(actual.difference(from: expected))",
+                sourceLocation: sourceLocation)
+        return body
     }
 }
