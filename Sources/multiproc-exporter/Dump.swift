@@ -66,7 +66,7 @@ struct MarkDead: ParsableCommand {
             let removed: [String]
             do { removed = try collector.markDead(pid: pid) } catch let error as CollectorError { throw CommandFailure(error.description) }
             if removed.isEmpty {
-                print("no live gauge files for pid \(pid)")
+                Output.stderr("multiproc-exporter: no live gauge files for pid \(pid)\n")
             } else {
                 for name in removed { print("removed \(name)") }
             }

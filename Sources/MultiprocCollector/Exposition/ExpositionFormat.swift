@@ -113,29 +113,33 @@ public struct ExpositionFormat: Hashable, Sendable, CustomStringConvertible {
         return parts.count >= reference.count
     }
 
-    /// Python's `int(str)` for the forms a version can take: surrounding whitespace, an optional
-    /// sign, ASCII digits with single underscores between them.
+    /// Python's `int(str)`: surrounding whitespace, an optional sign, decimal digits of any
+    /// script (Unicode category Nd, as Python accepts `"１"` and `"١"`) with single underscores
+    /// between them.
     static func pyInt(_ s: Substring) -> Int? {
-        var bytes = Array(pyStrip(s).utf8)
+        var scalars = Array(pyStrip(s).unicodeScalars)
         var negative = false
-        if let first = bytes.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "-") {
-            negative = first == UInt8(ascii: "-")
-            bytes.removeFirst()
+        if let first = scalars.first, first == "+" || first == "-" {
+            negative = first == "-"
+            scalars.removeFirst()
         }
-        guard let first = bytes.first, let last = bytes.last,
-              NameEscaping.isASCIIDigit(first), NameEscaping.isASCIIDigit(last) else { return nil }
+        func digit(_ c: Unicode.Scalar) -> Int? {
+            guard c.properties.numericType == .decimal, let v = c.properties.numericValue else { return nil }
+            return Int(v)
+        }
+        guard let first = scalars.first, let last = scalars.last, digit(first) != nil, digit(last) != nil else { return nil }
         var value = 0
         var previousUnderscore = false
-        for b in bytes {
-            if b == UInt8(ascii: "_") {
+        for c in scalars {
+            if c == "_" {
                 if previousUnderscore { return nil }
                 previousUnderscore = true
                 continue
             }
-            guard NameEscaping.isASCIIDigit(b) else { return nil }
+            guard let d = digit(c) else { return nil }
             previousUnderscore = false
             let (m, o1) = value.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(Int(b - UInt8(ascii: "0")))
+            let (a, o2) = m.addingReportingOverflow(d)
             value = (o1 || o2) ? Int.max : a
         }
         return negative ? -value : value

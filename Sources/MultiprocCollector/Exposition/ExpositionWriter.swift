@@ -89,11 +89,15 @@ public enum ExpositionWriter {
         let scheme = format.escaping
         if scheme == .allowUTF8 && !NameEscaping.isLegacyMetricName(sampleName) {
             // A name outside the legacy set goes inside the braces, quoted: `{"name",a="b"} `.
-            out.append(UInt8(ascii: "{"))
-            NameEscaping.appendMetricName(sampleName, scheme: scheme, to: &out)
-            if !labels.isEmpty { out.append(UInt8(ascii: ",")) }
-            appendLabelPairs(labels, scheme: scheme, into: &out)
-            out.append(UInt8(ascii: "}"))
+            // OpenMetrics leaves the braces out when there is nothing to put in them (an empty
+            // sample name without labels); the text format always writes them.
+            if format.syntax == .prometheusText || !sampleName.isEmpty || !labels.isEmpty {
+                out.append(UInt8(ascii: "{"))
+                NameEscaping.appendMetricName(sampleName, scheme: scheme, to: &out)
+                if !labels.isEmpty { out.append(UInt8(ascii: ",")) }
+                appendLabelPairs(labels, scheme: scheme, into: &out)
+                out.append(UInt8(ascii: "}"))
+            }
         } else {
             switch format.syntax {
             case .prometheusText:

@@ -140,8 +140,8 @@ struct MergePlanBuilder {
                     guard case .success(let key) = decoded[Int(id)] else { continue }
                     var labels = key.labels
                     labels.append(Label(name: "pid", value: file.name.pid))
-                    let slot = slotFor(metric: metric, key: key, labels: labels, fileIndex: fileIndex)
-                    memoWithPid[memoKey] = slot
+                    let (slot, reusable) = slotFor(metric: metric, key: key, labels: labels, fileIndex: fileIndex)
+                    if reusable { memoWithPid[memoKey] = slot }
                     slots[j] = slot
                 } else {
                     let memo = memoWithoutPid[Int(id)]
@@ -149,8 +149,8 @@ struct MergePlanBuilder {
                     guard case .success(let key) = decoded[Int(id)] else { continue }
                     var labels = key.labels
                     if metrics[Int(metric)].dropsPid { labels.removeAll { $0.name.exactlyEquals("pid") } }
-                    let slot = slotFor(metric: metric, key: key, labels: labels, fileIndex: fileIndex)
-                    memoWithoutPid[Int(id)] = slot
+                    let (slot, reusable) = slotFor(metric: metric, key: key, labels: labels, fileIndex: fileIndex)
+                    if reusable { memoWithoutPid[Int(id)] = slot }
                     slots[j] = slot
                 }
             }
@@ -160,33 +160,39 @@ struct MergePlanBuilder {
         return assemble(entrySlots: entrySlots)
     }
 
-    /// The slot for one (metric, key, label tuple), creating it on first use.
-    private mutating func slotFor(metric: Int32, key: SampleKey, labels: [Label], fileIndex: Int) -> Int32 {
+    /// The slot for one (metric, key, label tuple), creating it on first use, and whether later
+    /// entries with the same key may reuse it.
+    ///
+    /// A NaN bucket bound is the exception: Python parses `le` into a new float object per
+    /// entry, and NaN objects are distinct dict keys, so every such entry is a bucket of its own.
+    private mutating func slotFor(metric: Int32, key: SampleKey, labels: [Label], fileIndex: Int) -> (Int32, reusable: Bool) {
         let info = metrics[Int(metric)]
         if info.type == .histogram, let le = labels.first(where: { $0.name.exactlyEquals("le") }) {
             guard let bound = PythonFloat.parse(le.value) else {
                 problems.append(Problem(fileIndex: fileIndex, reason: .invalidBucketBound,
                                         detail: "bucket of \(key.sampleName) has le=\(le.value.debugDescription), not a number"))
-                return -1
+                return (-1, true)
             }
             let withoutLe = labels.filter { !$0.name.exactlyEquals("le") }
+            if bound.isNaN { return (newSlot(.sum, .bucket(BucketSlot(metric: metric, labels: withoutLe, bound: bound))), false) }
             // Equal floats share a bucket (1 and 1.0, -0.0 and 0.0).
-            let bits = bound == 0 ? 0 : (bound.isNaN ? Double.nan.bitPattern : bound.bitPattern)
-            let slotKey = BucketSlotKey(metric: metric, labels: withoutLe, bound: bits)
-            if let slot = bucketSlots[slotKey] { return slot }
-            let slot = Int32(slotOps.count)
-            slotOps.append(.sum)
-            slotKinds.append(.bucket(BucketSlot(metric: metric, labels: withoutLe, bound: bound)))
+            let slotKey = BucketSlotKey(metric: metric, labels: withoutLe, bound: bound == 0 ? 0 : bound.bitPattern)
+            if let slot = bucketSlots[slotKey] { return (slot, true) }
+            let slot = newSlot(.sum, .bucket(BucketSlot(metric: metric, labels: withoutLe, bound: bound)))
             bucketSlots[slotKey] = slot
-            return slot
+            return (slot, true)
         }
         let slotKey = SampleSlotKey(metric: metric, sampleName: ExactString(key.sampleName), labels: labels)
-        if let slot = sampleSlots[slotKey] { return slot }
-        let slot = Int32(slotOps.count)
-        slotOps.append(info.op)
-        slotKinds.append(.sample(SampleSlot(metric: metric, sampleName: key.sampleName, labels: labels)))
+        if let slot = sampleSlots[slotKey] { return (slot, true) }
+        let slot = newSlot(info.op, .sample(SampleSlot(metric: metric, sampleName: key.sampleName, labels: labels)))
         sampleSlots[slotKey] = slot
-        return slot
+        return (slot, true)
+    }
+
+    private mutating func newSlot(_ op: MergeOp, _ kind: SlotKind) -> Int32 {
+        slotOps.append(op)
+        slotKinds.append(kind)
+        return Int32(slotOps.count - 1)
     }
 
     // MARK: Output layout
@@ -228,14 +234,19 @@ struct MergePlanBuilder {
             guard case .bucket(let b) = slotKinds[Int(slot)] else { return 0 }
             return b.bound
         }
+        // `sorted(values.items())` over the buckets in insertion order (creation order here).
         for g in groups.indices {
-            groups[g].sort { PythonFloat.sortsBefore(bound($0), bound($1)) }
+            groups[g] = PythonListSort.sorted(groups[g]) { bound($0) < bound($1) }
         }
         var shadowedCounts = Set<SampleSlotKey>()
         for (key, g) in groupIndex {
             let info = metrics[Int(key.metric)]
             let rendered = Self.renderedLabels(key.labels)
+            // All NaN buckets render as le="NaN" and overwrite one another: one line, holding
+            // the running total at the last of them.
+            let lastNaN = groups[Int(g)].lastIndex { bound($0).isNaN }
             for (i, slot) in groups[Int(g)].enumerated() {
+                if bound(slot).isNaN, i != lastNaN { continue }
                 let le = Label(name: "le", value: FloatFormat.goString(bound(slot)))
                 let line = LinePlan(sampleName: info.name + "_bucket", labels: Self.renderedLabels(key.labels + [le]),
                                     value: .cumulativeBucket(group: g, index: Int32(i)), textSuffix: nil)

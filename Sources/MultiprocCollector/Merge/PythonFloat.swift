@@ -59,3 +59,41 @@ enum PythonFloat {
         return a < b
     }
 }
+
+// MARK: - CPython's list.sort, for lists that hold NaN
+
+/// CPython 3.11's `list.sort` for short lists (fewer than 64 items, one run): `count_run`
+/// then binary insertion. With a total order any sort gives the same result; with NaN
+/// (never less than anything, nothing less than it) only the same algorithm puts items where
+/// Python does — and histogram buckets with a NaN bound are cumulated in that order.
+enum PythonListSort {
+    static func sorted<T>(_ items: [T], by isLess: (T, T) -> Bool) -> [T] {
+        var a = items
+        let n = a.count
+        if n < 2 { return a }
+        // count_run: a strictly descending prefix is reversed; otherwise a non-descending one.
+        var run = 2
+        if isLess(a[1], a[0]) {
+            while run < n, isLess(a[run], a[run - 1]) { run += 1 }
+            a[0..<run].reverse()
+        } else {
+            while run < n, !isLess(a[run], a[run - 1]) { run += 1 }
+        }
+        // binarysort(lo, hi, start = lo + run)
+        var start = run
+        while start < n {
+            let pivot = a[start]
+            var l = 0
+            var r = start
+            repeat {
+                let p = l + (r - l) >> 1
+                if isLess(pivot, a[p]) { r = p } else { l = p + 1 }
+            } while l < r
+            var p = start
+            while p > l { a[p] = a[p - 1]; p -= 1 }
+            a[l] = pivot
+            start += 1
+        }
+        return a
+    }
+}
