@@ -95,7 +95,8 @@ import Testing
                     let value = Bool.random(using: &rng) ? Double(Int.random(in: 0...1000, using: &rng)) : Double.random(in: -1e6...1e6, using: &rng)
                     switch kind {
                     case "histogram":
-                        let le = ["0.1", "1.0", "10.0", "+Inf"].randomElement(using: &rng)!
+                        // NaN bounds are rare but legal (and order-sensitive in Python).
+                        let le = ["0.1", "1.0", "1", "10.0", "+Inf", "NaN"].randomElement(using: &rng)!
                         w.set(DBWriter.key(metric: "lat", sample: "lat_bucket", labels: ["route": route, "le": le], help: "Latency."), value.magnitude.rounded())
                         w.set(DBWriter.key(metric: "lat", sample: "lat_sum", labels: ["route": route], help: "Latency."), value)
                     case "summary":
@@ -107,6 +108,13 @@ import Testing
                         let metric = "g_" + kind
                         w.set(DBWriter.key(metric: metric, sample: metric, labels: ["route": route]), value,
                               timestamp: Double(Int.random(in: 0...5, using: &rng)))
+                    }
+                    // Now and then a metric that files disagree on: another help text, or the
+                    // same name under another type or gauge mode (a deploy that changed it).
+                    if Int.random(in: 0..<50, using: &rng) == 0 {
+                        let help = ["Requests.", "Requests (v2)."].randomElement(using: &rng)!
+                        w.set(DBWriter.key(metric: "shared", sample: kind == "counter" ? "shared_total" : "shared",
+                                           labels: ["route": route], help: help), value.magnitude.rounded())
                     }
                 }
                 return "write \(kind) pid \(pid)"

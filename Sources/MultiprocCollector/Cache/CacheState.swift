@@ -4,13 +4,11 @@
 struct CacheState: ~Copyable {
     private var keys = KeyTable()
     private var files: [String: TrackedFile] = [:]
-    private var plan: MergePlan?
+    private var builder = PlanBuilder()
     /// The files (identity and generation) the plan was built from, in merge order.
     private var planSignature: [PlanInput] = []
     /// Problems reported before, so each is reported once while it lasts.
     private var reported: Set<FileProblem> = []
-    /// Plan problems (bad bucket bounds) as of the last build.
-    private var planProblems: [FileProblem] = []
     /// Metric files of the last listing, with their state when they were merged.
     private(set) var lastListing: [(name: String, file: MetricFileName, merged: TrackedFile?)] = []
 
@@ -78,17 +76,16 @@ struct CacheState: ~Copyable {
 
         // Recompile the merge only when the files or their entry lists changed.
         let signature = merged.map { PlanInput(file: ObjectIdentifier($0), generation: $0.generation) }
-        if plan == nil || signature != planSignature {
-            let inputs = merged.map { MergeInputFile(name: $0.parsedName, keyIDs: $0.keyIDs) }
-            let (newPlan, buildProblems) = MergePlanBuilder.build(files: inputs, keys: keys)
-            plan = newPlan
+        if signature != planSignature {
+            let outcome = builder.update(files: merged, keys: keys)
             planSignature = signature
-            planProblems = buildProblems.map { FileProblem(file: merged[$0.fileIndex].name, reason: $0.reason, detail: $0.detail) }
-            statistics.planRebuilt = true
+            statistics.planRebuilt = outcome.rebuilt
+            statistics.planChanged = outcome.changed
         }
-        problems.append(contentsOf: planProblems)
-
-        let slots = plan!.accumulate(values: merged.map(\.values), timestamps: merged.map(\.timestamps))
+        for file in merged { problems.append(contentsOf: builder.problems(of: file)) }
+        let plan = builder.plan
+        let slots = plan.accumulate(entrySlots: merged.map { builder.slots(of: $0) },
+                                    values: merged.map(\.values), timestamps: merged.map(\.timestamps))
 
         var pids = Set<ExactString>()
         for file in merged {
@@ -102,6 +99,6 @@ struct CacheState: ~Copyable {
         let current = Set(problems)
         let newProblems = problems.filter { !reported.contains($0) }
         reported = current
-        return Snapshot(plan: plan!, slots: slots, problems: problems, newProblems: newProblems, statistics: statistics)
+        return Snapshot(plan: plan, slots: slots, problems: problems, newProblems: newProblems, statistics: statistics)
     }
 }

@@ -31,6 +31,8 @@ final class TrackedFile {
     private(set) var headerProblem: FileProblem?
     /// Bumped whenever the entry list changes, so a merge plan can tell it is out of date.
     private(set) var generation = 0
+    /// Bumped whenever the entry list starts over (entries are only appended in between).
+    private(set) var epoch = 0
 
     init(entry: MetricDirectory.Entry) {
         name = entry.name
@@ -202,6 +204,7 @@ final class TrackedFile {
         entryProblems = []
         headerProblem = nil
         generation += 1
+        epoch += 1
     }
 
     /// Forgets everything, mapping included: the next refresh starts from scratch.

@@ -50,24 +50,24 @@ struct FamilyPlan {
 /// A plan depends only on which keys each file holds and the order of the files, never on
 /// values, so a scrape of an unchanged directory reuses it and costs a pass over the values.
 /// Its construction follows prometheus_client's `_read_metrics` and `_accumulate_metrics`
-/// step by step (see ``MergePlanBuilder``).
+/// step by step (see ``PlanBuilder``). Immutable: snapshots keep using theirs while the
+/// builder moves on.
 final class MergePlan: @unchecked Sendable {
     let slotOps: [MergeOp]
-    /// Per file (in merge order), per entry: the slot, or -1 when the entry is left out.
-    let entrySlots: [[Int32]]
-    /// Histogram bucket groups: slots sorted by bound.
+    /// Histogram bucket groups: slots sorted as Python sorts the bounds.
     let bucketGroups: [[Int32]]
     let families: [FamilyPlan]
 
     /// Pre-rendered line prefixes per format, built on first use.
     let renderCache = Mutex<[FormatKey: RenderedPlan]>([:])
 
-    init(slotOps: [MergeOp], entrySlots: [[Int32]], bucketGroups: [[Int32]], families: [FamilyPlan]) {
+    init(slotOps: [MergeOp], bucketGroups: [[Int32]], families: [FamilyPlan]) {
         self.slotOps = slotOps
-        self.entrySlots = entrySlots
         self.bucketGroups = bucketGroups
         self.families = families
     }
+
+    static let empty = MergePlan(slotOps: [], bucketGroups: [], families: [])
 
     var slotCount: Int { slotOps.count }
 }
@@ -93,9 +93,10 @@ extension MergePlan {
 
     /// Folds the values of every file, in merge order, into the slots.
     ///
-    /// `values[i]` and `timestamps[i]` hold the entries of the i-th file; `timestamps[i]` is
-    /// empty for files whose timestamps never matter (Python passes none for non-gauge files).
-    func accumulate(values: [[Double]], timestamps: [[Double]]) -> SlotValues {
+    /// `entrySlots[i]`, `values[i]` and `timestamps[i]` hold the entries of the i-th file;
+    /// `timestamps[i]` is empty for files whose timestamps never matter (Python passes none
+    /// for non-gauge files).
+    func accumulate(entrySlots: [[Int32]], values: [[Double]], timestamps: [[Double]]) -> SlotValues {
         var out = SlotValues(count: slotCount)
         var latest = [Double](repeating: 0, count: slotCount)
         slotOps.withUnsafeBufferPointer { ops in

@@ -78,7 +78,9 @@ public struct ScrapeStatistics: Sendable, Equatable {
     public var filesParsed: Int = 0
     /// Files whose values were read from their mapping this scrape.
     public var filesRead: Int = 0
-    /// Whether the merge plan was rebuilt (the directory's shape changed).
+    /// Whether the merge plan changed (new series, new files, files gone).
+    public var planChanged: Bool = false
+    /// Whether the merge plan was rebuilt from scratch rather than updated.
     public var planRebuilt: Bool = false
     /// Wall time of the refresh, in seconds.
     public var duration: Double = 0
