@@ -29,6 +29,8 @@ public final class MultiprocCollector: @unchecked Sendable {
     public let directory: String
 
     private let state: Mutex<CacheState>
+    /// Pids marked dead since the last scrape: kept apart so mark-dead never waits for a scrape.
+    private let newlyDead = Mutex<[String]>([])
 
     /// Creates a collector for `directory`, which must exist and be a directory.
     public convenience init(directory: String) throws(CollectorError) {
@@ -48,13 +50,25 @@ public final class MultiprocCollector: @unchecked Sendable {
     /// Reads what changed since the last call and returns the merged metrics.
     public func collect() -> Snapshot {
         let started = monotonicSeconds()
-        var snapshot = state.withLock { $0.refresh(path: directory) }
+        var snapshot = state.withLock { cache in
+            let dead = newlyDead.withLock { pending in
+                defer { pending = [] }
+                return pending
+            }
+            return cache.refresh(path: directory, newlyDead: dead)
+        }
         snapshot.statistics.duration = monotonicSeconds() - started
         return snapshot
     }
 
     /// Marks `pid` dead, as prometheus_client's `mark_process_dead` does: removes that pid's
     /// `gauge_live*_<pid>.db` files and nothing else. Idempotent.
+    ///
+    /// The pid's remaining files (counters, histograms, non-live gauges) no longer change, so
+    /// after the next scrape has read them they are folded into a pre-merged aggregate and not
+    /// read again; a scrape then costs in proportion to the live files. Should a new worker
+    /// reuse the pid (a new inode, a live gauge file, or a file whose `used` changes), its
+    /// files are read normally again.
     ///
     /// - Returns: the names of the files removed (empty when there were none).
     /// - Throws: ``CollectorError/invalidPid(_:)`` for a pid below 1,
@@ -74,6 +88,8 @@ public final class MultiprocCollector: @unchecked Sendable {
                 throw .removeFailed(file: name, reason: errnoText(errno))
             }
         }
+        // From the next scrape on, this pid's other files are read once more, then folded.
+        newlyDead.withLock { $0.append(String(pid)) }
         return removed
     }
 }

@@ -27,17 +27,19 @@ import Testing
         let seed = UInt64(ProcessInfo.processInfo.environment["CACHE_FUZZ_SEED"] ?? "") ?? UInt64.random(in: 0...UInt64.max)
         var rng = SplitMix64(state: seed)
         let dir = TemporaryDirectory()
-        var world = World(root: dir.path)
         // Half the runs load values on two threads even for this small directory.
         let collector = try MultiprocCollector(directory: dir.path, parallelLoadThreshold: seed % 2 == 0 ? 0 : .max)
+        var world = World(root: dir.path) { pid in _ = try? collector.markDead(pid: pid) }
         let python = PythonReference.available
         var pythonChecks = 0
+        var foldedScrapes = 0
 
         for step in 1...Self.steps {
             let action = world.randomAction(using: &rng)
             let warm = collector.collect()
             let cold = try MultiprocCollector(directory: dir.path).collect()
             let warmText = warm.text
+            if warm.statistics.filesFrozen > 0 { foldedScrapes += 1 }
             guard warmText == cold.text, warm.problems.map(\.reason) == cold.problems.map(\.reason) else {
                 Issue.record("seed \(seed) step \(step) after \(action): cached output differs from a cold read\n--- cached\n\(warmText)\n--- cold\n\(cold.text)")
                 return
@@ -49,6 +51,8 @@ import Testing
             }
         }
         if python { #expect(pythonChecks > 0) }
+        // The dead-pid fold must have been exercised, not just the plain merge.
+        #expect(foldedScrapes > Self.steps / 10, "seed \(seed): only \(foldedScrapes) scrapes had frozen files")
     }
 
     private func sortedLines(_ text: String) -> [Substring] {
@@ -58,11 +62,17 @@ import Testing
     /// The directory and its writers, as the test knows them.
     struct World {
         let root: String
+        /// Marks a pid dead through the collector, as the exporter's HTTP route does.
+        let markDeadThroughCollector: (Int) -> Void
         var writers: [String: DBWriter] = [:]
         var nextPid = 100
         var live: Set<Int> = []
+        var dead: Set<Int> = []
 
-        init(root: String) { self.root = root }
+        init(root: String, markDead: @escaping (Int) -> Void) {
+            self.root = root
+            markDeadThroughCollector = markDead
+        }
 
         static let routes = (0..<16).map { "/r\($0)" }
         static let fileKinds = ["counter", "histogram", "gauge_all", "gauge_livesum", "gauge_max", "gauge_mostrecent", "gauge_liveall", "summary"]
@@ -129,14 +139,33 @@ import Testing
                 }
                 return "grow pid \(pid)"
             case 68..<80:
-                // Mark dead, as the exporter does: live gauge files go, the rest stays.
+                // Mark dead: live gauge files go, the rest stays. Through the collector (its
+                // files are then folded) or as Python's mark_process_dead fallback does.
                 live.remove(pid)
+                dead.insert(pid)
+                let viaCollector = Bool.random(using: &rng)
+                if viaCollector { markDeadThroughCollector(pid) }
                 for mode in GaugeMode.liveModes {
                     let name = "gauge_\(mode.rawValue)_\(pid).db"
-                    unlink("\(root)/\(name)")
+                    if !viaCollector { unlink("\(root)/\(name)") }
                     writers[name] = nil
                 }
-                return "mark dead \(pid)"
+                return "mark dead \(pid)\(viaCollector ? " via the collector" : "")"
+            case 92..<95:
+                // A new worker reuses a dead pid: it shows itself (a live gauge, or a new series)
+                // and then updates existing series in place; later it dies again.
+                guard let reused = dead.randomElement(using: &rng) else { return "no dead pid to reuse" }
+                dead.remove(reused)
+                live.insert(reused)
+                if Bool.random(using: &rng) {
+                    writer("gauge_livesum", reused).set(DBWriter.key(metric: "g_gauge_livesum", sample: "g_gauge_livesum", labels: ["route": "/r0"]), 1)
+                } else {
+                    writer("counter", reused).set(DBWriter.key(metric: "req", sample: "req_total", labels: ["route": "/reused"], help: "Requests."), 1)
+                }
+                for (name, w) in writers where name.hasSuffix("_\(reused).db") {
+                    for key in w.positions.keys.shuffled(using: &rng).prefix(3) { w.set(key, Double(Int.random(in: 0...99, using: &rng))) }
+                }
+                return "reuse pid \(reused)"
             case 80..<88:
                 // A non-live file disappears.
                 guard let name = writers.keys.sorted().randomElement(using: &rng) else { return "nothing to remove" }
@@ -151,12 +180,18 @@ import Testing
                 for name in names.prefix(4) {
                     let w = DBWriter(path: "\(root)/\(name)")
                     writers[name] = w
+                    // The worker writing it now is alive, whatever its pid did before.
+                    if let pid = Int(name.split(separator: "_").last!.dropLast(3)) {
+                        dead.remove(pid)
+                        live.insert(pid)
+                    }
                     w.set(DBWriter.key(metric: "restarted", sample: "restarted_total"), Double(Int.random(in: 0...9, using: &rng)))
                 }
                 return "wipe and recreate"
             default:
-                // Values change in place without new entries.
-                for w in writers.values.shuffled(using: &rng).prefix(3) {
+                // Values change in place without new entries (only live workers write).
+                let liveWriters = writers.filter { name, _ in live.contains { name.hasSuffix("_\($0).db") } }.map(\.value)
+                for w in liveWriters.shuffled(using: &rng).prefix(3) {
                     for key in w.positions.keys.shuffled(using: &rng).prefix(5) { w.set(key, Double(Int.random(in: 0...99, using: &rng))) }
                 }
                 return "update in place"

@@ -7,13 +7,19 @@ struct CacheState: ~Copyable {
     private var builder = PlanBuilder()
     /// The files (identity and generation) the plan was built from, in merge order.
     private var planSignature: [PlanInput] = []
+    /// Pids marked dead through ``MultiprocCollector/markDead(pid:)``: their non-live files
+    /// are read one last time, then frozen.
+    private var deadPids: Set<ExactString> = []
+    private var fold: DeadFold?
+    /// Slots found not to be exact sums after all (see ``DeadFold``), until the plan changes.
+    private var forcedSequential: Set<Int32> = []
     /// Problems reported before, so each is reported once while it lasts.
     private var reported: Set<FileProblem> = []
     /// Metric files of the last listing, with their state when they were merged.
     private(set) var lastListing: [(name: String, file: MetricFileName, merged: TrackedFile?)] = []
 
     private struct PlanInput: Equatable {
-        var file: ObjectIdentifier
+        var file: Int
         var generation: Int
     }
 
@@ -24,81 +30,181 @@ struct CacheState: ~Copyable {
         self.parallelLoadThreshold = parallelLoadThreshold
     }
 
-    /// Brings every file up to date and merges them.
-    mutating func refresh(path: String) -> Snapshot {
+    /// Brings every file up to date and merges them. `newlyDead` are pids marked dead since
+    /// the last refresh.
+    mutating func refresh(path: String, newlyDead: [String] = []) -> Snapshot {
         var statistics = ScrapeStatistics()
         var problems: [FileProblem] = []
-        var merged: [TrackedFile] = []
         lastListing = []
+        for pid in newlyDead {
+            // Marked dead (again): whatever its files hold now is final; read them once more.
+            thaw(pid: pid)
+            deadPids.insert(ExactString(pid))
+        }
 
+        var merged: [TrackedFile] = []
         do {
             let directory = try MetricDirectory(path: path)
-            var seen: [String: TrackedFile] = [:]
-            for entry in directory.metricFiles() {
-                if entry.isSymlink {
-                    problems.append(FileProblem(file: entry.name, reason: .symlink, detail: "is a symbolic link; not followed"))
-                    lastListing.append((entry.name, entry.parsed, nil))
-                    continue
-                }
-                let file: TrackedFile
-                if let known = files[entry.name], known.listedInode == entry.inode {
-                    file = known
-                } else {
-                    file = TrackedFile(entry: entry)
-                }
-                seen[entry.name] = file
-                switch file.refresh(directory: directory.descriptor, keys: &keys) {
-                case .ready(let parsed):
-                    merged.append(file)
-                    if parsed { statistics.filesParsed += 1 }
-                case .excluded(let problem):
-                    if let problem { problems.append(problem) }
-                    lastListing.append((entry.name, entry.parsed, nil))
-                }
-            }
-            files = seen
-            let faults = ValueLoader.load(merged, parallelThreshold: parallelLoadThreshold)
-            for (file, fault) in zip(merged, faults) {
-                if let fault {
-                    problems.append(fault)
-                    lastListing.append((file.name, file.parsedName, nil))
-                } else {
-                    statistics.filesRead += 1
-                    problems.append(contentsOf: file.problems)
-                    lastListing.append((file.name, file.parsedName, file))
-                }
-            }
-            merged = zip(merged, faults).filter { $0.1 == nil }.map(\.0)
+            merged = refreshFiles(in: directory, problems: &problems, statistics: &statistics)
         } catch {
             files = [:]
             problems.append(FileProblem(file: "", reason: .directoryUnreadable, detail: error.description))
         }
 
         // Recompile the merge only when the files or their entry lists changed.
-        let signature = merged.map { PlanInput(file: ObjectIdentifier($0), generation: $0.generation) }
+        let signature = merged.map { PlanInput(file: $0.id, generation: $0.generation) }
         if signature != planSignature {
             let outcome = builder.update(files: merged, keys: keys)
             planSignature = signature
             statistics.planRebuilt = outcome.rebuilt
             statistics.planChanged = outcome.changed
+            if outcome.rebuilt { forcedSequential = [] }
         }
         for file in merged { problems.append(contentsOf: builder.problems(of: file)) }
         let plan = builder.plan
-        let slots = plan.accumulate(entrySlots: merged.map { builder.slots(of: $0) },
-                                    values: merged.map(\.values), timestamps: merged.map(\.timestamps))
+        let slots = accumulate(plan: plan, files: merged)
 
         var pids = Set<ExactString>()
         for file in merged {
             statistics.filesByType[file.parsedName.type, default: 0] += 1
             statistics.bytesUsed += min(file.used, file.mapping?.length ?? 0)
             statistics.entries += file.keyIDs.count
+            if file.frozen { statistics.filesFrozen += 1 }
             pids.insert(ExactString(file.parsedName.pid))
         }
         statistics.pids = pids.count
+        freezeFilesOfDeadPids(merged)
 
         let current = Set(problems)
         let newProblems = problems.filter { !reported.contains($0) }
         reported = current
         return Snapshot(plan: plan, slots: slots, problems: problems, newProblems: newProblems, statistics: statistics)
+    }
+
+    // MARK: Files
+
+    /// Lists the directory, brings each file up to date and loads values; returns the files
+    /// that take part in the merge, in merge (listing) order.
+    private mutating func refreshFiles(in directory: borrowing MetricDirectory, problems: inout [FileProblem],
+                                       statistics: inout ScrapeStatistics) -> [TrackedFile] {
+        let listing = directory.metricFiles()
+        thawReusedPids(listing)
+        var seen: [String: TrackedFile] = [:]
+        var candidates: [TrackedFile] = []
+        var toLoad: [TrackedFile] = []
+        for entry in listing {
+            if entry.isSymlink {
+                problems.append(FileProblem(file: entry.name, reason: .symlink, detail: "is a symbolic link; not followed"))
+                lastListing.append((entry.name, entry.parsed, nil))
+                continue
+            }
+            let file: TrackedFile
+            if let known = files[entry.name], known.listedInode == entry.inode {
+                file = known
+            } else {
+                file = TrackedFile(entry: entry)
+            }
+            seen[entry.name] = file
+            if file.frozen {
+                candidates.append(file)
+                continue
+            }
+            switch file.refresh(directory: directory.descriptor, keys: &keys) {
+            case .ready(let parsed):
+                candidates.append(file)
+                toLoad.append(file)
+                if parsed { statistics.filesParsed += 1 }
+            case .excluded(let problem):
+                if let problem { problems.append(problem) }
+                lastListing.append((entry.name, entry.parsed, nil))
+            }
+        }
+        files = seen
+
+        let faults = ValueLoader.load(toLoad, parallelThreshold: parallelLoadThreshold)
+        var failed = Set<Int>()
+        for (file, fault) in zip(toLoad, faults) {
+            if let fault {
+                problems.append(fault)
+                failed.insert(file.id)
+            } else {
+                statistics.filesRead += 1
+            }
+        }
+        var merged: [TrackedFile] = []
+        merged.reserveCapacity(candidates.count)
+        for file in candidates {
+            if failed.contains(file.id) {
+                lastListing.append((file.name, file.parsedName, nil))
+                continue
+            }
+            problems.append(contentsOf: file.problems)
+            lastListing.append((file.name, file.parsedName, file))
+            merged.append(file)
+        }
+        return merged
+    }
+
+    /// After a scrape has read them, the non-live files of dead pids are final.
+    private func freezeFilesOfDeadPids(_ merged: [TrackedFile]) {
+        guard !deadPids.isEmpty else { return }
+        for file in merged where !file.frozen && file.parsedName.gaugeMode?.isLive != true {
+            if deadPids.contains(ExactString(file.parsedName.pid)) { file.frozen = true }
+        }
+    }
+
+    /// Signs that a new worker reuses a dead pid, checked before any file is read so that all
+    /// of that pid's files are read this scrape: a live gauge file, a file that was not known
+    /// when the pid was marked dead (new name or new inode), a frozen file whose `used` changed.
+    private mutating func thawReusedPids(_ listing: [MetricDirectory.Entry]) {
+        guard !deadPids.isEmpty else { return }
+        var reused: [String] = []
+        var frozen: [TrackedFile] = []
+        for entry in listing where deadPids.contains(ExactString(entry.parsed.pid)) {
+            guard let known = files[entry.name], known.listedInode == entry.inode, entry.parsed.gaugeMode?.isLive != true else {
+                // A live gauge file, or a file that was not there when the pid died.
+                reused.append(entry.parsed.pid)
+                continue
+            }
+            if known.frozen { frozen.append(known) }
+        }
+        // One guard for all the header reads; one per file only if something shrank.
+        let (changed, faulted) = SigbusGuard.readAnyMapping { frozen.filter { !$0.frozenHeaderUnchangedUnguarded() } }
+        let suspects = faulted ? frozen.filter { !$0.frozenHeaderUnchanged() } : changed
+        reused += suspects.map(\.parsedName.pid)
+        for pid in reused { thaw(pid: pid) }
+    }
+
+    /// A pid marked dead is alive again: read its files normally.
+    private mutating func thaw(pid: String) {
+        guard deadPids.remove(ExactString(pid)) != nil else { return }
+        for file in files.values where file.parsedName.pid.exactlyEquals(pid) { file.frozen = false }
+    }
+
+    // MARK: Accumulation
+
+    private mutating func accumulate(plan: MergePlan, files: [TrackedFile]) -> SlotValues {
+        let slots = files.map { builder.slots(of: $0) }
+        let isFrozen = files.map(\.frozen)
+        guard isFrozen.contains(true) else {
+            fold = nil
+            return plan.accumulate(entrySlots: slots, values: files.map(\.values), timestamps: files.map(\.timestamps))
+        }
+        let frozenIDs = zip(files, isFrozen).filter(\.1).map(\.0.id)
+        if fold?.matches(plan: plan, frozenFiles: frozenIDs) != true {
+            fold = DeadFold(plan: plan, files: files, slots: slots, isFrozen: isFrozen, forcedSequential: forcedSequential)
+        }
+        var positions: [Int] = []
+        positions.reserveCapacity(frozenIDs.count)
+        var live: [(position: Int, file: TrackedFile, slots: [Int32])] = []
+        for (i, file) in files.enumerated() {
+            if isFrozen[i] { positions.append(i) } else { live.append((i, file, slots[i])) }
+        }
+        let (folded, broken) = fold!.accumulate(plan: plan, positions: positions, live: live)
+        if let folded { return folded }
+        // A live value broke an exact sum: fold everything this time, interleave next time.
+        forcedSequential.formUnion(broken)
+        fold = nil
+        return plan.accumulate(entrySlots: slots, values: files.map(\.values), timestamps: files.map(\.timestamps))
     }
 }

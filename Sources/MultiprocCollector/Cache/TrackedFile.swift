@@ -1,9 +1,15 @@
+import Synchronization
+
 // MARK: - What is remembered about one file between scrapes
 
 /// One metric file as the cache knows it: its mapping, the entries parsed so far (key id and
 /// value offset) and where parsing stopped. A scrape loads values at the known offsets and
 /// parses only the bytes past the previous `used`.
 final class TrackedFile {
+    /// Unique for the life of the process: identity for plans and folds, which must never
+    /// mistake a new file for a freed one that happened to live at the same address.
+    let id: Int
+    private static let nextID = Atomic<Int>(0)
     let name: String
     let parsedName: MetricFileName
     /// `d_ino` from the listing that found this file: a different one is a different file.
@@ -33,8 +39,12 @@ final class TrackedFile {
     private(set) var generation = 0
     /// Bumped whenever the entry list starts over (entries are only appended in between).
     private(set) var epoch = 0
+    /// The pid was marked dead and this file is not a live gauge: nobody writes it any more,
+    /// so its values are final and scrapes stop reading them (see ``DeadFold``).
+    var frozen = false
 
     init(entry: MetricDirectory.Entry) {
+        id = Self.nextID.add(1, ordering: .relaxed).newValue
         name = entry.name
         parsedName = entry.parsed
         listedInode = entry.inode
@@ -83,6 +93,24 @@ final class TrackedFile {
             return .ready(parsed: parsed)
         }
         return .excluded(nil)
+    }
+
+    /// For a frozen file: whether its header still says what it said when it froze. A change
+    /// means the pid was reused by a new worker (or the file was damaged): it thaws.
+    func frozenHeaderUnchanged() -> Bool {
+        guard let file = mapping else { return false }
+        let (current, faulted) = SigbusGuard.read(file.bytes) {
+            file.bytes.count >= EntryParser.headerSize ? EntryParser.readUsed(file.bytes) : -1
+        }
+        if faulted { reset() }
+        return !faulted && current == used
+    }
+
+    /// `frozenHeaderUnchanged()` without a guard of its own, for a batch the caller guards
+    /// with ``SigbusGuard/readAnyMapping(_:)``.
+    func frozenHeaderUnchangedUnguarded() -> Bool {
+        guard let file = mapping, file.bytes.count >= EntryParser.headerSize else { return false }
+        return EntryParser.readUsed(file.bytes) == used
     }
 
     /// Opens and maps the file; returns why it is excluded when that fails.
@@ -210,6 +238,7 @@ final class TrackedFile {
     /// Forgets everything, mapping included: the next refresh starts from scratch.
     func reset() {
         mapping = nil
+        frozen = false
         resetEntries()
     }
 

@@ -138,6 +138,16 @@ struct ShortestDigits {
             decimalPoint = 1
             return
         }
+        // Integers below 2^53 are all representable, so no shorter digit string can round-trip
+        // to them: their shortest digits are their own (trailing zeros dropped).
+        if magnitude < 9_007_199_254_740_992, magnitude == magnitude.rounded(.towardZero) {
+            var integer: [UInt8] = []
+            FloatFormat.appendDecimal(UInt64(magnitude), to: &integer)
+            decimalPoint = integer.count
+            while integer.count > 1, integer.last == UInt8(ascii: "0") { integer.removeLast() }
+            digits = integer
+            return
+        }
         var digits: [UInt8] = []
         digits.reserveCapacity(17)
         var pointIndex: Int? = nil

@@ -43,24 +43,29 @@ public struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses `name`, or returns nil when it is not a metric file name.
     public init?(_ name: String) {
-        var bytes = Array(name.utf8)
-        guard bytes.count > 3, bytes.suffix(3).elementsEqual(".db".utf8) else { return nil }
-        bytes.removeLast(3)
-        let parts = bytes.split(separator: UInt8(ascii: "_"), omittingEmptySubsequences: false)
-        guard let typeName = parts.first, let type = MetricType(rawValue: String(decoding: typeName, as: UTF8.self)) else { return nil }
-        let pidPart: ArraySlice<UInt8>
+        var copy = name
+        guard let parsed = copy.withUTF8({ Self.parse(UnsafeRawBufferPointer($0)) }) else { return nil }
+        (type, gaugeMode, pid) = parsed
+    }
+
+    /// Splits `<type>_[<mode>_]<pid>.db` without allocating for names that do not match.
+    private static func parse(_ bytes: UnsafeRawBufferPointer) -> (MetricType, GaugeMode?, String)? {
+        let n = bytes.count
+        guard n > 3, bytes[n - 3] == UInt8(ascii: "."), bytes[n - 2] == UInt8(ascii: "d"), bytes[n - 1] == UInt8(ascii: "b") else { return nil }
+        let stem = UnsafeRawBufferPointer(rebasing: bytes[0..<(n - 3)])
+        guard let firstUnderscore = stem.firstIndex(of: UInt8(ascii: "_")) else { return nil }
+        let typeName = String(decoding: stem[..<firstUnderscore], as: UTF8.self)
+        guard let type = MetricType(rawValue: typeName) else { return nil }
+        var rest = UnsafeRawBufferPointer(rebasing: stem[(firstUnderscore + 1)...])
+        var mode: GaugeMode?
         if type == .gauge {
-            guard parts.count == 3, let mode = GaugeMode(rawValue: String(decoding: parts[1], as: UTF8.self)) else { return nil }
-            gaugeMode = mode
-            pidPart = parts[2]
-        } else {
-            guard parts.count == 2 else { return nil }
-            gaugeMode = nil
-            pidPart = parts[1]
+            guard let underscore = rest.firstIndex(of: UInt8(ascii: "_")),
+                  let parsedMode = GaugeMode(rawValue: String(decoding: rest[..<underscore], as: UTF8.self)) else { return nil }
+            mode = parsedMode
+            rest = UnsafeRawBufferPointer(rebasing: rest[(underscore + 1)...])
         }
-        guard !pidPart.isEmpty, pidPart.count <= Self.maxPidDigits, pidPart.allSatisfy(NameEscaping.isASCIIDigit) else { return nil }
-        self.type = type
-        self.pid = String(decoding: pidPart, as: UTF8.self)
+        guard !rest.isEmpty, rest.count <= maxPidDigits, rest.allSatisfy(NameEscaping.isASCIIDigit) else { return nil }
+        return (type, mode, String(decoding: rest, as: UTF8.self))
     }
 
     /// The live gauge file names mark-dead removes for `pid`.

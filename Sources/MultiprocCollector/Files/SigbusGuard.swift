@@ -64,6 +64,13 @@ enum SigbusGuard {
         return state
     }
 
+    /// Runs `body`, which may read any of the collector's mappings, absorbing every `SIGBUS` on
+    /// this thread meanwhile: for batches of tiny reads where the caller redoes the batch one
+    /// mapping at a time (with ``read(_:_:)``) when a fault is reported.
+    static func readAnyMapping<T>(_ body: () -> T) -> (T, faulted: Bool) {
+        read(UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: 1), count: Int.max - 1), body)
+    }
+
     /// Runs `body`, which may read anywhere in `region`, absorbing `SIGBUS` faults inside it.
     /// Returns the body's result and whether any fault happened (then the bytes read are not
     /// trustworthy and the affected pages now read as zeros).

@@ -89,6 +89,54 @@ struct SlotValues: Sendable {
     }
 }
 
+/// The accumulator buffers of one scrape, and the one rule every path uses to fold a value
+/// into a slot.
+struct SlotAccumulator {
+    let ops: UnsafeBufferPointer<MergeOp>
+    let values: UnsafeMutableBufferPointer<Double>
+    let present: UnsafeMutableBufferPointer<Bool>
+    /// Timestamp of the value kept, for `mostRecent` slots.
+    let latest: UnsafeMutableBufferPointer<Double>
+
+    /// `_accumulate_metrics` for one sample `v` (timestamp `t`) landing in slot `s`.
+    @inline(__always)
+    func apply(_ s: Int, _ v: Double, _ t: Double) {
+        switch ops[s] {
+        case .sum:
+            values[s] += v
+            present[s] = true
+        case .min:
+            if !present[s] || v < values[s] { values[s] = v }
+            present[s] = true
+        case .max:
+            if !present[s] || v > values[s] { values[s] = v }
+            present[s] = true
+        case .mostRecent:
+            if latest[s] < t {
+                values[s] = v
+                latest[s] = t
+                present[s] = true
+            }
+        case .last:
+            values[s] = v
+            present[s] = true
+        }
+    }
+
+    /// Runs `body` with buffers over `out` (and a scratch `latest` array).
+    static func with<R>(_ ops: [MergeOp], _ out: inout SlotValues, latest: inout [Double], _ body: (SlotAccumulator) -> R) -> R {
+        ops.withUnsafeBufferPointer { ops in
+            out.values.withUnsafeMutableBufferPointer { values in
+                out.present.withUnsafeMutableBufferPointer { present in
+                    latest.withUnsafeMutableBufferPointer { latest in
+                        body(SlotAccumulator(ops: ops, values: values, present: present, latest: latest))
+                    }
+                }
+            }
+        }
+    }
+}
+
 extension MergePlan {
 
     /// Folds the values of every file, in merge order, into the slots.
@@ -99,43 +147,29 @@ extension MergePlan {
     func accumulate(entrySlots: [[Int32]], values: [[Double]], timestamps: [[Double]]) -> SlotValues {
         var out = SlotValues(count: slotCount)
         var latest = [Double](repeating: 0, count: slotCount)
-        slotOps.withUnsafeBufferPointer { ops in
-        out.values.withUnsafeMutableBufferPointer { acc in
-        out.present.withUnsafeMutableBufferPointer { present in
+        SlotAccumulator.with(slotOps, &out, latest: &latest) { acc in
             for fileIndex in entrySlots.indices {
-                let slots = entrySlots[fileIndex]
-                let fileValues = values[fileIndex]
-                let fileTimestamps = timestamps[fileIndex]
-                for j in 0..<slots.count {
-                    let s = Int(slots[j])
-                    if s < 0 { continue }
-                    let v = fileValues[j]
-                    switch ops[s] {
-                    case .sum:
-                        acc[s] += v
-                        present[s] = true
-                    case .min:
-                        if !present[s] || v < acc[s] { acc[s] = v }
-                        present[s] = true
-                    case .max:
-                        if !present[s] || v > acc[s] { acc[s] = v }
-                        present[s] = true
-                    case .mostRecent:
-                        let t = fileTimestamps.isEmpty ? 0 : fileTimestamps[j]
-                        if latest[s] < t {
-                            acc[s] = v
-                            latest[s] = t
-                            present[s] = true
-                        }
-                    case .last:
-                        acc[s] = v
-                        present[s] = true
+                acc.applyFile(slots: entrySlots[fileIndex], values: values[fileIndex], timestamps: timestamps[fileIndex])
+            }
+        }
+        return out
+    }
+}
+
+extension SlotAccumulator {
+    /// Folds one file's entries in entry order.
+    @inline(__always)
+    func applyFile(slots: [Int32], values fileValues: [Double], timestamps: [Double]) {
+        slots.withUnsafeBufferPointer { slots in
+            fileValues.withUnsafeBufferPointer { fileValues in
+                if timestamps.isEmpty {
+                    for j in 0..<slots.count where slots[j] >= 0 { apply(Int(slots[j]), fileValues[j], 0) }
+                } else {
+                    timestamps.withUnsafeBufferPointer { ts in
+                        for j in 0..<slots.count where slots[j] >= 0 { apply(Int(slots[j]), fileValues[j], ts[j]) }
                     }
                 }
             }
         }
-        }
-        }
-        return out
     }
 }

@@ -93,8 +93,8 @@ struct PlanBuilder {
     /// Some bucket has a NaN bound: its place among the buckets depends on which files hold
     /// which keys and in what order, so every change rebuilds.
     private var hasNaNBucket = false
-    private var fileStates: [ObjectIdentifier: FileState] = [:]
-    private var order: [ObjectIdentifier] = []
+    private var fileStates: [Int: FileState] = [:]
+    private var order: [Int] = []
     private(set) var plan: MergePlan = MergePlan.empty
     private var assembler = PlanAssembler()
 
@@ -112,7 +112,7 @@ struct PlanBuilder {
 
     /// Brings the plan up to date with `files` (merge order).
     mutating func update(files: [TrackedFile], keys: KeyTable) -> Outcome {
-        let ids = files.map(ObjectIdentifier.init)
+        let ids = files.map(\.id)
         if !canUpdateIncrementally(files: files, ids: ids) || tooManyDeadSlots {
             rebuild(files: files, keys: keys)
             return Outcome(changed: true, rebuilt: true)
@@ -126,7 +126,7 @@ struct PlanBuilder {
             changed = true
         }
         for file in files {
-            let id = ObjectIdentifier(file)
+            let id = file.id
             if let state = fileStates[id], state.epoch != file.epoch {
                 withdraw(state)
                 fileStates[id] = nil
@@ -134,7 +134,7 @@ struct PlanBuilder {
         }
         // New entries, in merge order.
         for file in files {
-            let id = ObjectIdentifier(file)
+            let id = file.id
             let known = fileStates[id]?.slots.count ?? 0
             if known == file.keyIDs.count, fileStates[id] != nil { continue }
             guard add(file: file, from: known, keys: keys, incremental: true) else {
@@ -150,17 +150,17 @@ struct PlanBuilder {
 
     /// The slots of `file`'s entries, in entry order (-1: left out).
     func slots(of file: TrackedFile) -> [Int32] {
-        fileStates[ObjectIdentifier(file)]?.slots ?? []
+        fileStates[file.id]?.slots ?? []
     }
 
     /// Problems found while slotting (bucket bounds that are not numbers), per file.
     func problems(of file: TrackedFile) -> [FileProblem] {
-        fileStates[ObjectIdentifier(file)]?.problems ?? []
+        fileStates[file.id]?.problems ?? []
     }
 
     // MARK: Incremental rules
 
-    private func canUpdateIncrementally(files: [TrackedFile], ids: [ObjectIdentifier]) -> Bool {
+    private func canUpdateIncrementally(files: [TrackedFile], ids: [Int]) -> Bool {
         if order.isEmpty && fileStates.isEmpty { return true }
         if hasNaNBucket { return false }
         // Known files must keep their relative order.
@@ -199,7 +199,7 @@ struct PlanBuilder {
         }
         // Pass 2: slots.
         for file in files { _ = add(file: file, from: 0, keys: keys, incremental: false) }
-        order = files.map(ObjectIdentifier.init)
+        order = files.map(\.id)
         plan = self.assembler.assemble(builder: self)
     }
 
@@ -244,7 +244,7 @@ struct PlanBuilder {
     /// Slots the entries of `file` from `start` on. Returns false (incremental only) when the
     /// change needs a full rebuild.
     private mutating func add(file: TrackedFile, from start: Int, keys: KeyTable, incremental: Bool) -> Bool {
-        let id = ObjectIdentifier(file)
+        let id = file.id
         var state = fileStates[id] ?? FileState(epoch: file.epoch, slots: [], problems: [], metrics: [])
         let name = file.parsedName
         let isGaugeFile = name.type == .gauge

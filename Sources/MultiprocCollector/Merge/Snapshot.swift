@@ -78,6 +78,8 @@ public struct ScrapeStatistics: Sendable, Equatable {
     public var filesParsed: Int = 0
     /// Files whose values were read from their mapping this scrape.
     public var filesRead: Int = 0
+    /// Files of pids marked dead, folded once and not read again.
+    public var filesFrozen: Int = 0
     /// Whether the merge plan changed (new series, new files, files gone).
     public var planChanged: Bool = false
     /// Whether the merge plan was rebuilt from scratch rather than updated.
