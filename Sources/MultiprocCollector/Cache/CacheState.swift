@@ -13,6 +13,8 @@ struct CacheState: ~Copyable {
     private var fold: DeadFold?
     /// Slots found not to be exact sums after all (see ``DeadFold``), until the plan changes.
     private var forcedSequential: Set<Int32> = []
+    /// The last listing and the directory version it was taken at (see ``listing(of:)``).
+    private var cachedListing: (version: MetricDirectory.Version, entries: [MetricDirectory.Entry])?
     /// Problems reported before, so each is reported once while it lasts.
     private var reported: Set<FileProblem> = []
     /// Metric files of the last listing, with their state when they were merged.
@@ -48,6 +50,7 @@ struct CacheState: ~Copyable {
             merged = refreshFiles(in: directory, problems: &problems, statistics: &statistics)
         } catch {
             files = [:]
+            cachedListing = nil
             problems.append(FileProblem(file: "", reason: .directoryUnreadable, detail: error.description))
         }
 
@@ -87,7 +90,7 @@ struct CacheState: ~Copyable {
     /// that take part in the merge, in merge (listing) order.
     private mutating func refreshFiles(in directory: borrowing MetricDirectory, problems: inout [FileProblem],
                                        statistics: inout ScrapeStatistics) -> [TrackedFile] {
-        let listing = directory.metricFiles()
+        let listing = listing(of: directory)
         thawReusedPids(listing)
         var seen: [String: TrackedFile] = [:]
         var candidates: [TrackedFile] = []
@@ -143,6 +146,25 @@ struct CacheState: ~Copyable {
             merged.append(file)
         }
         return merged
+    }
+
+    /// The metric files of `directory`, re-read only when its mtime moved.
+    ///
+    /// mtimes tick with the kernel's coarse clock, so a change made in the same tick as a
+    /// listing could leave the mtime unchanged. A listing is therefore reused only if it was
+    /// started in a later tick than the mtime it saw (the "racy git" rule): any change after
+    /// it would carry a later mtime.
+    private mutating func listing(of directory: borrowing MetricDirectory) -> [MetricDirectory.Entry] {
+        let version = directory.version()
+        if let version, let cached = cachedListing, cached.version == version { return cached.entries }
+        let started = MetricDirectory.coarseNow()
+        let entries = directory.metricFiles()
+        if let version, (version.mtimeSeconds, version.mtimeNanoseconds) < started {
+            cachedListing = (version, entries)
+        } else {
+            cachedListing = nil
+        }
+        return entries
     }
 
     /// After a scrape has read them, the non-live files of dead pids are final.

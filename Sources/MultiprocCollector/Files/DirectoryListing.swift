@@ -47,6 +47,29 @@ struct MetricDirectory: ~Copyable {
 
     deinit { close(descriptor) }
 
+    /// What identifies the directory's contents: inode and modification time. The kernel
+    /// updates the mtime on every create, unlink and rename in it (not on writes to files).
+    struct Version: Equatable {
+        var device: UInt64
+        var inode: UInt64
+        var mtimeSeconds: Int
+        var mtimeNanoseconds: Int
+    }
+
+    func version() -> Version? {
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return nil }
+        return Version(device: UInt64(info.st_dev), inode: UInt64(info.st_ino),
+                       mtimeSeconds: Int(info.st_mtim.tv_sec), mtimeNanoseconds: Int(info.st_mtim.tv_nsec))
+    }
+
+    /// The kernel's coarse clock, the one it stamps mtimes with.
+    static func coarseNow() -> (seconds: Int, nanoseconds: Int) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME_COARSE, &now)
+        return (Int(now.tv_sec), Int(now.tv_nsec))
+    }
+
     /// Names in the directory that are not metric files (for `check`): skipped by every scrape.
     func otherNames() -> [String] {
         var names: [String] = []
