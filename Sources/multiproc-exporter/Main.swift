@@ -5,6 +5,6 @@ struct MultiprocExporter: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "multiproc-exporter",
         abstract: "Prometheus exporter for prometheus_client multiprocess-mode metric files.",
-        subcommands: [Dump.self, MarkDead.self]
+        subcommands: [Dump.self, MarkDead.self, Serve.self]
     )
 }
