@@ -57,7 +57,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ExporterHTTPTests",
-            dependencies: ["ExporterHTTP", "MultiprocCollector", "CZlib"]
+            dependencies: [
+                "ExporterHTTP", "MultiprocCollector", "CZlib",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ]
 )
