@@ -80,11 +80,11 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// Runs `body` against a fresh server and always stops it.
-    static func with<T>(configure: (inout ExporterConfiguration) -> Void = { _ in },
-                        source: (MultiprocCollector) -> any MetricsSource = { $0 },
-                        _ body: (TestServer) throws -> T) throws -> T {
+    static func with(configure: (inout ExporterConfiguration) -> Void = { _ in },
+                     source: (MultiprocCollector) -> any MetricsSource = { $0 },
+                     _ body: (TestServer) throws -> Void) throws {
         let server = try TestServer(configure: configure, source: source)
         defer { server.stop() }
-        return try body(server)
+        try body(server)
     }
 }
