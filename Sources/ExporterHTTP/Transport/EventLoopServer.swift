@@ -70,6 +70,13 @@ final class EventLoopServer: @unchecked Sendable {
 
     /// Makes SIGTERM and SIGINT start a graceful shutdown (the CLI wants this; tests do not).
     func handleSignals() {
+        // A parent may have spawned us with these blocked (the mask is inherited); blocked,
+        // they would stay pending forever.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         for number in [SIGTERM, SIGINT] {
             let event = event_new(base, number, Int16(EV_SIGNAL | EV_PERSIST), LibeventBridge.signal, LibeventBridge.context(self))!
             event_add(event, nil)
