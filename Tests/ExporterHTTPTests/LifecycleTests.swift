@@ -29,6 +29,25 @@ struct LifecycleTests {
         #expect(Date().timeIntervalSince(started) < 2)
     }
 
+    @Test func clientsThatLeftDoNotHoldUpShutdown() throws {
+        let server = try TestServer(configure: { $0.limits.shutdownTimeout = 8 }, source: { SlowSource($0, delay: 0.3) })
+        // A body far larger than the socket buffers, so that writing it to a closed peer fails.
+        let many = (0..<30_000).map {
+            MetricFileWriter.Entry(metric: "wide", sample: "wide_total", labels: ["series": "s\($0)"], help: "Wide.", value: 1)
+        }
+        try MetricFileWriter.write(many, to: server.fixture.url, name: "counter_103.db")
+        for _ in 0..<3 {
+            let fd = try RawHTTPClient.connect(port: server.port)
+            let request = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+            _ = request.withCString { send(fd, $0, strlen($0), 0) }
+            close(fd)  // gone before the reply is written
+        }
+        usleep(800_000)  // the replies have been attempted by now
+        let started = Date()
+        #expect(server.stop())
+        #expect(Date().timeIntervalSince(started) < 2)
+    }
+
     // MARK: The built binary
 
     /// `multiproc-exporter` next to the test bundle in the build directory.

@@ -24,8 +24,10 @@ final class EventLoopServer: @unchecked Sendable {
     private var events: [OpaquePointer] = []
     /// Requests handed to the handler and not answered yet.
     private var pending: [UInt64: UnsafeMutablePointer<evhttp_request>] = [:]
-    /// Replies handed to libevent whose last byte is not written yet.
-    private var writing = 0
+    /// Connections with a reply handed to libevent whose last byte is not written yet. Left
+    /// when the reply completes or the connection closes (a client that went away makes the
+    /// write fail, and libevent then frees the request without calling its completion).
+    private var writing = Set<OpaquePointer>()
     private var nextID: UInt64 = 0
     private var draining = false
 
@@ -101,7 +103,7 @@ final class EventLoopServer: @unchecked Sendable {
         draining = true
         for listener in listeners { evhttp_del_accept_socket(http, listener) }
         listeners = []
-        logger.info("shutting down", metadata: ["reason": "\(reason)", "in_flight": "\(pending.count + writing)"])
+        logger.info("shutting down", metadata: ["reason": "\(reason)", "in_flight": "\(pending.count + writing.count)"])
         if let timer = event_new(base, -1, 0, LibeventBridge.drainTimeout, LibeventBridge.context(self)) {
             var tv = Self.timeval(seconds: limits.shutdownTimeout)
             event_add(timer, &tv)
@@ -111,7 +113,7 @@ final class EventLoopServer: @unchecked Sendable {
     }
 
     private func exitIfDrained() {
-        if draining && pending.isEmpty && writing <= 0 { event_base_loopexit(base, nil) }
+        if draining && pending.isEmpty && writing.isEmpty { event_base_loopexit(base, nil) }
     }
 
     // MARK: Called by LibeventBridge on the loop thread
@@ -126,7 +128,7 @@ final class EventLoopServer: @unchecked Sendable {
     }
 
     func drainTimedOut() {
-        logger.warning("shutdown timeout: abandoning in-flight replies", metadata: ["in_flight": "\(pending.count + writing)"])
+        logger.warning("shutdown timeout: abandoning in-flight replies", metadata: ["in_flight": "\(pending.count + writing.count)"])
         event_base_loopbreak(base)
     }
 
@@ -143,8 +145,13 @@ final class EventLoopServer: @unchecked Sendable {
         exitIfDrained()
     }
 
-    func replyWritten() {
-        writing -= 1
+    func replyWritten(_ request: UnsafeMutablePointer<evhttp_request>) {
+        if let connection = evhttp_request_get_connection(request) { writing.remove(connection) }
+        exitIfDrained()
+    }
+
+    func connectionClosed(_ connection: OpaquePointer) {
+        writing.remove(connection)
         exitIfDrained()
     }
 
@@ -181,11 +188,11 @@ final class EventLoopServer: @unchecked Sendable {
             evbuffer_add_reference(evhttp_request_get_output_buffer(request), body.bytes.baseAddress, body.count,
                                    LibeventBridge.releaseBody, box)
         }
-        // Without a connection (client gone) libevent frees the request at once and never
-        // calls the completion callback, so only count replies that will be written.
-        if evhttp_request_get_connection(request) != nil {
-            writing += 1
+        // Without a connection (client gone) libevent frees the request at once: nothing to wait for.
+        if let connection = evhttp_request_get_connection(request) {
+            writing.insert(connection)
             evhttp_request_set_on_complete_cb(request, LibeventBridge.replyWritten, LibeventBridge.context(self))
+            evhttp_connection_set_closecb(connection, LibeventBridge.connectionClosed, LibeventBridge.context(self))
         }
         evhttp_send_reply(request, Int32(response.status), HTTPResponse.reason(response.status), nil)
     }

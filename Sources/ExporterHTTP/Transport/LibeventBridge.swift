@@ -22,8 +22,15 @@ enum LibeventBridge {
     }
 
     /// `evhttp_request_set_on_complete_cb`: the reply was written out completely.
-    static let replyWritten: @convention(c) (UnsafeMutablePointer<evhttp_request>?, UnsafeMutableRawPointer?) -> Void = { _, arg in
-        server(arg).replyWritten()
+    static let replyWritten: @convention(c) (UnsafeMutablePointer<evhttp_request>?, UnsafeMutableRawPointer?) -> Void = { request, arg in
+        guard let request else { return }
+        server(arg).replyWritten(request)
+    }
+
+    /// `evhttp_connection_set_closecb`: a connection is being freed (client gone, timeout, close).
+    static let connectionClosed: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = { connection, arg in
+        guard let connection else { return }
+        server(arg).connectionClosed(connection)
     }
 
     /// Read event on the mailbox pipe: another thread queued replies or a shutdown.
