@@ -30,6 +30,7 @@ public struct ExporterConfiguration: Sendable {
     /// Whether SIGTERM/SIGINT start a graceful shutdown (the CLI sets this; in-process tests do not).
     public var handlesSignals = false
 
+    /// The defaults of `multiproc-exporter serve`.
     public init() {}
 
     /// Checks combinations of values that the flags alone cannot reject.
@@ -49,5 +50,6 @@ public struct ExporterConfiguration: Sendable {
 
 /// The version this build reports.
 public enum ExporterVersion {
+    /// Semantic version of this build.
     public static let current = "0.1.0-dev"
 }

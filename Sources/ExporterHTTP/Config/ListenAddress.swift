@@ -3,8 +3,10 @@
 public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     /// Host to bind, nil for every interface.
     public var host: String?
+    /// TCP port; 0 lets the kernel choose.
     public var port: Int
 
+    /// An address with the given parts.
     public init(host: String?, port: Int) {
         self.host = host
         self.port = port
@@ -34,6 +36,7 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         self.init(host: host.isEmpty ? nil : String(host), port: port)
     }
 
+    /// The flag form: `:port`, `host:port` or `[v6host]:port`.
     public var description: String {
         guard let host else { return ":\(port)" }
         return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
@@ -42,6 +45,8 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
 
 /// A flag or configuration value that cannot be used; its message is shown as is.
 public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    /// One line saying what is wrong and, where it helps, what to do.
     public var description: String
+    /// An error with message `description`.
     public init(_ description: String) { self.description = description }
 }

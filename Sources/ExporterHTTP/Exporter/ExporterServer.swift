@@ -10,6 +10,7 @@ import MultiprocCollector
 /// server.run()                      // until SIGTERM/SIGINT (if handled) or shutdown()
 /// ```
 public final class ExporterServer: Sendable {
+    /// The configuration the server was built with.
     public let configuration: ExporterConfiguration
     private let loop: EventLoopServer
     private let pool: WorkerPool

@@ -12,31 +12,11 @@ public protocol HTTPHandler: Sendable {
 /// loop thread, which wakes up and writes it.
 public struct ReplyHandle: Sendable {
     let id: UInt64
-    let mailbox: LoopMailbox?
-
-    /// A handle whose replies go nowhere, for calling handlers in unit tests without a server.
-    public static func detached(_ sink: @escaping @Sendable (HTTPResponse) -> Void) -> ReplyHandle {
-        ReplyHandle(id: 0, mailbox: nil, sink: sink)
-    }
-
-    private let sink: (@Sendable (HTTPResponse) -> Void)?
-
-    init(id: UInt64, mailbox: LoopMailbox) {
-        self.id = id
-        self.mailbox = mailbox
-        self.sink = nil
-    }
-
-    private init(id: UInt64, mailbox: LoopMailbox?, sink: @escaping @Sendable (HTTPResponse) -> Void) {
-        self.id = id
-        self.mailbox = mailbox
-        self.sink = sink
-    }
+    let mailbox: LoopMailbox
 
     /// Queues `response`; a second call for the same request is ignored.
     public func send(_ response: HTTPResponse) {
-        if let sink { sink(response); return }
-        mailbox?.post(.reply(id, response))
+        mailbox.post(.reply(id, response))
     }
 }
 
@@ -51,5 +31,6 @@ public struct ServerLimits: Sendable, Equatable {
     /// Seconds to wait for in-flight replies after SIGTERM/SIGINT or ``ExporterServer/shutdown()``.
     public var shutdownTimeout: Double = 10
 
+    /// The defaults: 8 KiB of headers, 4 KiB of body, 30 s per connection, 10 s to drain.
     public init() {}
 }

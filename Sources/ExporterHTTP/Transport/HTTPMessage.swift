@@ -18,10 +18,13 @@ public enum HTTPMethod: String, Sendable, CaseIterable {
 
 /// Request or response header fields, in order, with case-insensitive lookup.
 public struct HTTPHeaders: Sendable, Sequence {
+    /// The fields in the order received or added; a name may repeat.
     public private(set) var fields: [(name: String, value: String)] = []
 
+    /// Headers holding `fields`, in order.
     public init(_ fields: [(name: String, value: String)] = []) { self.fields = fields }
 
+    /// Appends a field (never replaces one).
     public mutating func add(_ name: String, _ value: String) { fields.append((name, value)) }
 
     /// The value of the first field called `name` (ASCII case-insensitive).
@@ -29,19 +32,24 @@ public struct HTTPHeaders: Sendable, Sequence {
         fields.first { asciiCaseInsensitiveEquals($0.name, name) }?.value
     }
 
+    /// Iterates the fields in order.
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
 }
 
 /// One request as the handler sees it.
 public struct HTTPRequest: Sendable {
+    /// The request method.
     public var method: HTTPMethod
     /// The path exactly as sent (not percent-decoded), without the query.
     public var path: String
+    /// The request header fields.
     public var headers: HTTPHeaders
     /// The client, or nil when the socket has no peer address.
     public var peer: PeerAddress?
+    /// The request body (bounded by ``ServerLimits/maxBodyBytes``).
     public var body: [UInt8]
 
+    /// A request with the given parts.
     public init(method: HTTPMethod, path: String, headers: HTTPHeaders = HTTPHeaders(), peer: PeerAddress? = nil, body: [UInt8] = []) {
         self.method = method
         self.path = path
@@ -53,10 +61,14 @@ public struct HTTPRequest: Sendable {
 
 /// One response. `Content-Length` is always set by the bridge from ``body``.
 public struct HTTPResponse: Sendable {
+    /// The status code; the reason phrase is derived from it.
     public var status: Int
+    /// Header fields to send, except `Content-Length`.
     public var headers: HTTPHeaders
+    /// The body; not sent for `HEAD`, but its length is announced.
     public var body: ResponseBody
 
+    /// A response with the given parts.
     public init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: ResponseBody = .empty) {
         self.status = status
         self.headers = headers
@@ -93,6 +105,7 @@ public final class ResponseBody: @unchecked Sendable {
     // Invariant: written only in init, freed only in deinit; read-only in between.
     let bytes: UnsafeMutableBufferPointer<UInt8>
 
+    /// Copies `source` into a fresh allocation.
     public init(_ source: [UInt8]) {
         bytes = .allocate(capacity: max(source.count, 1))
         _ = bytes.initialize(from: source)
@@ -105,6 +118,7 @@ public final class ResponseBody: @unchecked Sendable {
     /// A copy of the bytes.
     public var array: [UInt8] { Array(bytes[0..<count]) }
 
+    /// No bytes.
     public static let empty = ResponseBody([])
 
     deinit { bytes.deallocate() }

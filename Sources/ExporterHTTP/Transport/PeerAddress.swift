@@ -8,10 +8,12 @@ import Darwin
 public struct PeerAddress: Sendable, Hashable, CustomStringConvertible {
     /// Numeric host (`127.0.0.1`, `::1`, `::ffff:10.0.0.1`).
     public var host: String
+    /// TCP port.
     public var port: Int
     /// Whether the address is loopback: `127.0.0.0/8`, `::1`, or `::ffff:127.0.0.0/104`.
     public var isLoopback: Bool
 
+    /// An address with the given parts (tests use this to fake peers).
     public init(host: String, port: Int, isLoopback: Bool) {
         self.host = host
         self.port = port
