@@ -2,6 +2,11 @@ import ArgumentParser
 import ExporterHTTP
 import Logging
 import MultiprocCollector
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -91,12 +96,16 @@ struct Serve: ParsableCommand {
         config.gzipLevel = gzipLevel
         config.limits.connectionTimeout = try DurationParser.seconds(connectionTimeout)
         config.minScrapeInterval = try DurationParser.seconds(minInterval)
-        guard let dir = multiprocDir ?? ProcessEnvironment.get("PROMETHEUS_MULTIPROC_DIR"), !dir.isEmpty else {
+        guard let dir = multiprocDir ?? Self.environment("PROMETHEUS_MULTIPROC_DIR"), !dir.isEmpty else {
             throw ConfigurationError("no metric directory: pass --multiproc-dir or set PROMETHEUS_MULTIPROC_DIR")
         }
         config.directory = dir
         config.handlesSignals = true
         try config.validate()
         return config
+    }
+
+    private static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
     }
 }
