@@ -107,3 +107,37 @@ struct LogHandlerTests {
         #expect(box.lines[0].hasSuffix("}\n"))
     }
 }
+
+@Suite("Peer addresses: which clients count as loopback")
+struct PeerAddressTests {
+    static func v4(_ text: String) -> PeerAddress? {
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = UInt16(1234).bigEndian
+        inet_pton(AF_INET, text, &sin.sin_addr)
+        return withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { PeerAddress($0) } }
+    }
+
+    static func v6(_ text: String) -> PeerAddress? {
+        var sin6 = sockaddr_in6()
+        sin6.sin6_family = sa_family_t(AF_INET6)
+        sin6.sin6_port = UInt16(1234).bigEndian
+        inet_pton(AF_INET6, text, &sin6.sin6_addr)
+        return withUnsafePointer(to: &sin6) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { PeerAddress($0) } }
+    }
+
+    @Test(arguments: [("127.0.0.1", true), ("127.255.0.9", true), ("10.0.0.1", false), ("128.0.0.1", false), ("0.0.0.0", false)])
+    func ipv4(host: String, loopback: Bool) throws {
+        let peer = try #require(Self.v4(host))
+        #expect(peer.isLoopback == loopback)
+        #expect(peer.description == "\(host):1234")
+    }
+
+    @Test(arguments: [("::1", true), ("::ffff:127.0.0.1", true), ("::ffff:127.1.2.3", true), ("::ffff:10.0.0.1", false),
+                      ("::2", false), ("fe80::1", false), ("::", false), ("2001:db8::1", false)])
+    func ipv6(host: String, loopback: Bool) throws {
+        let peer = try #require(Self.v6(host))
+        #expect(peer.isLoopback == loopback)
+        #expect(peer.description == "[\(host)]:1234")
+    }
+}
