@@ -194,6 +194,10 @@ final class EventLoopServer: @unchecked Sendable {
             evhttp_request_set_on_complete_cb(request, LibeventBridge.replyWritten, LibeventBridge.context(self))
             evhttp_connection_set_closecb(connection, LibeventBridge.connectionClosed, LibeventBridge.context(self))
         }
+        if logger.logLevel <= .debug {
+            let uri = evhttp_request_get_uri(request).map { String(cString: $0) } ?? ""
+            logger.debug("reply", metadata: ["uri": "\(uri)", "status": "\(response.status)", "bytes": "\(response.body.count)"])
+        }
         evhttp_send_reply(request, Int32(response.status), HTTPResponse.reason(response.status), nil)
     }
 
