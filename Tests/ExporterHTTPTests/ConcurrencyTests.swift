@@ -22,11 +22,16 @@ func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) -
 @Suite("Never blocked: slow merges, single-flight, caps, min-interval")
 struct ConcurrencyTests {
     @Test func healthzStaysFastDuringASlowMerge() throws {
-        try TestServer.with(source: { SlowSource($0, delay: 1.5) }) { server in
+        let slow = LockedBox<SlowSource>()
+        try TestServer.with(source: { c in
+            let source = SlowSource(c, delay: 1.5)
+            slow.set(source)
+            return source
+        }) { server in
             let port = server.port
             let scrape = Thread { _ = try? RawHTTPClient.request(port: port, "GET", "/metrics") }
             scrape.start()
-            usleep(200_000)  // the merge is now running on a worker
+            #expect(waitUntil { slow.get()!.collects == 1 })  // the merge is now running on a worker
             var worst = 0.0
             for _ in 0..<10 {
                 let start = Date()

@@ -5,12 +5,17 @@ import Testing
 @Suite("Shutdown and the serve command")
 struct LifecycleTests {
     @Test func shutdownFinishesInFlightRepliesThenStopsAccepting() throws {
-        let server = try TestServer(source: { SlowSource($0, delay: 0.6) })
+        let slow = LockedBox<SlowSource>()
+        let server = try TestServer(source: { c in
+            let source = SlowSource(c, delay: 0.6)
+            slow.set(source)
+            return source
+        })
         let port = server.port
         let status = LockedBox<Int>()
         let scrape = Thread { status.set((try? RawHTTPClient.request(port: port, "GET", "/metrics"))?.status ?? -1) }
         scrape.start()
-        usleep(200_000)
+        #expect(waitUntil { slow.get()!.collects == 1 })  // the scrape is in flight
         let started = Date()
         #expect(server.stop())
         #expect(Date().timeIntervalSince(started) < 3)
@@ -117,6 +122,16 @@ struct LifecycleTests {
         #expect(port == nil)
         #expect(process.terminationStatus == 2)
     }
+}
+
+/// Polls `condition` every 10 ms for up to `timeout` seconds.
+func waitUntil(timeout: Double = 5, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
 }
 
 /// A value set on one thread and read on another.
