@@ -32,14 +32,19 @@ struct ConcurrencyTests {
             let scrape = Thread { _ = try? RawHTTPClient.request(port: port, "GET", "/metrics") }
             scrape.start()
             #expect(waitUntil { slow.get()!.collects == 1 })  // the merge is now running on a worker
-            var worst = 0.0
+            var times: [Double] = []
             for _ in 0..<10 {
                 let start = Date()
                 let r = try server.get("/healthz")
-                worst = max(worst, Date().timeIntervalSince(start))
+                times.append(Date().timeIntervalSince(start))
                 #expect(r.status == 200)
             }
-            #expect(worst < 0.05, "slowest /healthz took \(worst) s")
+            times.sort()
+            #expect(slow.get()!.collects == 1)  // all answered while the 1.5 s merge ran
+            // A blocked loop would take ~1.5 s; the median bound is the requirement, the
+            // looser bound on the slowest absorbs scheduling noise from tests running alongside.
+            #expect(times[5] < 0.05, "median /healthz took \(times[5]) s")
+            #expect(times[9] < 0.5, "slowest /healthz took \(times[9]) s")
         }
     }
 
