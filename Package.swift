@@ -10,7 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // System libraries: module map + shim header; pkg-config supplies the flags.
@@ -57,7 +57,10 @@ let package = Package(
         ),
         .testTarget(
             name: "ExporterHTTPTests",
-            dependencies: ["ExporterHTTP", "MultiprocCollector", "CZlib"]
+            dependencies: [
+                "ExporterHTTP", "MultiprocCollector", "CZlib",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ]
 )

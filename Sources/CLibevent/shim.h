@@ -1,6 +1,17 @@
 #ifndef MULTIPROC_EXPORTER_CLIBEVENT_SHIM_H
 #define MULTIPROC_EXPORTER_CLIBEVENT_SHIM_H
 
+/* System headers first: event2/event-config.h defines _GNU_SOURCE, and if <features.h> were
+   first seen after that, this module's fd_set (fds_bits) would differ from the one in Glibc
+   and CZlib (__fds_bits) and Swift refuses to merge the two definitions. */
+#include <sys/types.h>
+#include <sys/time.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdarg.h>
+
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/http_struct.h>

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ExporterHTTP
 
 @main
 struct MultiprocExporter: ParsableCommand {
@@ -10,6 +11,7 @@ struct MultiprocExporter: ParsableCommand {
             (gunicorn, uWSGI, celery…) from $PROMETHEUS_MULTIPROC_DIR and serves them merged, \
             byte for byte as prometheus_client 0.26.0's MultiProcessCollector would.
             """,
-        subcommands: [Dump.self, MarkDead.self, Check.self, Profile.self]
+        version: ExporterVersion.current,
+        subcommands: [Serve.self, Dump.self, MarkDead.self, Check.self, Profile.self]
     )
 }

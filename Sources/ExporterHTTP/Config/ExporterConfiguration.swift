@@ -1,0 +1,55 @@
+/// Everything `multiproc-exporter serve` can be told, as plain values (the CLI fills it from flags).
+public struct ExporterConfiguration: Sendable {
+    /// `--web.listen-address`.
+    public var listenAddress = ListenAddress(host: nil, port: 8987)
+    /// `--web.telemetry-path`.
+    public var telemetryPath = "/metrics"
+    /// Shown (HTML-escaped) on the landing page.
+    public var directory = ""
+    /// Reported by `multiproc_exporter_build_info` and the landing page.
+    public var version = ExporterVersion.current
+    /// `--web.disable-exporter-metrics` turns off `multiproc_exporter_*` and `process_*`.
+    public var exporterMetricsEnabled = true
+    /// `--[no-]web.enable-admin`: whether `POST /mark-dead/<pid>` exists.
+    public var adminEnabled = true
+    /// `--web.admin-token-file`: when set, every admin request needs this bearer token.
+    public var adminToken: AdminToken?
+    /// Without a token, which clients may call the admin endpoint. Loopback only by default;
+    /// tests inject other rules here.
+    public var trustsAdminPeer: @Sendable (PeerAddress?) -> Bool = { $0?.isLoopback ?? false }
+    /// `--web.max-requests`: `/metrics` requests in flight at once; more get 503.
+    public var maxRequests = 40
+    /// `--scrape.min-interval` in seconds: 0 (default) refreshes for every request.
+    public var minScrapeInterval: Double = 0
+    /// `--web.gzip-level`, 1…9.
+    public var gzipLevel = 1
+    /// Worker threads for refreshes, rendering, gzip and mark-dead.
+    public var workerThreads = 2
+    /// Header/body sizes and timeouts enforced by the transport.
+    public var limits = ServerLimits()
+    /// Whether SIGTERM/SIGINT start a graceful shutdown (the CLI sets this; in-process tests do not).
+    public var handlesSignals = false
+
+    /// The defaults of `multiproc-exporter serve`.
+    public init() {}
+
+    /// Checks combinations of values that the flags alone cannot reject.
+    public func validate() throws(ConfigurationError) {
+        let path = telemetryPath
+        guard path.hasPrefix("/"), !path.contains("?"), !path.contains("#"), !path.contains(" ") else {
+            throw ConfigurationError("--web.telemetry-path must be an absolute path such as /metrics, not \"\(path)\"")
+        }
+        guard path != "/healthz", !path.hasPrefix("/mark-dead/") else {
+            throw ConfigurationError("--web.telemetry-path \(path) collides with a built-in route")
+        }
+        guard (1...9).contains(gzipLevel) else { throw ConfigurationError("--web.gzip-level must be 1 to 9, not \(gzipLevel)") }
+        guard maxRequests >= 1 else { throw ConfigurationError("--web.max-requests must be at least 1") }
+        guard minScrapeInterval >= 0 else { throw ConfigurationError("--scrape.min-interval must not be negative") }
+    }
+}
+
+/// The version this build reports.
+public enum ExporterVersion {
+    /// Semantic version of this build.
+    public static let current = "0.1.0-dev"
+}

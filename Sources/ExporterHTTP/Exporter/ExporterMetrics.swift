@@ -1,0 +1,86 @@
+import MultiprocCollector
+import Synchronization
+
+/// The outcome of one `POST /mark-dead/<pid>`: the `result` label of
+/// `multiproc_exporter_mark_dead_requests_total`.
+public enum MarkDeadResult: String, Sendable, CaseIterable {
+    /// At least one live gauge file was removed.
+    case removed
+    /// The pid had no live gauge files (already removed, or never had any).
+    case noneFound = "none_found"
+    /// The pid in the path was not a plain decimal in 1…4194304.
+    case invalidPid = "invalid_pid"
+    /// A token is configured and the request did not carry it.
+    case unauthorized
+    /// No token is configured and the client is not on loopback.
+    case forbidden
+    /// The collector could not remove a file or open the directory.
+    case error
+}
+
+/// The exporter's own counters and the `multiproc_exporter_*` families built from them.
+///
+/// Every `reason` and `result` series exists from the start (at 0), so that `rate()` and
+/// alerts see the first increment.
+final class ExporterMetrics: Sendable {
+    private struct Counts {
+        var fileErrors: [FileProblem.Reason: Int] = Dictionary(uniqueKeysWithValues: FileProblem.Reason.allCases.map { ($0, 0) })
+        var markDead: [MarkDeadResult: Int] = Dictionary(uniqueKeysWithValues: MarkDeadResult.allCases.map { ($0, 0) })
+    }
+
+    private let counts = Mutex(Counts())
+    let version: String
+
+    init(version: String) { self.version = version }
+
+    func count(problems: [FileProblem]) {
+        counts.withLock { for problem in problems { $0.fileErrors[problem.reason, default: 0] += 1 } }
+    }
+
+    func count(markDead result: MarkDeadResult) {
+        counts.withLock { $0.markDead[result, default: 0] += 1 }
+    }
+
+    func fileErrors(_ reason: FileProblem.Reason) -> Int { counts.withLock { $0.fileErrors[reason] ?? 0 } }
+    func markDeadRequests(_ result: MarkDeadResult) -> Int { counts.withLock { $0.markDead[result] ?? 0 } }
+
+    /// The exporter's families for a body built from a snapshot with `statistics`.
+    func families(statistics: ScrapeStatistics) -> [MetricFamily] {
+        let counts = counts.withLock { $0 }
+        let prefix = "multiproc_exporter_"
+        func gauge(_ name: String, _ help: String, _ samples: [Sample]) -> MetricFamily {
+            MetricFamily(name: prefix + name, type: .gauge, help: help, samples: samples)
+        }
+        func one(_ name: String, _ value: Double) -> [Sample] { [Sample(name: prefix + name, labels: [], value: value)] }
+
+        return [
+            gauge("build_info", "A metric with a constant '1' value labeled by the version of multiproc-exporter.",
+                  [Sample(name: prefix + "build_info", labels: [Label(name: "version", value: version)], value: 1)]),
+            gauge("bytes", "Bytes in use across the metric files merged by the last refresh.",
+                  one("bytes", Double(statistics.bytesUsed))),
+            MetricFamily(
+                name: prefix + "file_errors", type: .counter,
+                help: "Problems found in metric files or the metric directory, by reason; each problem is counted once when first seen.",
+                samples: FileProblem.Reason.allCases.sorted().map {
+                    Sample(name: prefix + "file_errors_total", labels: [Label(name: "reason", value: $0.rawValue)],
+                           value: Double(counts.fileErrors[$0] ?? 0))
+                }),
+            gauge("files", "Metric files merged by the last refresh, by metric type.",
+                  MetricType.allCases.map {
+                      Sample(name: prefix + "files", labels: [Label(name: "type", value: $0.rawValue)],
+                             value: Double(statistics.filesByType[$0] ?? 0))
+                  }),
+            MetricFamily(
+                name: prefix + "mark_dead_requests", type: .counter,
+                help: "Requests to POST /mark-dead/<pid>, by result.",
+                samples: MarkDeadResult.allCases.map {
+                    Sample(name: prefix + "mark_dead_requests_total", labels: [Label(name: "result", value: $0.rawValue)],
+                           value: Double(counts.markDead[$0] ?? 0))
+                }),
+            gauge("pids", "Distinct process ids among the metric files merged by the last refresh.",
+                  one("pids", Double(statistics.pids))),
+            gauge("scrape_duration_seconds", "Duration of the last refresh of the metric directory (list, read, merge).",
+                  one("scrape_duration_seconds", statistics.duration)),
+        ]
+    }
+}

@@ -1,0 +1,91 @@
+import Logging
+import MultiprocCollector
+
+/// `multiproc-exporter serve` as a library: routes, limits, admin access, single-flight
+/// refreshes on worker threads, all on one libevent loop.
+///
+/// ```swift
+/// let server = try ExporterServer(configuration: config, source: collector, logger: logger)
+/// let address = try server.bind()   // logs `listening address=…`
+/// server.run()                      // until SIGTERM/SIGINT (if handled) or shutdown()
+/// ```
+public final class ExporterServer: Sendable {
+    /// The configuration the server was built with.
+    public let configuration: ExporterConfiguration
+    private let loop: EventLoopServer
+    private let pool: WorkerPool
+    private let metrics: ExporterMetrics
+    private let logger: Logger
+
+    /// Prepares the server; nothing is bound yet.
+    public init(configuration: ExporterConfiguration, source: any MetricsSource, logger: Logger) throws(ConfigurationError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.logger = logger
+        let metrics = ExporterMetrics(version: configuration.version)
+        self.metrics = metrics
+        let pool = WorkerPool(threads: configuration.workerThreads, name: "exporter-worker")
+        self.pool = pool
+
+        let renderer = ScrapeRenderer(metrics: configuration.exporterMetricsEnabled ? metrics : nil,
+                                      gzipLevel: Int32(configuration.gzipLevel))
+        let coordinator = ScrapeCoordinator(
+            source: source, pool: pool, renderer: renderer, minInterval: configuration.minScrapeInterval,
+            maxInFlight: configuration.maxRequests,
+            onRefresh: { snapshot in Self.report(snapshot, metrics: metrics, logger: logger) })
+        var markDead: MarkDeadEndpoint?
+        if configuration.adminEnabled {
+            markDead = MarkDeadEndpoint(
+                access: AdminAccess(token: configuration.adminToken, trustsPeer: configuration.trustsAdminPeer),
+                source: source, pool: pool, metrics: metrics, coordinator: coordinator, logger: logger)
+        }
+        let page = LandingPage.html(version: configuration.version, directory: configuration.directory,
+                                    telemetryPath: configuration.telemetryPath, adminEnabled: configuration.adminEnabled)
+        let routes = ExporterRoutes(telemetryPath: configuration.telemetryPath, landingPage: ResponseBody(Array(page.utf8)),
+                                    coordinator: coordinator, markDead: markDead)
+        loop = try EventLoopServer(handler: routes, limits: configuration.limits, logger: logger)
+        if configuration.handlesSignals { loop.handleSignals() }
+    }
+
+    /// Binds ``ExporterConfiguration/listenAddress`` and logs the address actually bound
+    /// (port 0 becomes a free port). Call before ``run()``, on the thread that will run it.
+    @discardableResult
+    public func bind() throws(ConfigurationError) -> PeerAddress {
+        let address = try loop.bind(configuration.listenAddress)
+        logger.info("listening", metadata: ["address": "\(address)"])
+        return address
+    }
+
+    /// Serves until a shutdown finished: stop accepting, answer what is in flight (bounded by
+    /// ``ServerLimits/shutdownTimeout``), return.
+    public func run() {
+        loop.run()
+        pool.stop()
+        logger.info("stopped")
+    }
+
+    /// Starts a graceful shutdown from any thread; ``run()`` returns when it is done.
+    public func shutdown() {
+        loop.mailbox.post(.shutdown)
+    }
+
+    /// Logs each problem once (when first seen) and counts it.
+    private static func report(_ snapshot: Snapshot, metrics: ExporterMetrics, logger: Logger) {
+        metrics.count(problems: snapshot.newProblems)
+        for problem in snapshot.newProblems {
+            if problem.reason == .directoryUnreadable {
+                logger.error("metric directory unreadable; serving exporter metrics only",
+                             metadata: ["reason": "\(problem.reason.rawValue)", "detail": "\(problem.detail)"])
+            } else {
+                logger.warning("metric file problem", metadata: [
+                    "file": "\(problem.file)", "reason": "\(problem.reason.rawValue)", "detail": "\(problem.detail)",
+                ])
+            }
+        }
+        let s = snapshot.statistics
+        logger.debug("refreshed", metadata: [
+            "duration_seconds": "\(s.duration)", "files_read": "\(s.filesRead)", "files_parsed": "\(s.filesParsed)",
+            "plan_rebuilt": "\(s.planRebuilt)", "problems": "\(snapshot.problems.count)",
+        ])
+    }
+}

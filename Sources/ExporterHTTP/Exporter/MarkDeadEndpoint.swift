@@ -1,0 +1,90 @@
+import Logging
+import MultiprocCollector
+
+/// `POST /mark-dead/<pid>`: checks access, validates the pid, and runs
+/// ``MetricsSource/markDead(pid:)`` on a worker. Every answer is JSON.
+///
+/// The pid is the only thing taken from the request, and only as an integer: the collector
+/// builds the file names, so no request text ever reaches a path.
+struct MarkDeadEndpoint: Sendable {
+    let access: AdminAccess
+    let source: any MetricsSource
+    let pool: WorkerPool
+    let metrics: ExporterMetrics
+    let coordinator: ScrapeCoordinator
+    let logger: Logger
+
+    func handle(_ request: HTTPRequest, pidText: Substring, reply: ReplyHandle) -> HTTPResponse? {
+        let peer = request.peer.map(\.description) ?? "unknown"
+        switch access.decide(request) {
+        case .allowed:
+            break
+        case .unauthorized:
+            metrics.count(markDead: .unauthorized)
+            logger.warning("mark-dead refused: missing or wrong bearer token", metadata: ["peer": "\(peer)"])
+            return Self.json(401, error: "a valid Authorization: Bearer token is required",
+                             headers: [("WWW-Authenticate", "Bearer")])
+        case .forbidden:
+            metrics.count(markDead: .forbidden)
+            logger.warning("mark-dead refused: client is not on loopback", metadata: ["peer": "\(peer)"])
+            return Self.json(403, error: "mark-dead is only allowed from loopback clients (or configure --web.admin-token-file)")
+        }
+
+        let pid: Int
+        switch PidParser.parse(pidText) {
+        case .success(let value): pid = value
+        case .failure(let error):
+            metrics.count(markDead: .invalidPid)
+            return Self.json(400, error: error.message)
+        }
+
+        pool.submit { [source, metrics, coordinator, logger] in
+            let response: HTTPResponse
+            do {
+                let removed = try source.markDead(pid: pid)
+                metrics.count(markDead: removed.isEmpty ? .noneFound : .removed)
+                // Live gauges of that pid must not be served from a cached snapshot any more.
+                coordinator.invalidate()
+                logger.info("marked pid dead", metadata: ["pid": "\(pid)", "removed": "\(removed.count)", "peer": "\(peer)"])
+                var json = "{\"pid\":\(pid),\"removed\":["
+                json += removed.map(JSON.quoted).joined(separator: ",")
+                json += "]}\n"
+                response = HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]),
+                                        body: ResponseBody(Array(json.utf8)))
+            } catch {
+                metrics.count(markDead: .error)
+                logger.error("mark-dead failed", metadata: ["pid": "\(pid)", "error": "\(error)"])
+                response = Self.json(500, error: "\(error)")
+            }
+            reply.send(response)
+        }
+        return nil
+    }
+
+    static func json(_ status: Int, error: String, headers: [(String, String)] = []) -> HTTPResponse {
+        var h = HTTPHeaders([("Content-Type", "application/json")])
+        for (name, value) in headers { h.add(name, value) }
+        return HTTPResponse(status: status, headers: h, body: ResponseBody(Array("{\"error\":\(JSON.quoted(error))}\n".utf8)))
+    }
+}
+
+/// Minimal JSON string quoting (RFC 8259 §7), shared with the JSON log handler.
+enum JSON {
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,224 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CLibevent
+import Logging
+
+/// The libevent transport: binds, runs the loop, turns `evhttp_request`s into ``HTTPRequest``s
+/// for an ``HTTPHandler`` and writes the ``HTTPResponse``s back.
+///
+/// Threading: every libevent object and every stored property below except ``mailbox`` is
+/// used only by the thread inside ``run()`` (and by the caller of ``bind(_:)`` before that).
+/// Other threads reach the loop only through ``mailbox``. That invariant is why the class may
+/// be `@unchecked Sendable`.
+final class EventLoopServer: @unchecked Sendable {
+    let mailbox: LoopMailbox
+    private let handler: HTTPHandler
+    private let limits: ServerLimits
+    private let logger: Logger
+    private let base: OpaquePointer
+    private let http: OpaquePointer
+    private var listeners: [OpaquePointer] = []
+    private var events: [OpaquePointer] = []
+    /// Requests handed to the handler and not answered yet.
+    private var pending: [UInt64: UnsafeMutablePointer<evhttp_request>] = [:]
+    /// Connections with a reply handed to libevent whose last byte is not written yet. Left
+    /// when the reply completes or the connection closes (a client that went away makes the
+    /// write fail, and libevent then frees the request without calling its completion).
+    private var writing = Set<OpaquePointer>()
+    private var nextID: UInt64 = 0
+    private var draining = false
+
+    init(handler: HTTPHandler, limits: ServerLimits, logger: Logger) throws(ConfigurationError) {
+        guard let base = event_base_new() else { throw ConfigurationError("event_base_new failed") }
+        guard let http = evhttp_new(base) else { throw ConfigurationError("evhttp_new failed") }
+        self.base = base
+        self.http = http
+        self.handler = handler
+        self.limits = limits
+        self.logger = logger
+        mailbox = try LoopMailbox()
+
+        evhttp_set_max_headers_size(http, limits.maxHeaderBytes)
+        evhttp_set_max_body_size(http, limits.maxBodyBytes)
+        var timeout = Self.timeval(seconds: limits.connectionTimeout)
+        evhttp_set_timeout_tv(http, &timeout)
+        // Let every method reach the handler so that it can answer 405 with an `Allow` header.
+        let all = HTTPMethod.allCases.reduce(UInt16(0)) { $0 | UInt16(Self.command($1).rawValue) }
+        evhttp_set_allowed_methods(http, all)
+        evhttp_set_gencb(http, LibeventBridge.request, LibeventBridge.context(self))
+
+        let wake = event_new(base, mailbox.readFD, Int16(EV_READ | EV_PERSIST), LibeventBridge.wake, LibeventBridge.context(self))!
+        event_add(wake, nil)
+        events.append(wake)
+    }
+
+    // MARK: Lifecycle
+
+    /// Binds one listening socket; returns the address actually bound (port 0 resolved).
+    func bind(_ address: ListenAddress) throws(ConfigurationError) -> PeerAddress {
+        // Every interface: try dual-stack IPv6 first, IPv4 where IPv6 is off.
+        let hosts = address.host.map { [$0] } ?? ["::", "0.0.0.0"]
+        for host in hosts {
+            guard let handle = evhttp_bind_socket_with_handle(http, host, UInt16(address.port)) else { continue }
+            listeners.append(handle)
+            if let bound = PeerAddress.local(of: evhttp_bound_socket_get_fd(handle)) { return bound }
+            return PeerAddress(host: host, port: address.port, isLoopback: false)
+        }
+        throw ConfigurationError("cannot listen on \(address): \(String(cString: strerror(errno)))")
+    }
+
+    /// Makes SIGTERM and SIGINT start a graceful shutdown (the CLI wants this; tests do not).
+    func handleSignals() {
+        // A parent may have spawned us with these blocked (the mask is inherited); blocked,
+        // they would stay pending forever.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGTERM)
+        sigaddset(&set, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        for number in [SIGTERM, SIGINT] {
+            let event = event_new(base, number, Int16(EV_SIGNAL | EV_PERSIST), LibeventBridge.signal, LibeventBridge.context(self))!
+            event_add(event, nil)
+            events.append(event)
+        }
+    }
+
+    /// Runs the loop until a shutdown has finished, then frees everything libevent owns.
+    func run() {
+        event_base_dispatch(base)
+        mailbox.close()
+        for event in events { event_free(event) }
+        events = []
+        pending = [:]  // evhttp_free frees them with their connections
+        evhttp_free(http)
+        event_base_free(base)
+    }
+
+    /// Stops accepting, waits (bounded) for in-flight replies, then ends ``run()``.
+    func beginShutdown(reason: String) {
+        guard !draining else { return }
+        draining = true
+        for listener in listeners { evhttp_del_accept_socket(http, listener) }
+        listeners = []
+        logger.info("shutting down", metadata: ["reason": "\(reason)", "in_flight": "\(pending.count + writing.count)"])
+        if let timer = event_new(base, -1, 0, LibeventBridge.drainTimeout, LibeventBridge.context(self)) {
+            var tv = Self.timeval(seconds: limits.shutdownTimeout)
+            event_add(timer, &tv)
+            events.append(timer)
+        }
+        exitIfDrained()
+    }
+
+    private func exitIfDrained() {
+        if draining && pending.isEmpty && writing.isEmpty { event_base_loopexit(base, nil) }
+    }
+
+    // MARK: Called by LibeventBridge on the loop thread
+
+    func received(signal: Int32) {
+        if draining {
+            logger.warning("second signal: exiting without waiting for in-flight replies")
+            event_base_loopbreak(base)
+            return
+        }
+        beginShutdown(reason: signal == SIGTERM ? "SIGTERM" : "SIGINT")
+    }
+
+    func drainTimedOut() {
+        logger.warning("shutdown timeout: abandoning in-flight replies", metadata: ["in_flight": "\(pending.count + writing.count)"])
+        event_base_loopbreak(base)
+    }
+
+    func drainMailbox() {
+        for message in mailbox.take() {
+            switch message {
+            case .shutdown:
+                beginShutdown(reason: "requested")
+            case .reply(let id, let response):
+                guard let request = pending.removeValue(forKey: id) else { continue }
+                send(response, to: request)
+            }
+        }
+        exitIfDrained()
+    }
+
+    func replyWritten(_ request: UnsafeMutablePointer<evhttp_request>) {
+        if let connection = evhttp_request_get_connection(request) { writing.remove(connection) }
+        exitIfDrained()
+    }
+
+    func connectionClosed(_ connection: OpaquePointer) {
+        writing.remove(connection)
+        exitIfDrained()
+    }
+
+    func dispatch(_ request: UnsafeMutablePointer<evhttp_request>) {
+        if draining {
+            send(.text(503, "shutting down\n"), to: request)
+            return
+        }
+        guard let incoming = RequestReader.read(request) else {
+            send(.text(405, "method not allowed\n"), to: request)
+            return
+        }
+        nextID &+= 1
+        let id = nextID
+        if let response = handler.handle(incoming, reply: ReplyHandle(id: id, mailbox: mailbox)) {
+            send(response, to: request)
+        } else {
+            pending[id] = request
+        }
+    }
+
+    // MARK: Writing a reply
+
+    private func send(_ response: HTTPResponse, to request: UnsafeMutablePointer<evhttp_request>) {
+        let headers = evhttp_request_get_output_headers(request)
+        for (name, value) in response.headers { evhttp_add_header(headers, name, value) }
+        // Set explicitly: libevent omits Content-Length for HEAD, where it must announce the GET body.
+        evhttp_add_header(headers, "Content-Length", String(response.body.count))
+        if draining { evhttp_add_header(headers, "Connection", "close") }
+        let isHead = evhttp_request_get_command(request) == EVHTTP_REQ_HEAD
+        if response.body.count > 0 && !isHead {
+            let body = response.body
+            let box = Unmanaged.passRetained(body).toOpaque()
+            evbuffer_add_reference(evhttp_request_get_output_buffer(request), body.bytes.baseAddress, body.count,
+                                   LibeventBridge.releaseBody, box)
+        }
+        // Without a connection (client gone) libevent frees the request at once: nothing to wait for.
+        if let connection = evhttp_request_get_connection(request) {
+            writing.insert(connection)
+            evhttp_request_set_on_complete_cb(request, LibeventBridge.replyWritten, LibeventBridge.context(self))
+            evhttp_connection_set_closecb(connection, LibeventBridge.connectionClosed, LibeventBridge.context(self))
+        }
+        if logger.logLevel <= .debug {
+            let uri = evhttp_request_get_uri(request).map { String(cString: $0) } ?? ""
+            logger.debug("reply", metadata: ["uri": "\(uri)", "status": "\(response.status)", "bytes": "\(response.body.count)"])
+        }
+        evhttp_send_reply(request, Int32(response.status), HTTPResponse.reason(response.status), nil)
+    }
+
+    // MARK: Helpers
+
+    static func command(_ method: HTTPMethod) -> evhttp_cmd_type {
+        switch method {
+        case .get: EVHTTP_REQ_GET
+        case .head: EVHTTP_REQ_HEAD
+        case .post: EVHTTP_REQ_POST
+        case .put: EVHTTP_REQ_PUT
+        case .delete: EVHTTP_REQ_DELETE
+        case .options: EVHTTP_REQ_OPTIONS
+        case .trace: EVHTTP_REQ_TRACE
+        case .connect: EVHTTP_REQ_CONNECT
+        case .patch: EVHTTP_REQ_PATCH
+        }
+    }
+
+    static func timeval(seconds: Double) -> timeval {
+        let whole = seconds.rounded(.down)
+        return Glibc.timeval(tv_sec: Int(whole), tv_usec: Int((seconds - whole) * 1_000_000))
+    }
+}

@@ -1,0 +1,106 @@
+import ArgumentParser
+import ExporterHTTP
+import Logging
+import MultiprocCollector
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the merged metrics over HTTP (GET /metrics, GET /healthz, POST /mark-dead/<pid>).")
+
+    @Option(name: .customLong("web.listen-address"),
+            help: "Address to listen on: host:port, :port or [ipv6]:port; port 0 picks a free port. The default port 8987 lies outside 9100-9999, which the Prometheus default port allocations have filled.")
+    var listenAddress = ":8987"
+
+    @Option(name: .customLong("web.telemetry-path"), help: "Path under which to expose metrics.")
+    var telemetryPath = "/metrics"
+
+    @Flag(name: .customLong("web.disable-exporter-metrics"),
+          help: "Leave out the multiproc_exporter_* and process_* metrics.")
+    var disableExporterMetrics = false
+
+    @Flag(name: .customLong("web.enable-admin"), inversion: .prefixedNo,
+          help: "Offer POST /mark-dead/<pid> (loopback clients only unless --web.admin-token-file is set).")
+    var enableAdmin = true
+
+    @Option(name: .customLong("web.admin-token-file"),
+            help: "File holding a bearer token that every admin request must send (Authorization: Bearer <token>).")
+    var adminTokenFile: String?
+
+    @Option(name: .customLong("web.max-requests"), help: "Maximum /metrics requests in flight; more get 503.")
+    var maxRequests = 40
+
+    @Option(name: .customLong("web.gzip-level"), help: "gzip compression level, 1 (fastest) to 9 (smallest).")
+    var gzipLevel = 1
+
+    @Option(name: .customLong("web.connection-timeout"),
+            help: "Time a connection may take to send a request or receive a reply, or stay idle (e.g. 30s).")
+    var connectionTimeout = "30s"
+
+    @Option(name: .customLong("scrape.min-interval"),
+            help: "Reuse the last refresh and its rendered bodies for requests within this time of it (e.g. 500ms, 2s). Trades freshness for throughput; 0s (default) refreshes on every scrape.")
+    var minInterval = "0s"
+
+    @OptionGroup var directory: DirectoryOption
+
+    @Option(name: .customLong("log.level"), help: "Only log messages at this level or above: debug, info, warn, error.")
+    var logLevel = "info"
+
+    @Option(name: .customLong("log.format"), help: "Log line format: logfmt or json.")
+    var logFormat = "logfmt"
+
+    func validate() throws {
+        guard LogLine.level(named: logLevel) != nil else { throw ValidationError("--log.level must be debug, info, warn or error") }
+        guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log.format must be logfmt or json") }
+    }
+
+    func run() throws {
+        let level = LogLine.level(named: logLevel)!
+        let format = LogFormat(rawValue: logFormat)!
+        LoggingSystem.bootstrap { _ in format.makeHandler(level: level) }
+        let logger = Logger(label: "multiproc-exporter")
+
+        do {
+            let config = try configuration()
+            let collector: MultiprocCollector
+            do {
+                collector = try MultiprocCollector(directory: config.directory)
+            } catch {
+                logger.error("cannot use metric directory", metadata: ["dir": "\(config.directory)", "err": "\(error)"])
+                throw ExitCode(2)
+            }
+            let server = try ExporterServer(configuration: config, source: collector, logger: logger)
+            try server.bind()
+            logger.info("serving", metadata: ["dir": "\(config.directory)", "version": "\(config.version)"])
+            server.run()
+        } catch let error as ConfigurationError {
+            logger.error("\(error.description)")
+            throw ExitCode(2)
+        }
+    }
+
+    /// Flags → ``ExporterConfiguration``.
+    private func configuration() throws(ConfigurationError) -> ExporterConfiguration {
+        var config = ExporterConfiguration()
+        config.listenAddress = try ListenAddress(parsing: listenAddress)
+        config.telemetryPath = telemetryPath
+        config.exporterMetricsEnabled = !disableExporterMetrics
+        config.adminEnabled = enableAdmin
+        if let adminTokenFile, enableAdmin { config.adminToken = try AdminToken.load(path: adminTokenFile) }
+        config.maxRequests = maxRequests
+        config.gzipLevel = gzipLevel
+        config.limits.connectionTimeout = try DurationParser.seconds(connectionTimeout)
+        config.minScrapeInterval = try DurationParser.seconds(minInterval)
+        guard let dir = directory.multiprocDir ?? environment("PROMETHEUS_MULTIPROC_DIR"), !dir.isEmpty else {
+            throw ConfigurationError("no metric directory: pass --multiproc-dir or set PROMETHEUS_MULTIPROC_DIR")
+        }
+        config.directory = dir
+        config.handlesSignals = true
+        try config.validate()
+        return config
+    }
+}

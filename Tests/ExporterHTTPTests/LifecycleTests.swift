@@ -1,0 +1,143 @@
+import ExporterHTTP
+import Foundation
+import Testing
+
+@Suite("Shutdown and the serve command")
+struct LifecycleTests {
+    @Test func shutdownFinishesInFlightRepliesThenStopsAccepting() throws {
+        let slow = LockedBox<SlowSource>()
+        let server = try TestServer(source: { c in
+            let source = SlowSource(c, delay: 0.6)
+            slow.set(source)
+            return source
+        })
+        let port = server.port
+        let status = LockedBox<Int>()
+        let scrape = Thread { status.set((try? RawHTTPClient.request(port: port, "GET", "/metrics"))?.status ?? -1) }
+        scrape.start()
+        #expect(waitUntil { slow.get()!.collects == 1 })  // the scrape is in flight
+        let started = Date()
+        #expect(server.stop())
+        #expect(Date().timeIntervalSince(started) < 3)
+        #expect(status.get() == 200)
+        #expect(throws: RawHTTPClient.Failure.self) { try RawHTTPClient.connect(port: port) }
+        #expect(server.log.all.contains { $0.contains("msg=\"shutting down\"") })
+    }
+
+    @Test func shutdownGivesUpAfterTheTimeout() throws {
+        let server = try TestServer(configure: { $0.limits.shutdownTimeout = 0.3 }, source: { SlowSource($0, delay: 3) })
+        let port = server.port
+        Thread { _ = try? RawHTTPClient.request(port: port, "GET", "/metrics", timeout: 5) }.start()
+        usleep(200_000)
+        let started = Date()
+        #expect(server.stop())
+        #expect(Date().timeIntervalSince(started) < 2)
+    }
+
+    @Test func clientsThatLeftDoNotHoldUpShutdown() throws {
+        let server = try TestServer(configure: { $0.limits.shutdownTimeout = 8 }, source: { SlowSource($0, delay: 0.3) })
+        // A body far larger than the socket buffers, so that writing it to a closed peer fails.
+        let many = (0..<30_000).map {
+            MetricFileWriter.Entry(metric: "wide", sample: "wide_total", labels: ["series": "s\($0)"], help: "Wide.", value: 1)
+        }
+        try MetricFileWriter.write(many, to: server.fixture.url, name: "counter_103.db")
+        for _ in 0..<3 {
+            let fd = try RawHTTPClient.connect(port: server.port)
+            let request = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+            _ = request.withCString { send(fd, $0, strlen($0), 0) }
+            close(fd)  // gone before the reply is written
+        }
+        usleep(800_000)  // the replies have been attempted by now
+        let started = Date()
+        #expect(server.stop())
+        #expect(Date().timeIntervalSince(started) < 2)
+    }
+
+    // MARK: The built binary
+
+    /// `multiproc-exporter` next to the test bundle in the build directory.
+    static let binary: URL? = {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for dir in [bundle, bundle.deletingLastPathComponent()] {
+            let candidate = dir.appendingPathComponent("multiproc-exporter")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return nil
+    }()
+
+    /// Starts `serve` with `arguments`; returns the process, the log read so far (up to the
+    /// listening line, or all of it when the process exits early) and the port it logged.
+    static func launch(_ arguments: [String]) throws -> (Process, String, Int?) {
+        let process = Process()
+        process.executableURL = binary!
+        process.arguments = ["serve", "--web.listen-address", "127.0.0.1:0"] + arguments
+        let stderr = Pipe()
+        process.standardError = stderr
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Read the log until the listening line (or EOF when it exits early).
+        var text = ""
+        let handle = stderr.fileHandleForReading
+        while !text.contains("msg=listening") {
+            let data = handle.availableData
+            if data.isEmpty { break }
+            text += String(decoding: data, as: UTF8.self)
+        }
+        let port = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression)
+            .flatMap { Int(text[$0].split(separator: ":").last!) }
+        return (process, text, port)
+    }
+
+    @Test(.enabled(if: binary != nil)) func sigtermExitsZero() throws {
+        let fixture = try FixtureDirectory.make()
+        defer { fixture.remove() }
+        let (process, _, logged) = try Self.launch(["--multiproc-dir", fixture.path])
+        let port = try #require(logged)
+        let r = try RawHTTPClient.request(port: port, "GET", "/metrics")
+        #expect(r.status == 200)
+        #expect(r.text.contains("jobs_total{kind=\"a\"} 7.0"))
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+    }
+
+    @Test(.enabled(if: binary != nil)) func missingDirectoryIsExitCode2WithOneLine() throws {
+        let (process, text, port) = try Self.launch(["--multiproc-dir", "/nonexistent/multiproc-\(UUID().uuidString)"])
+        process.waitUntilExit()
+        #expect(port == nil)
+        #expect(process.terminationStatus == 2)
+        let lines = text.split(separator: "\n")
+        #expect(lines.count == 1, "\(text)")
+        #expect(text.contains("level=error") && text.contains("nonexistent"))
+    }
+
+    @Test(.enabled(if: binary != nil)) func emptyTokenFileIsAStartupError() throws {
+        let fixture = try FixtureDirectory.make()
+        defer { fixture.remove() }
+        let tokenFile = fixture.url.appendingPathComponent("token")
+        try Data("\n".utf8).write(to: tokenFile)
+        let (process, _, port) = try Self.launch(["--multiproc-dir", fixture.path, "--web.admin-token-file", tokenFile.path])
+        process.waitUntilExit()
+        #expect(port == nil)
+        #expect(process.terminationStatus == 2)
+    }
+}
+
+/// Polls `condition` every 10 ms for up to `timeout` seconds.
+func waitUntil(timeout: Double = 5, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(10_000)
+    }
+    return condition()
+}
+
+/// A value set on one thread and read on another.
+final class LockedBox<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T?
+    func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
+    func get() -> T? { lock.lock(); defer { lock.unlock() }; return value }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+/// Writes `.db` files in prometheus_client's multiprocess format (DESIGN.md §2) so tests can
+/// build fixture directories without Python.
+struct MetricFileWriter {
+    struct Entry {
+        var metric: String
+        var sample: String
+        var labels: [String: String] = [:]
+        var help: String
+        var value: Double
+        var timestamp: Double = 0
+    }
+
+    /// The key as `json.dumps((metric, sample, labels, help), sort_keys=True)` writes it.
+    static func key(_ e: Entry) -> String {
+        func q(_ s: String) -> String {
+            var out = "\""
+            for scalar in s.unicodeScalars {
+                switch scalar {
+                case "\"": out += "\\\""
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case _ where scalar.value < 0x20 || scalar.value > 0x7e:
+                    if scalar.value > 0xffff {
+                        let v = scalar.value - 0x10000
+                        out += String(format: "\\u%04x\\u%04x", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff))
+                    } else {
+                        out += String(format: "\\u%04x", scalar.value)
+                    }
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            return out + "\""
+        }
+        let labels = e.labels.keys.sorted().map { "\(q($0)): \(q(e.labels[$0]!))" }.joined(separator: ", ")
+        return "[\(q(e.metric)), \(q(e.sample)), {\(labels)}, \(q(e.help))]"
+    }
+
+    /// Writes `entries` to `directory/name`: header, entries, zero tail up to 64 KiB.
+    static func write(_ entries: [Entry], to directory: URL, name: String) throws {
+        var body = Data()
+        for e in entries {
+            let key = Array(key(e).utf8)
+            let pad = 8 - (4 + key.count) % 8
+            append(Int32(key.count), to: &body)
+            body.append(contentsOf: key)
+            body.append(contentsOf: [UInt8](repeating: 0x20, count: pad))
+            append(e.value.bitPattern, to: &body)
+            append(e.timestamp.bitPattern, to: &body)
+        }
+        var file = Data()
+        append(Int32(8 + body.count), to: &file)
+        append(Int32(0), to: &file)
+        file.append(body)
+        let size = max(65536, file.count)
+        file.append(Data(count: size - file.count))
+        try file.write(to: directory.appendingPathComponent(name))
+    }
+
+    private static func append<T: FixedWidthInteger>(_ value: T, to data: inout Data) {
+        withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) }
+    }
+}
+
+/// A temporary multiprocess directory with a few workers' files.
+struct FixtureDirectory {
+    let url: URL
+    var path: String { url.path }
+
+    /// Pids 101 and 102: a labelled counter, a histogram, and live-sum gauges.
+    static func make() throws -> FixtureDirectory {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("exporter-http-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        for (pid, n) in [(101, 3.0), (102, 4.0)] {
+            try MetricFileWriter.write([
+                .init(metric: "jobs", sample: "jobs_total", labels: ["kind": "a"], help: "Jobs done.", value: n),
+                .init(metric: "jobs", sample: "jobs_total", labels: ["kind": "b \"quoted\""], help: "Jobs done.", value: 1),
+            ], to: url, name: "counter_\(pid).db")
+            try MetricFileWriter.write([
+                .init(metric: "latency_seconds", sample: "latency_seconds_bucket", labels: ["le": "0.1"], help: "Latency.", value: 1),
+                .init(metric: "latency_seconds", sample: "latency_seconds_bucket", labels: ["le": "+Inf"], help: "Latency.", value: n),
+                .init(metric: "latency_seconds", sample: "latency_seconds_sum", help: "Latency.", value: n / 10),
+            ], to: url, name: "histogram_\(pid).db")
+            try MetricFileWriter.write([
+                .init(metric: "inflight", sample: "inflight", help: "In flight.", value: 2),
+            ], to: url, name: "gauge_livesum_\(pid).db")
+        }
+        return FixtureDirectory(url: url)
+    }
+
+    func remove() { try? FileManager.default.removeItem(at: url) }
+
+    func files() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
+}

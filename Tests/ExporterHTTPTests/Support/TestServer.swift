@@ -1,0 +1,90 @@
+import ExporterHTTP
+import Foundation
+import Logging
+import MultiprocCollector
+import Synchronization
+
+/// Log lines captured from a server under test.
+final class LogCapture: Sendable {
+    private let lines = Mutex<[String]>([])
+    var all: [String] { lines.withLock { $0 } }
+    var logger: Logger {
+        Logger(label: "test") { _ in LogfmtLogHandler(level: .debug) { [self] line in lines.withLock { $0.append(line) } } }
+    }
+}
+
+/// A source that sleeps before collecting and counts its calls: makes merges slow on purpose.
+final class SlowSource: MetricsSource {
+    let inner: MultiprocCollector
+    let delay: Double
+    private let counter = Mutex(0)
+    var collects: Int { counter.withLock { $0 } }
+
+    init(_ inner: MultiprocCollector, delay: Double) {
+        self.inner = inner
+        self.delay = delay
+    }
+
+    func collect() -> Snapshot {
+        counter.withLock { $0 += 1 }
+        if delay > 0 { usleep(useconds_t(delay * 1_000_000)) }
+        return inner.collect()
+    }
+
+    func markDead(pid: Int) throws(CollectorError) -> [String] { try inner.markDead(pid: pid) }
+}
+
+/// An ``ExporterServer`` on 127.0.0.1:0 running on its own thread.
+final class TestServer: @unchecked Sendable {
+    let server: ExporterServer
+    let port: Int
+    let log: LogCapture
+    let fixture: FixtureDirectory
+    let collector: MultiprocCollector
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// Starts a server over a fresh fixture directory; `configure` adjusts the configuration,
+    /// `source` wraps the collector (e.g. in a ``SlowSource``).
+    init(configure: (inout ExporterConfiguration) -> Void = { _ in },
+         source: (MultiprocCollector) -> any MetricsSource = { $0 }) throws {
+        fixture = try FixtureDirectory.make()
+        collector = try MultiprocCollector(directory: fixture.path)
+        var config = ExporterConfiguration()
+        config.listenAddress = ListenAddress(host: "127.0.0.1", port: 0)
+        config.directory = fixture.path
+        config.limits.shutdownTimeout = 5
+        configure(&config)
+        log = LogCapture()
+        server = try ExporterServer(configuration: config, source: source(collector), logger: log.logger)
+        port = try server.bind().port
+        let server = server, finished = finished
+        let thread = Thread { server.run(); finished.signal() }
+        thread.start()
+    }
+
+    func get(_ path: String, headers: [(String, String)] = []) throws -> RawHTTPClient.Response {
+        try RawHTTPClient.request(port: port, "GET", path, headers: headers)
+    }
+
+    func request(_ method: String, _ path: String, headers: [(String, String)] = []) throws -> RawHTTPClient.Response {
+        try RawHTTPClient.request(port: port, method, path, headers: headers)
+    }
+
+    /// Graceful shutdown; true when ``ExporterServer/run()`` returned in time.
+    @discardableResult
+    func stop(timeout: Double = 10) -> Bool {
+        server.shutdown()
+        let done = finished.wait(timeout: .now() + timeout) == .success
+        fixture.remove()
+        return done
+    }
+
+    /// Runs `body` against a fresh server and always stops it.
+    static func with(configure: (inout ExporterConfiguration) -> Void = { _ in },
+                     source: (MultiprocCollector) -> any MetricsSource = { $0 },
+                     _ body: (TestServer) throws -> Void) throws {
+        let server = try TestServer(configure: configure, source: source)
+        defer { server.stop() }
+        try body(server)
+    }
+}
