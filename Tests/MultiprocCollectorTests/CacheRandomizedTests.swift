@@ -160,7 +160,10 @@ import Testing
                 if Bool.random(using: &rng) {
                     writer("gauge_livesum", reused).set(DBWriter.key(metric: "g_gauge_livesum", sample: "g_gauge_livesum", labels: ["route": "/r0"]), 1)
                 } else {
-                    writer("counter", reused).set(DBWriter.key(metric: "req", sample: "req_total", labels: ["route": "/reused"], help: "Requests."), 1)
+                    // A series this pid never had (a reused pid that only updates old series in
+                    // place, with no live gauge, is not noticed until it is marked dead again).
+                    nextPid += 1
+                    writer("counter", reused).set(DBWriter.key(metric: "req", sample: "req_total", labels: ["route": "/reused\(nextPid)"], help: "Requests."), 1)
                 }
                 for (name, w) in writers where name.hasSuffix("_\(reused).db") {
                     for key in w.positions.keys.shuffled(using: &rng).prefix(3) { w.set(key, Double(Int.random(in: 0...99, using: &rng))) }

@@ -11,6 +11,10 @@ struct CacheState: ~Copyable {
     /// are read one last time, then frozen.
     private var deadPids: Set<ExactString> = []
     private var fold: DeadFold?
+    /// Slots fed by live files since the fold was last brought up to date, and whether the
+    /// plan was rebuilt (renumbered) meanwhile: what the fold needs to carry itself over.
+    private var fedSinceFold: [Int32] = []
+    private var rebuiltSinceFold = false
     /// Slots found not to be exact sums after all (see ``DeadFold``), until the plan changes.
     private var forcedSequential: Set<Int32> = []
     /// The last listing and the directory version it was taken at (see ``listing(of:)``).
@@ -61,7 +65,11 @@ struct CacheState: ~Copyable {
             planSignature = signature
             statistics.planRebuilt = outcome.rebuilt
             statistics.planChanged = outcome.changed
-            if outcome.rebuilt { forcedSequential = [] }
+            fedSinceFold += outcome.fedSlots
+            if outcome.rebuilt {
+                forcedSequential = []
+                rebuiltSinceFold = true
+            }
         }
         for file in merged { problems.append(contentsOf: builder.problems(of: file)) }
         let plan = builder.plan
@@ -210,12 +218,19 @@ struct CacheState: ~Copyable {
         let isFrozen = files.map(\.frozen)
         guard isFrozen.contains(true) else {
             fold = nil
+            fedSinceFold = []
+            rebuiltSinceFold = false
             return plan.accumulate(entrySlots: slots, values: files.map(\.values), timestamps: files.map(\.timestamps))
         }
         let frozenIDs = zip(files, isFrozen).filter(\.1).map(\.0.id)
-        if fold?.matches(plan: plan, frozenFiles: frozenIDs) != true {
+        if let current = fold, current.frozen == frozenIDs, !rebuiltSinceFold,
+           let carried = current.plan === plan ? current : current.extended(to: plan, fedSlots: fedSinceFold) {
+            fold = carried
+        } else {
             fold = DeadFold(plan: plan, files: files, slots: slots, isFrozen: isFrozen, forcedSequential: forcedSequential)
         }
+        fedSinceFold = []
+        rebuiltSinceFold = false
         var positions: [Int] = []
         positions.reserveCapacity(frozenIDs.count)
         var live: [(position: Int, file: TrackedFile, slots: [Int32])] = []
@@ -227,6 +242,7 @@ struct CacheState: ~Copyable {
         // A live value broke an exact sum: fold everything this time, interleave next time.
         forcedSequential.formUnion(broken)
         fold = nil
+
         return plan.accumulate(entrySlots: slots, values: files.map(\.values), timestamps: files.map(\.timestamps))
     }
 }

@@ -16,7 +16,7 @@
 struct DeadFold {
     enum SlotKind: UInt8 { case none, fixed, exactSum, sequential }
 
-    let plan: MergePlan
+    private(set) var plan: MergePlan
     /// The frozen files (ids), in merge order at fold time (their relative order never changes).
     let frozen: [Int]
     let forcedSequential: Set<Int32>
@@ -108,6 +108,26 @@ struct DeadFold {
     /// Whether this fold still describes `plan` and the frozen files among `files`.
     func matches(plan: MergePlan, frozenFiles: [Int]) -> Bool {
         self.plan === plan && frozen == frozenFiles
+    }
+
+    /// This fold carried over to `newPlan`, an incremental update of its plan (same slot
+    /// numbers, maybe more slots) whose live files fed `fedSlots`: new slots start empty. Nil
+    /// when a slot the fold took as dead-only is now fed by a live file (fold again).
+    func extended(to newPlan: MergePlan, fedSlots: [Int32]) -> DeadFold? {
+        guard newPlan.slotCount >= kinds.count else { return nil }
+        for s in fedSlots where Int(s) < kinds.count && kinds[Int(s)] == .fixed { return nil }
+        var copy = self
+        copy.plan = newPlan
+        let added = newPlan.slotCount - kinds.count
+        if added > 0 {
+            copy.kinds += [SlotKind](repeating: .none, count: added)
+            copy.base.values += [Double](repeating: 0, count: added)
+            copy.base.present += [Bool](repeating: false, count: added)
+            copy.baseLatest += [Double](repeating: 0, count: added)
+            copy.magnitude += [Double](repeating: 0, count: added)
+            copy.sequenceStart += [Int32](repeating: copy.sequenceStart.last ?? 0, count: added)
+        }
+        return copy
     }
 
     /// Folds the live files into the pre-merged frozen contributions. `positions[k]` is the

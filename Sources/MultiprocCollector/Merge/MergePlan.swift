@@ -20,7 +20,8 @@ enum MergeOp: UInt8 {
 enum LineValue {
     /// A series slot.
     case slot(Int32)
-    /// A histogram bucket: the running sum of `buckets[0...index]` (sorted by bound).
+    /// A histogram bucket: the running sum of `buckets[0...index]` (sorted by bound) of the
+    /// family's bucket group `group`.
     case cumulativeBucket(group: Int32, index: Int32)
     /// A histogram `_count`: the sum of all the group's buckets.
     case bucketCount(group: Int32)
@@ -36,16 +37,66 @@ struct LinePlan {
     var textSuffix: String?
 }
 
-/// One metric family: its header and the lines under it.
-struct FamilyPlan {
-    var name: String
-    var type: MetricType
-    var help: String
-    var lines: [LinePlan]
+/// One metric family: its header, the lines under it and its histogram bucket groups.
+///
+/// A reference type so that a plan updated for a change elsewhere shares this family, and
+/// the headers and line prefixes rendered for it, with the plan before.
+final class FamilyPlan: @unchecked Sendable {
+    let name: String
+    let type: MetricType
+    let help: String
+    let lines: [LinePlan]
+    /// Histogram bucket groups of this family: slots sorted as Python sorts the bounds.
+    let bucketGroups: [[Int32]]
+
+    /// Header and line prefixes per format, rendered on first use.
+    private let renderCache = Mutex<[FormatKey: RenderedFamily]>([:])
+
+    init(name: String, type: MetricType, help: String, lines: [LinePlan], bucketGroups: [[Int32]]) {
+        self.name = name
+        self.type = type
+        self.help = help
+        self.lines = lines
+        self.bucketGroups = bucketGroups
+    }
+
+    /// The constant parts of this family's output in `format`, rendered once.
+    func rendered(for format: ExpositionFormat) -> RenderedFamily {
+        let key = FormatKey(syntax: format.syntax, escaping: format.escaping)
+        if let cached = renderCache.withLock({ $0[key] }) { return cached }
+        var bytes: [UInt8] = []
+        ExpositionWriter.appendHeader(name: name, type: type, help: help, format: format, into: &bytes)
+        let header = 0..<bytes.count
+        var suffixHeaders: [String: Range<Int>] = [:]
+        var prefixes: [Range<Int>] = []
+        prefixes.reserveCapacity(lines.count)
+        for line in lines {
+            if let suffix = line.textSuffix, suffixHeaders[suffix] == nil, format.syntax == .prometheusText {
+                let start = bytes.count
+                ExpositionWriter.appendSuffixHeader(name: name + suffix, help: help, format: format, into: &bytes)
+                suffixHeaders[suffix] = start..<bytes.count
+            }
+            let start = bytes.count
+            ExpositionWriter.appendLinePrefix(sampleName: line.sampleName, labels: line.labels, format: format, into: &bytes)
+            prefixes.append(start..<bytes.count)
+        }
+        let rendered = RenderedFamily(bytes: bytes, header: header, suffixHeaders: suffixHeaders, prefixes: prefixes)
+        renderCache.withLock { $0[key] = rendered }
+        return rendered
+    }
 }
 
-/// The merge of one ordered list of files, compiled: for every entry of every file, the slot
-/// its value feeds; for every slot, how values combine; and the output lines in order.
+/// The constant parts of a family's output in one format: header and line prefixes.
+struct RenderedFamily {
+    var bytes: [UInt8]
+    var header: Range<Int>
+    var suffixHeaders: [String: Range<Int>]
+    var prefixes: [Range<Int>]
+}
+
+/// The merge of one ordered list of files, compiled: for every slot, how values combine; and
+/// the families and their output lines in order. (Which entry feeds which slot is kept by
+/// ``PlanBuilder``.)
 ///
 /// A plan depends only on which keys each file holds and the order of the files, never on
 /// values, so a scrape of an unchanged directory reuses it and costs a pass over the values.
@@ -54,20 +105,15 @@ struct FamilyPlan {
 /// builder moves on.
 final class MergePlan: @unchecked Sendable {
     let slotOps: [MergeOp]
-    /// Histogram bucket groups: slots sorted as Python sorts the bounds.
-    let bucketGroups: [[Int32]]
+    /// Families sorted by name.
     let families: [FamilyPlan]
 
-    /// Pre-rendered line prefixes per format, built on first use.
-    let renderCache = Mutex<[FormatKey: RenderedPlan]>([:])
-
-    init(slotOps: [MergeOp], bucketGroups: [[Int32]], families: [FamilyPlan]) {
+    init(slotOps: [MergeOp], families: [FamilyPlan]) {
         self.slotOps = slotOps
-        self.bucketGroups = bucketGroups
         self.families = families
     }
 
-    static let empty = MergePlan(slotOps: [], bucketGroups: [], families: [])
+    static let empty = MergePlan(slotOps: [], families: [])
 
     var slotCount: Int { slotOps.count }
 }

@@ -2,9 +2,13 @@
 
 /// Turns the builder's slots into families and ordered lines: only slots that some entry
 /// feeds appear, so a series whose files are gone leaves the output as it would in Python.
-/// Rendered label sets are cached per slot across assemblies (slot numbers are stable until
-/// the builder rebuilds, which starts a new assembler).
+///
+/// Families are laid out per metric and kept: an update re-lays only the metrics whose live
+/// slots changed, and every other family (with the prefixes already rendered for it) is
+/// shared with the previous plan. Slot numbers are stable until the builder rebuilds, which
+/// starts a new assembler.
 struct PlanAssembler {
+    private var families: [Int32: FamilyPlan] = [:]
     private var labelCache: [Int32: [Label]] = [:]
 
     private struct SortableLine {
@@ -14,74 +18,77 @@ struct PlanAssembler {
         var line: LinePlan
     }
 
-    mutating func assemble(builder: PlanBuilder) -> MergePlan {
-        let kinds = builder.slotKinds
-        var linesByMetric = [[SortableLine]](repeating: [], count: builder.metricCount)
+    /// A plan with the families of `dirty` metrics laid out again (all when nil).
+    mutating func assemble(builder: PlanBuilder, dirty: Set<Int32>?) -> MergePlan {
+        let metrics = dirty.map(Array.init) ?? (0..<Int32(builder.metricCount)).map { $0 }
+        for metric in metrics {
+            families[metric] = layOut(metric: metric, builder: builder)
+        }
+        let sorted = families.values.sorted { $0.name.exactlyPrecedes($1.name) }
+        return MergePlan(slotOps: builder.slotOps, families: sorted)
+    }
 
-        // Histogram bucket groups: per (metric, labels without le), live slots in creation
-        // order — Python's dict insertion order — then sorted as Python's `sorted` does.
+    /// The family of one metric, or nil when no entry feeds it any more.
+    private mutating func layOut(metric: Int32, builder: PlanBuilder) -> FamilyPlan? {
+        let kinds = builder.slotKinds
+        let live = builder.slots(ofMetric: metric).filter { builder.isLive(slot: Int($0)) }
+        if live.isEmpty { return nil }
+        let info = builder.metricInfo(metric)
+        var lines: [SortableLine] = []
+
+        // Histogram bucket groups: per label set (without le), live slots in creation order —
+        // Python's dict insertion order — then sorted as Python's `sorted` does.
         var groups: [[Int32]] = []
-        var groupIndex: [PlanBuilder.SampleSlotKey: Int32] = [:]
-        for slot in kinds.indices where builder.isLive(slot: slot) {
-            guard case .bucket(let metric, let labels, _) = kinds[slot] else { continue }
-            let key = PlanBuilder.SampleSlotKey(metric: metric, sampleName: ExactString(""), labels: labels)
-            if let g = groupIndex[key] { groups[Int(g)].append(Int32(slot)) } else {
-                groupIndex[key] = Int32(groups.count)
-                groups.append([Int32(slot)])
+        var groupLabels: [[Label]] = []
+        var groupIndex: [[Label]: Int] = [:]
+        for slot in live {
+            guard case .bucket(_, let labels, _) = kinds[Int(slot)] else { continue }
+            if let g = groupIndex[labels] { groups[g].append(slot) } else {
+                groupIndex[labels] = groups.count
+                groups.append([slot])
+                groupLabels.append(labels)
             }
         }
         func bound(_ slot: Int32) -> Double {
             guard case .bucket(_, _, let b) = kinds[Int(slot)] else { return 0 }
             return b
         }
+        var shadowedCounts = Set<[Label]>()
         for g in groups.indices {
             groups[g] = PythonListSort.sorted(groups[g]) { bound($0) < bound($1) }
-        }
-
-        var shadowedCounts = Set<PlanBuilder.SampleSlotKey>()
-        for (key, g) in groupIndex {
-            let name = builder.metricInfo(key.metric).name
-            let rendered = Self.renderedLabels(key.labels)
+            let rendered = Self.renderedLabels(groupLabels[g])
             // All NaN buckets render as le="NaN" and overwrite one another: one line, holding
             // the running total at the last of them.
-            let lastNaN = groups[Int(g)].lastIndex { bound($0).isNaN }
-            for (i, slot) in groups[Int(g)].enumerated() {
+            let lastNaN = groups[g].lastIndex { bound($0).isNaN }
+            for (i, slot) in groups[g].enumerated() {
                 if bound(slot).isNaN, i != lastNaN { continue }
                 let labels = cachedLabels(slot) {
-                    Self.renderedLabels(key.labels + [Label(name: "le", value: FloatFormat.goString(bound(slot)))])
+                    Self.renderedLabels(groupLabels[g] + [Label(name: "le", value: FloatFormat.goString(bound(slot)))])
                 }
-                let line = LinePlan(sampleName: name + "_bucket", labels: labels,
-                                    value: .cumulativeBucket(group: g, index: Int32(i)), textSuffix: nil)
-                linesByMetric[Int(key.metric)].append(SortableLine(groupLabels: rendered, rank: 0, bound: bound(slot), line: line))
+                let line = LinePlan(sampleName: info.name + "_bucket", labels: labels,
+                                    value: .cumulativeBucket(group: Int32(g), index: Int32(i)), textSuffix: nil)
+                lines.append(SortableLine(groupLabels: rendered, rank: 0, bound: bound(slot), line: line))
             }
-            let countName = name + "_count"
-            shadowedCounts.insert(PlanBuilder.SampleSlotKey(metric: key.metric, sampleName: ExactString(countName), labels: key.labels))
-            let line = LinePlan(sampleName: countName, labels: rendered, value: .bucketCount(group: g), textSuffix: nil)
-            linesByMetric[Int(key.metric)].append(SortableLine(groupLabels: rendered, rank: 1, bound: 0, line: line))
+            shadowedCounts.insert(groupLabels[g])
+            let line = LinePlan(sampleName: info.name + "_count", labels: rendered, value: .bucketCount(group: Int32(g)), textSuffix: nil)
+            lines.append(SortableLine(groupLabels: rendered, rank: 1, bound: 0, line: line))
         }
 
-        for slot in kinds.indices where builder.isLive(slot: slot) {
-            guard case .sample(let metric, let sampleName, let rawLabels) = kinds[slot] else { continue }
+        let countName = info.name + "_count"
+        for slot in live {
+            guard case .sample(_, let sampleName, let rawLabels) = kinds[Int(slot)] else { continue }
             // `samples[labels][(metric_count, labels)] = acc` replaces a stored sample of that key.
-            if !shadowedCounts.isEmpty,
-               shadowedCounts.contains(PlanBuilder.SampleSlotKey(metric: metric, sampleName: ExactString(sampleName), labels: rawLabels)) {
-                continue
-            }
-            let name = builder.metricInfo(metric).name
-            let rendered = cachedLabels(Int32(slot)) { Self.renderedLabels(rawLabels) }
-            let suffix = ExpositionWriter.textSuffix(of: sampleName, metric: name)
-            let line = LinePlan(sampleName: sampleName, labels: rendered, value: .slot(Int32(slot)), textSuffix: suffix)
-            linesByMetric[Int(metric)].append(SortableLine(groupLabels: rendered, rank: 2, bound: 0, line: line))
+            if !shadowedCounts.isEmpty, sampleName.exactlyEquals(countName), shadowedCounts.contains(rawLabels) { continue }
+            let rendered = cachedLabels(slot) { Self.renderedLabels(rawLabels) }
+            let suffix = ExpositionWriter.textSuffix(of: sampleName, metric: info.name)
+            let line = LinePlan(sampleName: sampleName, labels: rendered, value: .slot(slot), textSuffix: suffix)
+            lines.append(SortableLine(groupLabels: rendered, rank: 2, bound: 0, line: line))
         }
 
-        var families: [FamilyPlan] = []
-        for (m, lines) in linesByMetric.enumerated() where !lines.isEmpty {
-            let info = builder.metricInfo(Int32(m))
-            let sorted = lines.sorted(by: Self.lineOrder)
-            families.append(FamilyPlan(name: info.name, type: info.type, help: info.help, lines: sorted.map(\.line)))
-        }
-        families.sort { $0.name.exactlyPrecedes($1.name) }
-        return MergePlan(slotOps: builder.slotOps, bucketGroups: groups, families: families)
+        // Sort indices, not the lines themselves (each holds arrays: moving them costs).
+        let order = lines.indices.sorted { Self.lineOrder(lines[$0], lines[$1]) }
+        return FamilyPlan(name: info.name, type: info.type, help: info.help, lines: order.map { lines[$0].line },
+                          bucketGroups: groups)
     }
 
     private mutating func cachedLabels(_ slot: Int32, _ make: () -> [Label]) -> [Label] {

@@ -84,6 +84,12 @@ struct PlanBuilder {
     private(set) var slotKinds: [SlotKind] = []
     /// Entries currently feeding each slot; a slot with none is not in the output.
     private var contributors: [Int32] = []
+    /// Slots of each metric, in creation order.
+    private var slotsByMetric: [[Int32]] = []
+    /// Metrics whose set of fed slots changed since the plan was last assembled.
+    private var dirtyMetrics: Set<Int32> = []
+    /// Slots that gained entries during the current update.
+    private var fedSlots: [Int32] = []
     private var sampleSlots: [SampleSlotKey: Int32] = [:]
     private var bucketSlots: [BucketSlotKey: Int32] = [:]
     private var memoWithoutPid: [Int32] = []
@@ -107,7 +113,10 @@ struct PlanBuilder {
     /// What ``update(files:keys:)`` did.
     struct Outcome {
         var changed = false
+        /// Rebuilt from scratch: slot numbers start over.
         var rebuilt = false
+        /// Slots that gained entries (when not rebuilt): all from files that are not frozen.
+        var fedSlots: [Int32] = []
     }
 
     /// Brings the plan up to date with `files` (merge order).
@@ -118,6 +127,7 @@ struct PlanBuilder {
             return Outcome(changed: true, rebuilt: true)
         }
         var changed = false
+        fedSlots = []
         // Files gone, or whose entries were reset: withdraw their contributions.
         let current = Set(ids)
         for (id, state) in fileStates where !current.contains(id) {
@@ -144,8 +154,15 @@ struct PlanBuilder {
             changed = true
         }
         order = ids
-        if changed { plan = assembler.assemble(builder: self) }
-        return Outcome(changed: changed, rebuilt: false)
+        if !dirtyMetrics.isEmpty {
+            let dirty = dirtyMetrics
+            dirtyMetrics = []
+            plan = assembler.assemble(builder: self, dirty: dirty)
+        } else if changed {
+            // Same series, same layout: only the slot table may have grown.
+            plan = MergePlan(slotOps: slotOps, families: plan.families)
+        }
+        return Outcome(changed: changed, rebuilt: false, fedSlots: fedSlots)
     }
 
     /// The slots of `file`'s entries, in entry order (-1: left out).
@@ -185,7 +202,10 @@ struct PlanBuilder {
     }
 
     private mutating func withdraw(_ state: FileState) {
-        for slot in state.slots where slot >= 0 { contributors[Int(slot)] -= 1 }
+        for slot in state.slots where slot >= 0 {
+            contributors[Int(slot)] -= 1
+            if contributors[Int(slot)] == 0 { dirtyMetrics.insert(slotKinds[Int(slot)].metric) }
+        }
     }
 
     // MARK: Full build
@@ -200,7 +220,9 @@ struct PlanBuilder {
         // Pass 2: slots.
         for file in files { _ = add(file: file, from: 0, keys: keys, incremental: false) }
         order = files.map(\.id)
-        plan = self.assembler.assemble(builder: self)
+        dirtyMetrics = []
+        fedSlots = []
+        plan = assembler.assemble(builder: self, dirty: nil)
     }
 
     /// The metric of a key, declared on first sight. Incrementally, a key that disagrees with
@@ -302,7 +324,9 @@ struct PlanBuilder {
                 state.slots.append(-1)
                 continue
             }
+            if contributors[Int(slot)] == 0 { dirtyMetrics.insert(metric) }
             contributors[Int(slot)] += 1
+            if incremental { fedSlots.append(slot) }
             state.slots.append(slot)
         }
         fileStates[id] = state
@@ -340,15 +364,20 @@ struct PlanBuilder {
     }
 
     private mutating func newSlot(_ op: MergeOp, _ kind: SlotKind) -> Int32 {
+        let slot = Int32(slotOps.count)
         slotOps.append(op)
         slotKinds.append(kind)
         contributors.append(0)
-        return Int32(slotOps.count - 1)
+        let metric = Int(kind.metric)
+        if slotsByMetric.count <= metric { slotsByMetric += [[Int32]](repeating: [], count: metric + 1 - slotsByMetric.count) }
+        slotsByMetric[metric].append(slot)
+        return slot
     }
 
     // MARK: What the assembler reads
 
     func isLive(slot: Int) -> Bool { contributors[slot] > 0 }
+    func slots(ofMetric metric: Int32) -> [Int32] { Int(metric) < slotsByMetric.count ? slotsByMetric[Int(metric)] : [] }
     func metricInfo(_ index: Int32) -> (name: String, type: MetricType, help: String) {
         let m = metrics[Int(index)]
         return (m.name, m.type, m.help)

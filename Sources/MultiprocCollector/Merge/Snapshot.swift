@@ -19,7 +19,7 @@ public struct Snapshot: Sendable {
         plan.families.map { family in
             var samples: [Sample] = []
             for line in family.lines {
-                guard let value = value(of: line.value) else { continue }
+                guard let value = value(of: line.value, in: family) else { continue }
                 samples.append(Sample(name: line.sampleName, labels: line.labels, value: value))
             }
             return MetricFamily(name: family.name, type: family.type, help: family.help, samples: samples)
@@ -29,10 +29,10 @@ public struct Snapshot: Sendable {
     /// Appends the exposition of this snapshot in `format`, without the OpenMetrics `# EOF`
     /// (append ``ExpositionFormat/trailer`` when nothing else follows).
     public func render(_ format: ExpositionFormat, into out: inout [UInt8]) {
-        let rendered = plan.rendered(for: format)
-        rendered.bytes.withUnsafeBufferPointer { bytes in
-            for (f, family) in rendered.families.enumerated() {
-                let lines = PlanLines(plan: plan, family: f, rendered: family, bytes: bytes, snapshot: self)
+        for family in plan.families {
+            let rendered = family.rendered(for: format)
+            rendered.bytes.withUnsafeBufferPointer { bytes in
+                let lines = PlanLines(family: family, rendered: rendered, bytes: bytes, snapshot: self)
                 ExpositionWriter.writeFamily(format: format, lines: lines, into: &out)
             }
         }
@@ -48,17 +48,17 @@ public struct Snapshot: Sendable {
     }
 
     /// The value of a line, or nil when the line is absent this scrape.
-    func value(of line: LineValue) -> Double? {
+    func value(of line: LineValue, in family: FamilyPlan) -> Double? {
         switch line {
         case .slot(let s):
             return slots.present[Int(s)] ? slots.values[Int(s)] : nil
         case .cumulativeBucket(let g, let index):
             var acc = 0.0
-            for slot in plan.bucketGroups[Int(g)][...Int(index)] { acc += slots.values[Int(slot)] }
+            for slot in family.bucketGroups[Int(g)][...Int(index)] { acc += slots.values[Int(slot)] }
             return acc
         case .bucketCount(let g):
             var acc = 0.0
-            for slot in plan.bucketGroups[Int(g)] { acc += slots.values[Int(slot)] }
+            for slot in family.bucketGroups[Int(g)] { acc += slots.values[Int(slot)] }
             return acc
         }
     }
@@ -90,66 +90,22 @@ public struct ScrapeStatistics: Sendable, Equatable {
     public init() {}
 }
 
-// MARK: - Rendering a plan with cached prefixes
-
-/// The constant parts of a plan's output in one format: headers and line prefixes.
-struct RenderedPlan {
-    struct Family {
-        var header: Range<Int>
-        var suffixHeaders: [String: Range<Int>]
-        var prefixes: [Range<Int>]
-    }
-    var bytes: [UInt8] = []
-    var families: [Family] = []
-}
-
-extension MergePlan {
-    /// Headers and line prefixes for `format`, rendered once per plan and format.
-    func rendered(for format: ExpositionFormat) -> RenderedPlan {
-        let key = FormatKey(syntax: format.syntax, escaping: format.escaping)
-        if let cached = renderCache.withLock({ $0[key] }) { return cached }
-        var rendered = RenderedPlan()
-        var bytes: [UInt8] = []
-        for family in families {
-            var start = bytes.count
-            ExpositionWriter.appendHeader(name: family.name, type: family.type, help: family.help, format: format, into: &bytes)
-            let header = start..<bytes.count
-            var suffixHeaders: [String: Range<Int>] = [:]
-            var prefixes: [Range<Int>] = []
-            prefixes.reserveCapacity(family.lines.count)
-            for line in family.lines {
-                if let suffix = line.textSuffix, suffixHeaders[suffix] == nil, format.syntax == .prometheusText {
-                    start = bytes.count
-                    ExpositionWriter.appendSuffixHeader(name: family.name + suffix, help: family.help, format: format, into: &bytes)
-                    suffixHeaders[suffix] = start..<bytes.count
-                }
-                start = bytes.count
-                ExpositionWriter.appendLinePrefix(sampleName: line.sampleName, labels: line.labels, format: format, into: &bytes)
-                prefixes.append(start..<bytes.count)
-            }
-            rendered.families.append(RenderedPlan.Family(header: header, suffixHeaders: suffixHeaders, prefixes: prefixes))
-        }
-        rendered.bytes = bytes
-        renderCache.withLock { $0[key] = rendered }
-        return rendered
-    }
-}
+// MARK: - Rendering with cached prefixes
 
 private struct PlanLines: FamilyLines {
-    let plan: MergePlan
-    let family: Int
-    let rendered: RenderedPlan.Family
+    let family: FamilyPlan
+    let rendered: RenderedFamily
     let bytes: UnsafeBufferPointer<UInt8>
     let snapshot: Snapshot
 
     var count: Int { rendered.prefixes.count }
 
     func isPresent(_ line: Int) -> Bool {
-        if case .slot(let s) = plan.families[family].lines[line].value { return snapshot.slots.present[Int(s)] }
+        if case .slot(let s) = family.lines[line].value { return snapshot.slots.present[Int(s)] }
         return true
     }
 
-    func textSuffix(_ line: Int) -> String? { plan.families[family].lines[line].textSuffix }
+    func textSuffix(_ line: Int) -> String? { family.lines[line].textSuffix }
 
     func appendHeader(into out: inout [UInt8]) {
         out.append(contentsOf: bytes[rendered.header])
@@ -161,7 +117,7 @@ private struct PlanLines: FamilyLines {
 
     func appendLine(_ line: Int, into out: inout [UInt8]) {
         out.append(contentsOf: bytes[rendered.prefixes[line]])
-        FloatFormat.appendGoString(snapshot.value(of: plan.families[family].lines[line].value) ?? 0, to: &out)
+        FloatFormat.appendGoString(snapshot.value(of: family.lines[line].value, in: family) ?? 0, to: &out)
         out.append(UInt8(ascii: "\n"))
     }
 }
