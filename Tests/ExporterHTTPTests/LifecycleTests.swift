@@ -19,6 +19,8 @@ struct LifecycleTests {
         let started = Date()
         #expect(server.stop())
         #expect(Date().timeIntervalSince(started) < 3)
+        // The reply went out before stop() returned; the client thread may still be reading it.
+        #expect(waitUntil { status.get() != nil })
         #expect(status.get() == 200)
         #expect(throws: RawHTTPClient.Failure.self) { try RawHTTPClient.connect(port: port) }
         #expect(server.log.all.contains { $0.contains("msg=\"shutting down\"") })
