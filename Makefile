@@ -47,7 +47,7 @@ run: release
 	@if [ -n "$$PROMETHEUS_MULTIPROC_DIR" ]; then dir="$$PROMETHEUS_MULTIPROC_DIR"; \
 	else dir="$(DEMO_DIR)"; $(PYTHON) scripts/demo_dir.py "$$dir"; \
 	  echo "PROMETHEUS_MULTIPROC_DIR is not set: serving a demo directory written by prometheus_client"; fi; \
-	echo "open http://localhost$(LISTEN)/metrics   (Ctrl-C to stop)"; \
+	listen="$(LISTEN)"; echo "open http://localhost:$${listen##*:}/metrics   (Ctrl-C to stop)"; \
 	exec $(RELEASE_BIN) serve --multiproc-dir "$$dir" --web.listen-address "$(LISTEN)"
 
 ## test: everything CI runs
