@@ -40,8 +40,11 @@ final class TrackedFile {
     /// Bumped whenever the entry list starts over (entries are only appended in between).
     private(set) var epoch = 0
     /// The pid was marked dead and this file is not a live gauge: nobody writes it any more,
-    /// so its values are final and scrapes stop reading them (see ``DeadFold``).
-    var frozen = false
+    /// so its values are final and scrapes stop reading them (see ``DeadFold``). Its mapped
+    /// pages are released, but for the header that betrays a reused pid.
+    var frozen = false {
+        didSet { if frozen && !oldValue { mapping?.releasePagesAfterHeader() } }
+    }
 
     init(entry: MetricDirectory.Entry) {
         id = Self.nextID.add(1, ordering: .relaxed).newValue

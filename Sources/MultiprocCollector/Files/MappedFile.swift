@@ -32,6 +32,15 @@ final class MappedFile {
 
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: length) }
 
+    /// Lets go of the pages past the header in this process (they stay in the page cache):
+    /// for files whose values are kept elsewhere and that are only watched through `used`.
+    /// Touching them later simply maps them again.
+    func releasePagesAfterHeader() {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard length > page else { return }
+        madvise(UnsafeMutableRawPointer(mutating: base) + page, length - page, Int32(MADV_DONTNEED))
+    }
+
     /// Largest size mapped: `used` is an int32, so nothing past 2 GiB is ever read.
     static let maxMappedLength = Int(Int32.max)
 
