@@ -82,7 +82,7 @@ struct LogHandlerTests {
 
     @Test func logfmtLine() {
         let box = Lines()
-        var logger = Logger(label: "t") { _ in LogfmtLogHandler(level: .info) { box.lines.append($0) } }
+        var logger = Logger(label: "t") { _ in LineLogHandler(format: .logfmt, level: .info) { box.lines.append($0) } }
         logger[metadataKey: "component"] = "http"
         logger.info("listening", metadata: ["address": "127.0.0.1:8987"])
         logger.warning("odd file", metadata: ["detail": "has \"quotes\" and spaces", "empty": ""])
@@ -96,7 +96,7 @@ struct LogHandlerTests {
 
     @Test func jsonLine() throws {
         let box = Lines()
-        let logger = Logger(label: "t") { _ in JSONLogHandler(level: .debug) { box.lines.append($0) } }
+        let logger = Logger(label: "t") { _ in LineLogHandler(format: .json, level: .debug) { box.lines.append($0) } }
         logger.error("bad \"thing\"\n", metadata: ["n": "3", "list": ["a", "b"]])
         let object = try JSONSerialization.jsonObject(with: Data(box.lines[0].utf8)) as? [String: Any]
         #expect(object?["level"] as? String == "error")

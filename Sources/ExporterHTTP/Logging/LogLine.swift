@@ -5,7 +5,7 @@ import Darwin
 #endif
 import Logging
 
-/// What the two log handlers share: level names, timestamps, metadata merging, writing to stderr.
+/// What both log formats share: level names, timestamps, metadata merging, writing to stderr.
 public enum LogLine {
     /// Prometheus-style level names (`warn`, not `warning`).
     static func levelName(_ level: Logger.Level) -> String {
@@ -86,8 +86,8 @@ public enum LogFormat: String, Sendable, CaseIterable {
     /// A handler writing this format at `level` to stderr.
     public func makeHandler(level: Logger.Level) -> any LogHandler {
         switch self {
-        case .logfmt: LogfmtLogHandler(level: level)
-        case .json: JSONLogHandler(level: level)
+        case .logfmt: LineLogHandler(format: .logfmt, level: level)
+        case .json: LineLogHandler(format: .json, level: level)
         }
     }
 }

@@ -9,7 +9,7 @@ final class LogCapture: Sendable {
     private let lines = Mutex<[String]>([])
     var all: [String] { lines.withLock { $0 } }
     var logger: Logger {
-        Logger(label: "test") { _ in LogfmtLogHandler(level: .debug) { [self] line in lines.withLock { $0.append(line) } } }
+        Logger(label: "test") { _ in LineLogHandler(format: .logfmt, level: .debug) { [self] line in lines.withLock { $0.append(line) } } }
     }
 }
 
