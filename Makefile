@@ -79,7 +79,7 @@ bench: release
 ## fuzz: every libFuzzer target for FUZZ_SECONDS (default 60), seeded from real prometheus_client
 ## files; the corpus grows in fuzz-corpus-work/ (not committed), crash inputs land there too.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := file-reader key-decoder accept-negotiation http-request
+FUZZ_TARGETS := file-reader scrape key-decoder accept-negotiation http-request
 FUZZ_BUILD   := MULTIPROC_FUZZ=1 $(SWIFT) build --scratch-path .build-fuzz -c release \
                 -Xswiftc -sanitize=fuzzer,address -Xswiftc -g
 # Small allocations are the common case: skip recording their stacks (a third faster).
@@ -96,7 +96,7 @@ fuzz: fuzz-build
 	  echo "--- fuzz-$$t: $(FUZZ_SECONDS) s"; \
 	  $(FUZZ_ASAN) .build-fuzz/release/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    -artifact_prefix=fuzz-corpus-work/crashes/$$t/ \
-	    fuzz-corpus-work/$$t Fuzz/seeds/$$t fuzz-corpus-work/seeds/$$t 2>&1 | tail -n 12; \
+	    fuzz-corpus-work/$$t Fuzz/seeds/$${t/scrape/file-reader} fuzz-corpus-work/seeds/$${t/scrape/file-reader} 2>&1 | tail -n 12; \
 	  test "$${PIPESTATUS[0]}" = 0 || { echo "fuzz-$$t found a crash: see fuzz-corpus-work/crashes/$$t/"; exit 1; }; \
 	done
 

@@ -71,6 +71,7 @@ let package = Package(
 if Context.environment["MULTIPROC_FUZZ"] == "1" {
     let fuzzTargets: [(name: String, path: String, dependency: Target.Dependency)] = [
         ("fuzz-file-reader", "Fuzz/FileReader", "MultiprocCollector"),
+        ("fuzz-scrape", "Fuzz/Scrape", "MultiprocCollector"),
         ("fuzz-key-decoder", "Fuzz/KeyDecoder", "MultiprocCollector"),
         ("fuzz-accept-negotiation", "Fuzz/AcceptNegotiation", "MultiprocCollector"),
         ("fuzz-http-request", "Fuzz/HTTPRequest", "ExporterHTTP"),

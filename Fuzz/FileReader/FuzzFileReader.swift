@@ -1,18 +1,12 @@
-// libFuzzer target: arbitrary bytes as a metric file, then full scrapes (cold, warm, cold again)
-// rendered in five formats. See CollectorFuzzing.fileReader for the checks. Built by `make fuzz`.
-import Glibc
+// libFuzzer target: arbitrary bytes as a metric file, read in memory by the collector's own
+// parser, key table, merge plan and renderer, warm (incremental) against cold. See
+// CollectorFuzzing.fileReader for the checks; fuzz-scrape does the same through a directory.
+// Built by `make fuzz`.
 import MultiprocCollector
-
-/// One scratch directory per fuzzing process, on tmpfs when there is one.
-let scratch: String = {
-    let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
-    var template = Array("\(base)/mpe-fuzz-XXXXXX".utf8CString)
-    return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-}()
 
 @_cdecl("LLVMFuzzerTestOneInput")
 func fuzzFileReader(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
-    CollectorFuzzing.fileReader(UnsafeRawBufferPointer(start: start, count: count), directory: scratch)
+    CollectorFuzzing.fileReader(UnsafeRawBufferPointer(start: start, count: count))
     return 0
 }
 

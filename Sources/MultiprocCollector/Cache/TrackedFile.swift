@@ -15,7 +15,8 @@ final class TrackedFile {
     /// `d_ino` from the listing that found this file: a different one is a different file.
     let listedInode: UInt64
 
-    private(set) var mapping: MappedFile?
+    /// Set from outside only by the in-memory fuzz target (Fuzzing.swift).
+    var mapping: MappedFile?
     /// Offset just past the last entry parsed.
     private(set) var parsedEnd = EntryParser.headerSize
     /// `used` as last read.
