@@ -172,4 +172,19 @@ import Testing
         #expect(snapshot.text.contains("req_total{route=\"/\"} 1.0"))
         #expect(Set(snapshot.problems.map(\.reason)) == [.symlink, .notRegularFile])
     }
+
+    /// Regression: a negative `used` reset the entries *after* the header problem was noted,
+    /// which erased it: the file was skipped without being reported or counted.
+    @Test(arguments: [Int32(-8), Int32.min, 0, 7])
+    func usedBelowTheHeaderIsReported(used: Int32) throws {
+        let writer = DBWriter(path: dir.file("counter_1.db"))
+        writer.set(requests, 1)
+        writer.forceUsed(used)
+        let collector = try MultiprocCollector(directory: dir.path)
+        let snapshot = collector.collect()
+        #expect(snapshot.problems.map(\.reason) == [.usedBelowHeader])
+        #expect(snapshot.newProblems.map(\.reason) == [.usedBelowHeader])
+        #expect(snapshot.text.isEmpty)
+        #expect(collector.collect().problems.map(\.reason) == [.usedBelowHeader], "still reported while it lasts")
+    }
 }

@@ -139,11 +139,12 @@ final class TrackedFile {
         }
         let currentUsed = EntryParser.readUsed(bytes)
         if currentUsed > bytes.count, !acceptShortMapping { return nil }
-        headerProblem = EntryParser.headerProblem(used: currentUsed, fileSize: bytes.count).map { problem($0.0, $0.1) }
         if currentUsed < used {
             // `used` never goes down in a live file: this is new content under the same inode.
             resetEntries()
         }
+        // After the reset, which clears it (a negative `used` is below the initial 0).
+        headerProblem = EntryParser.headerProblem(used: currentUsed, fileSize: bytes.count).map { problem($0.0, $0.1) }
         used = currentUsed
         var parsed = false
         if !stalled, min(currentUsed, bytes.count) > parsedEnd {
