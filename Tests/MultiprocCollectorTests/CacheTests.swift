@@ -187,4 +187,22 @@ import Testing
         #expect(snapshot.text.isEmpty)
         #expect(collector.collect().problems.map(\.reason) == [.usedBelowHeader], "still reported while it lasts")
     }
+
+    /// Regression: a file that grew past its mapping (`used` beyond it) and was cut shorter
+    /// than what had been parsed before the remap kept its old value offsets, and values were
+    /// then loaded past the end of the new, shorter mapping (a trap in debug builds, a read of
+    /// unmapped memory in release builds).
+    @Test func fileCutBelowWhatWasParsedWhileGrowingIsReadAgain() throws {
+        let writer = DBWriter(path: dir.file("counter_1.db"))
+        for i in 0..<1000 { writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["i": "\(i)"]), 1) }
+        #expect(writer.capacity == 1 << 16 && writer.used > 32768)
+        let collector = try MultiprocCollector(directory: dir.path)
+        _ = collector.collect()  // mapped at 64 KiB, entries parsed far past 4 KiB
+        for i in 1000..<1500 { writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["i": "\(i)"]), 1) }
+        #expect(writer.capacity > 1 << 16)  // `used` now lies past the old mapping: the next scrape remaps
+        #expect(truncate(dir.file("counter_1.db"), 4096) == 0)  // ...and finds the file cut short
+        let snapshot = collector.collect()
+        #expect(snapshot.problems.map(\.reason) == [.usedBeyondFile])
+        _ = try expectMatchesCold(collector)
+    }
 }

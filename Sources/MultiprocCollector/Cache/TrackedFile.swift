@@ -139,8 +139,10 @@ final class TrackedFile {
         }
         let currentUsed = EntryParser.readUsed(bytes)
         if currentUsed > bytes.count, !acceptShortMapping { return nil }
-        if currentUsed < used {
-            // `used` never goes down in a live file: this is new content under the same inode.
+        if currentUsed < used || parsedEnd > bytes.count {
+            // `used` never goes down in a live file, and a file never gets shorter than what
+            // was parsed from it: this is new content under the same inode (or a file cut
+            // short while it grew). The old value offsets may lie past this mapping.
             resetEntries()
         }
         // After the reset, which clears it (a negative `used` is below the initial 0).
