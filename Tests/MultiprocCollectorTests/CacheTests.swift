@@ -205,4 +205,35 @@ import Testing
         #expect(snapshot.problems.map(\.reason) == [.usedBeyondFile])
         _ = try expectMatchesCold(collector)
     }
+
+    /// Regression: a scrape that caught a file mid-rewrite (same inode, truncated and written
+    /// again: zeros or half a key where an entry will be) kept what it parsed then for good:
+    /// the half-written key stayed skipped, or parsing stayed stalled at the zeros, after the
+    /// file was whole again, so the output differed from a cold read until `used` changed.
+    @Test(arguments: ["key", "length"])
+    func fileCaughtMidRewriteIsReadAgainOnceWhole(torn part: String) throws {
+        let writer = DBWriter(path: dir.file("counter_1.db"))
+        let keys = (0..<3).map { DBWriter.key(metric: "req", sample: "req_total", labels: ["i": "\($0)"]) }
+        for key in keys { writer.set(key, 2) }
+        let whole = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir.file("counter_1.db"))))
+        let second = try #require(whole.firstRange(of: Array(keys[1].utf8))).lowerBound
+        var torn = whole
+        if part == "key" {
+            for i in (second + 10)..<(second + keys[1].utf8.count) { torn[i] = 0 }  // half a key: not JSON
+        } else {
+            for i in (second - 4)..<whole.count { torn[i] = 0 }  // the entry not written yet: stalls
+        }
+        func write(_ bytes: [UInt8]) {
+            let fd = open(dir.file("counter_1.db"), O_WRONLY)
+            _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+            close(fd)
+        }
+        let collector = try MultiprocCollector(directory: dir.path)
+        write(torn)
+        #expect(!collector.collect().problems.isEmpty)
+        write(whole)
+        let snapshot = try expectMatchesCold(collector)
+        #expect(snapshot.problems.isEmpty)
+        #expect(snapshot.statistics.entries == 3)
+    }
 }

@@ -139,10 +139,12 @@ final class TrackedFile {
         }
         let currentUsed = EntryParser.readUsed(bytes)
         if currentUsed > bytes.count, !acceptShortMapping { return nil }
-        if currentUsed < used || parsedEnd > bytes.count {
+        if currentUsed < used || parsedEnd > bytes.count || !entryProblems.isEmpty {
             // `used` never goes down in a live file, and a file never gets shorter than what
             // was parsed from it: this is new content under the same inode (or a file cut
             // short while it grew). The old value offsets may lie past this mapping.
+            // A file with corrupt entries may have been caught mid-rewrite (half a key, zeros
+            // where an entry goes): it is parsed afresh each scrape, as a cold read would.
             resetEntries()
         }
         // After the reset, which clears it (a negative `used` is below the initial 0).
