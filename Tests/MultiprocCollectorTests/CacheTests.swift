@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import MultiprocCollector
 
@@ -235,5 +236,49 @@ import Testing
         let snapshot = try expectMatchesCold(collector)
         #expect(snapshot.problems.isEmpty)
         #expect(snapshot.statistics.entries == 3)
+    }
+
+    /// A thread truncates a 128 KiB file and writes it again, over and over, while this one
+    /// scrapes in a loop (values loaded inline and on two threads): SIGBUS is absorbed, the
+    /// other file stays exact, and once the writer stops the warm output equals a cold read.
+    @Test(arguments: [0, Int.max])
+    func fileTruncatedAndRewrittenInALoopWhileScraping(parallelLoadThreshold: Int) throws {
+        let writer = DBWriter(path: dir.file("counter_1.db"))
+        for i in 0..<2500 { writer.set(DBWriter.key(metric: "hammer", sample: "hammer_total", labels: ["i": "\(i)"]), Double(i % 7 + 1)) }
+        DBWriter(path: dir.file("counter_2.db")).set(requests, 7)
+        let content = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir.file("counter_1.db"))))
+        #expect(content.count > 1 << 16)
+        let collector = try MultiprocCollector(directory: dir.path, parallelLoadThreshold: parallelLoadThreshold)
+        let path = dir.file("counter_1.db")
+        let stop = Atomic<Bool>(false)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let fd = open(path, O_RDWR)
+            while !stop.load(ordering: .relaxed) {
+                for size in [0, 4096, content.count / 2, 12] {
+                    ftruncate(fd, off_t(size))
+                    usleep(UInt32.random(in: 0...200))
+                    _ = content.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+                    usleep(UInt32.random(in: 0...200))
+                }
+            }
+            close(fd)
+            done.signal()
+        }.start()
+        let deadline = Date().addingTimeInterval(2)
+        var scrapes = 0, faults = 0
+        while Date() < deadline {
+            let snapshot = collector.collect()
+            #expect(snapshot.text.contains("req_total{route=\"/\"} 7.0"))
+            if snapshot.problems.contains(where: { $0.reason == .truncatedWhileReading }) { faults += 1 }
+            scrapes += 1
+        }
+        stop.store(true, ordering: .relaxed)
+        done.wait()
+        let settled = collector.collect()
+        let cold = try cold()
+        let warmLines = Set(settled.text.split(separator: "\n")), coldLines = Set(cold.split(separator: "\n"))
+        #expect(settled.text == cold, "warm only: \(Array(warmLines.subtracting(coldLines).prefix(3))), cold only: \(Array(coldLines.subtracting(warmLines).prefix(3))); problems \(Array(settled.problems.prefix(2))); entries \(settled.statistics.entries)")
+        #expect(scrapes > 10)
     }
 }
