@@ -64,3 +64,21 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer targets (`make fuzz`), declared only when MULTIPROC_FUZZ=1: they have no `main`
+// (libFuzzer supplies it under -sanitize=fuzzer), so an ordinary build must not see them.
+// They reach the `package`-level entry points in Sources/*/Fuzzing.swift.
+if Context.environment["MULTIPROC_FUZZ"] == "1" {
+    let fuzzTargets: [(name: String, path: String, dependency: Target.Dependency)] = [
+        ("fuzz-file-reader", "Fuzz/FileReader", "MultiprocCollector"),
+        ("fuzz-scrape", "Fuzz/Scrape", "MultiprocCollector"),
+        ("fuzz-key-decoder", "Fuzz/KeyDecoder", "MultiprocCollector"),
+        ("fuzz-accept-negotiation", "Fuzz/AcceptNegotiation", "MultiprocCollector"),
+        ("fuzz-http-request", "Fuzz/HTTPRequest", "ExporterHTTP"),
+    ]
+    for target in fuzzTargets {
+        package.targets.append(.executableTarget(
+            name: target.name, dependencies: [target.dependency], path: target.path,
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+    }
+}

@@ -32,6 +32,11 @@ struct Check: ParsableCommand {
                 print("ignored (not metric files): \(report.ignoredNames.sorted().joined(separator: ", "))")
             }
             let bad = report.files.filter { !$0.isOK }.count
+            // Per reason, as multiproc_exporter_file_errors_total counts them: what to alert on.
+            let reasons = Dictionary(grouping: report.files.flatMap(\.problems) + report.directoryProblems, by: \.reason)
+            if !reasons.isEmpty {
+                print("problems_by_reason: " + reasons.keys.sorted().map { "\($0.rawValue)=\(reasons[$0]!.count)" }.joined(separator: " "))
+            }
             print("files=\(report.files.count) with_problems=\(bad) pids=\(report.pids) entries=\(report.entries) bytes_used=\(report.bytesUsed)")
             if !report.directoryProblems.isEmpty { throw CommandFailure("cannot read \(directory.multiprocDir ?? "the directory")") }
             if report.hasProblems { throw ExitCode(1) }

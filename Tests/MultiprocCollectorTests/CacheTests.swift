@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import MultiprocCollector
 
@@ -171,5 +172,113 @@ import Testing
         let snapshot = try MultiprocCollector(directory: dir.path).collect()
         #expect(snapshot.text.contains("req_total{route=\"/\"} 1.0"))
         #expect(Set(snapshot.problems.map(\.reason)) == [.symlink, .notRegularFile])
+    }
+
+    /// Regression: a negative `used` reset the entries *after* the header problem was noted,
+    /// which erased it: the file was skipped without being reported or counted.
+    @Test(arguments: [Int32(-8), Int32.min, 0, 7])
+    func usedBelowTheHeaderIsReported(used: Int32) throws {
+        let writer = DBWriter(path: dir.file("counter_1.db"))
+        writer.set(requests, 1)
+        writer.forceUsed(used)
+        let collector = try MultiprocCollector(directory: dir.path)
+        let snapshot = collector.collect()
+        #expect(snapshot.problems.map(\.reason) == [.usedBelowHeader])
+        #expect(snapshot.newProblems.map(\.reason) == [.usedBelowHeader])
+        #expect(snapshot.text.isEmpty)
+        #expect(collector.collect().problems.map(\.reason) == [.usedBelowHeader], "still reported while it lasts")
+    }
+
+    /// Regression: a file that grew past its mapping (`used` beyond it) and was cut shorter
+    /// than what had been parsed before the remap kept its old value offsets, and values were
+    /// then loaded past the end of the new, shorter mapping (a trap in debug builds, a read of
+    /// unmapped memory in release builds).
+    @Test func fileCutBelowWhatWasParsedWhileGrowingIsReadAgain() throws {
+        let writer = DBWriter(path: dir.file("counter_1.db"))
+        for i in 0..<1000 { writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["i": "\(i)"]), 1) }
+        #expect(writer.capacity == 1 << 16 && writer.used > 32768)
+        let collector = try MultiprocCollector(directory: dir.path)
+        _ = collector.collect()  // mapped at 64 KiB, entries parsed far past 4 KiB
+        for i in 1000..<1500 { writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["i": "\(i)"]), 1) }
+        #expect(writer.capacity > 1 << 16)  // `used` now lies past the old mapping: the next scrape remaps
+        #expect(truncate(dir.file("counter_1.db"), 4096) == 0)  // ...and finds the file cut short
+        let snapshot = collector.collect()
+        #expect(snapshot.problems.map(\.reason) == [.usedBeyondFile])
+        _ = try expectMatchesCold(collector)
+    }
+
+    /// Regression: a scrape that caught a file mid-rewrite (same inode, truncated and written
+    /// again: zeros or half a key where an entry will be) kept what it parsed then for good:
+    /// the half-written key stayed skipped, or parsing stayed stalled at the zeros, after the
+    /// file was whole again, so the output differed from a cold read until `used` changed.
+    @Test(arguments: ["key", "length"])
+    func fileCaughtMidRewriteIsReadAgainOnceWhole(torn part: String) throws {
+        let writer = DBWriter(path: dir.file("counter_1.db"))
+        let keys = (0..<3).map { DBWriter.key(metric: "req", sample: "req_total", labels: ["i": "\($0)"]) }
+        for key in keys { writer.set(key, 2) }
+        let whole = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir.file("counter_1.db"))))
+        let second = try #require(whole.firstRange(of: Array(keys[1].utf8))).lowerBound
+        var torn = whole
+        if part == "key" {
+            for i in (second + 10)..<(second + keys[1].utf8.count) { torn[i] = 0 }  // half a key: not JSON
+        } else {
+            for i in (second - 4)..<whole.count { torn[i] = 0 }  // the entry not written yet: stalls
+        }
+        func write(_ bytes: [UInt8]) {
+            let fd = open(dir.file("counter_1.db"), O_WRONLY)
+            _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+            close(fd)
+        }
+        let collector = try MultiprocCollector(directory: dir.path)
+        write(torn)
+        #expect(!collector.collect().problems.isEmpty)
+        write(whole)
+        let snapshot = try expectMatchesCold(collector)
+        #expect(snapshot.problems.isEmpty)
+        #expect(snapshot.statistics.entries == 3)
+    }
+
+    /// A thread truncates a 128 KiB file and writes it again, over and over, while this one
+    /// scrapes in a loop (values loaded inline and on two threads): SIGBUS is absorbed, the
+    /// other file stays exact, and once the writer stops the warm output equals a cold read.
+    @Test(arguments: [0, Int.max])
+    func fileTruncatedAndRewrittenInALoopWhileScraping(parallelLoadThreshold: Int) throws {
+        let writer = DBWriter(path: dir.file("counter_1.db"))
+        for i in 0..<2500 { writer.set(DBWriter.key(metric: "hammer", sample: "hammer_total", labels: ["i": "\(i)"]), Double(i % 7 + 1)) }
+        DBWriter(path: dir.file("counter_2.db")).set(requests, 7)
+        let content = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir.file("counter_1.db"))))
+        #expect(content.count > 1 << 16)
+        let collector = try MultiprocCollector(directory: dir.path, parallelLoadThreshold: parallelLoadThreshold)
+        let path = dir.file("counter_1.db")
+        let stop = Atomic<Bool>(false)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let fd = open(path, O_RDWR)
+            while !stop.load(ordering: .relaxed) {
+                for size in [0, 4096, content.count / 2, 12] {
+                    ftruncate(fd, off_t(size))
+                    usleep(UInt32.random(in: 0...200))
+                    _ = content.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+                    usleep(UInt32.random(in: 0...200))
+                }
+            }
+            close(fd)
+            done.signal()
+        }.start()
+        let deadline = Date().addingTimeInterval(2)
+        var scrapes = 0, faults = 0
+        while Date() < deadline {
+            let snapshot = collector.collect()
+            #expect(snapshot.text.contains("req_total{route=\"/\"} 7.0"))
+            if snapshot.problems.contains(where: { $0.reason == .truncatedWhileReading }) { faults += 1 }
+            scrapes += 1
+        }
+        stop.store(true, ordering: .relaxed)
+        done.wait()
+        let settled = collector.collect()
+        let cold = try cold()
+        let warmLines = Set(settled.text.split(separator: "\n")), coldLines = Set(cold.split(separator: "\n"))
+        #expect(settled.text == cold, "warm only: \(Array(warmLines.subtracting(coldLines).prefix(3))), cold only: \(Array(coldLines.subtracting(warmLines).prefix(3))); problems \(Array(settled.problems.prefix(2))); entries \(settled.statistics.entries)")
+        #expect(scrapes > 10)
     }
 }

@@ -15,7 +15,8 @@ final class TrackedFile {
     /// `d_ino` from the listing that found this file: a different one is a different file.
     let listedInode: UInt64
 
-    private(set) var mapping: MappedFile?
+    /// Set from outside only by the in-memory fuzz target (Fuzzing.swift).
+    var mapping: MappedFile?
     /// Offset just past the last entry parsed.
     private(set) var parsedEnd = EntryParser.headerSize
     /// `used` as last read.
@@ -141,11 +142,16 @@ final class TrackedFile {
         }
         let currentUsed = EntryParser.readUsed(bytes)
         if currentUsed > bytes.count, !acceptShortMapping { return nil }
-        headerProblem = EntryParser.headerProblem(used: currentUsed, fileSize: bytes.count).map { problem($0.0, $0.1) }
-        if currentUsed < used {
-            // `used` never goes down in a live file: this is new content under the same inode.
+        if currentUsed < used || parsedEnd > bytes.count || !entryProblems.isEmpty {
+            // `used` never goes down in a live file, and a file never gets shorter than what
+            // was parsed from it: this is new content under the same inode (or a file cut
+            // short while it grew). The old value offsets may lie past this mapping.
+            // A file with corrupt entries may have been caught mid-rewrite (half a key, zeros
+            // where an entry goes): it is parsed afresh each scrape, as a cold read would.
             resetEntries()
         }
+        // After the reset, which clears it (a negative `used` is below the initial 0).
+        headerProblem = EntryParser.headerProblem(used: currentUsed, fileSize: bytes.count).map { problem($0.0, $0.1) }
         used = currentUsed
         var parsed = false
         if !stalled, min(currentUsed, bytes.count) > parsedEnd {

@@ -20,7 +20,7 @@ final class MappedFile {
     let length: Int
     let identity: FileIdentity
 
-    private init(base: UnsafeRawPointer, length: Int, identity: FileIdentity) {
+    init(base: UnsafeRawPointer, length: Int, identity: FileIdentity) {
         self.base = base
         self.length = length
         self.identity = identity

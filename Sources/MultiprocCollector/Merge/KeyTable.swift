@@ -46,7 +46,26 @@ struct KeyTable {
 
     /// The id of `bytes`, decoding and adding the key if it is new.
     mutating func intern(_ bytes: UnsafeRawBufferPointer) -> ID {
-        let hash = Self.hash(bytes)
+        if let id = lookup(bytes, hash: Self.hash(bytes)) { return id }
+        // A new key: hash, store and decode one private copy. `bytes` lie in a shared mapping
+        // that a file rewritten in place can change between two reads; decoding a torn read
+        // while storing the whole key would mark that key invalid for good.
+        let copy = [UInt8](bytes)
+        return copy.withUnsafeBytes { insert($0, hash: Self.hash($0)) }
+    }
+
+    private func lookup(_ bytes: UnsafeRawBufferPointer, hash: UInt64) -> ID? {
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let id = slots[i]
+            if id < 0 { return nil }
+            if spans[Int(id)].hash == hash, equals(id, bytes) { return id }
+            i = (i + 1) & mask
+        }
+    }
+
+    private mutating func insert(_ bytes: UnsafeRawBufferPointer, hash: UInt64) -> ID {
         let mask = slots.count - 1
         var i = Int(truncatingIfNeeded: hash) & mask
         while true {

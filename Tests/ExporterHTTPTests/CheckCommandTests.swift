@@ -1,0 +1,109 @@
+import Foundation
+import MultiprocCollector
+import Testing
+
+/// `multiproc-exporter check`, run as the built binary on hostile directories.
+@Suite("check command: per-file status, totals, exit codes")
+struct CheckCommandTests {
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var lines: [Substring] { stdout.split(separator: "\n") }
+    }
+
+    static func check(_ arguments: [String], environment: [String: String]? = nil) throws -> Run {
+        let process = Process()
+        process.executableURL = LifecycleTests.binary!
+        process.arguments = ["check"] + arguments
+        if let environment { process.environment = environment }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                   stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test(.enabled(if: LifecycleTests.binary != nil)) func goodDirectoryIsExitZero() throws {
+        let fixture = try FixtureDirectory.make()
+        defer { fixture.remove() }
+        let run = try Self.check(["--multiproc-dir", fixture.path])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        #expect(run.lines.count == 7)
+        #expect(run.lines.filter { $0.hasPrefix("ok      ") }.count == 6)
+        #expect(run.lines.contains { $0.hasPrefix("ok      counter_101.db  entries=2 used=") })
+        #expect(run.lines.last?.hasPrefix("files=6 with_problems=0 pids=2 entries=12 bytes_used=") == true)
+        #expect(!run.stdout.contains("problems_by_reason"))
+    }
+
+    @Test(.enabled(if: LifecycleTests.binary != nil)) func environmentVariableIsTheDefault() throws {
+        let fixture = try FixtureDirectory.make()
+        defer { fixture.remove() }
+        var environment = ProcessInfo.processInfo.environment
+        environment["PROMETHEUS_MULTIPROC_DIR"] = fixture.path
+        let run = try Self.check(["-q"], environment: environment)
+        #expect(run.status == 0)
+        #expect(run.lines.count == 1 && run.lines[0].hasPrefix("files=6 with_problems=0"))
+    }
+
+    /// Every hostile file of the server tests, at once: one PROBLEM line per problem, ignored
+    /// names listed, totals and a per-reason line, exit status 1.
+    @Test(.enabled(if: LifecycleTests.binary != nil)) func hostileDirectoryIsExitOneWithAReasonPerFile() throws {
+        let fixture = try FixtureDirectory.make()
+        let outside = try FixtureDirectory.make()
+        defer { fixture.remove(); outside.remove() }
+        var expected: [String: [FileProblem.Reason]] = [:]
+        for (i, hostile) in HostileCase.all.enumerated() {
+            // Each case writes counter_900.db: give every case its own pid.
+            let scratch = try FixtureDirectory.make()
+            defer { scratch.remove() }
+            for name in scratch.files() { try FileManager.default.removeItem(atPath: scratch.path + "/" + name) }
+            try hostile.install(scratch.url, outside.url)
+            for name in scratch.files() {
+                let renamed = name.replacingOccurrences(of: "_900.db", with: "_\(900 + i).db")
+                try FileManager.default.moveItem(atPath: scratch.path + "/" + name, toPath: fixture.path + "/" + renamed)
+                if name == hostile.file, !hostile.reasons.isEmpty { expected[renamed] = hostile.reasons }
+            }
+        }
+        for quiet in [false, true] {
+            let run = try Self.check(["--multiproc-dir", fixture.path] + (quiet ? ["-q"] : []))
+            #expect(run.status == 1, "\(run.stderr)")
+            let problems = run.lines.filter { $0.hasPrefix("PROBLEM ") }
+            #expect(problems.count == expected.values.map(\.count).reduce(0, +), "\(run.stdout)")
+            for (file, reasons) in expected {
+                for reason in reasons {
+                    #expect(problems.contains { $0.hasPrefix("PROBLEM \(file)  \(reason.rawValue): ") }, "\(file) \(reason)")
+                }
+            }
+            #expect(run.lines.contains { $0.hasPrefix("ok      counter_101.db") } == !quiet)
+            #expect(run.lines.contains { $0.hasPrefix("ignored (not metric files): ") && $0.contains("foo.db") && $0.contains("x.db") } == !quiet)
+            let total = try #require(run.lines.last)
+            #expect(total.hasPrefix("files=") && total.contains(" with_problems=\(expected.count) "), "\(total)")
+            let byReason = try #require(run.lines.first { $0.hasPrefix("problems_by_reason: ") })
+            #expect(byReason.contains("empty_file=1") && byReason.contains("key_length_out_of_bounds=2") && byReason.contains("symlink=1"), "\(byReason)")
+            #expect(!run.stdout.contains("outside_total") && !run.stdout.contains("ignored_total"))
+        }
+    }
+
+    @Test(.enabled(if: LifecycleTests.binary != nil), arguments: ["missing", "file", "none"])
+    func unreadableDirectoryIsExitTwo(_ kind: String) throws {
+        let fixture = try FixtureDirectory.make()
+        defer { fixture.remove() }
+        var environment = ProcessInfo.processInfo.environment
+        environment["PROMETHEUS_MULTIPROC_DIR"] = nil
+        let arguments: [String]
+        switch kind {
+        case "missing": arguments = ["--multiproc-dir", fixture.path + "/nope"]
+        case "file": arguments = ["--multiproc-dir", fixture.path + "/counter_101.db"]
+        default: arguments = []
+        }
+        let run = try Self.check(arguments, environment: environment)
+        #expect(run.status == 2)
+        #expect(run.stdout.isEmpty)
+        #expect(run.stderr.hasPrefix("multiproc-exporter: ") && run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+    }
+}

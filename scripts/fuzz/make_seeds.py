@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Seed corpora for the libFuzzer targets (make fuzz), from files the real prometheus_client
+0.26.0 writes in multiprocess mode.
+
+    make_seeds.py OUT_DIR            # writes OUT_DIR/<target>/<seed> for every target
+
+Seed layout per target (see Sources/*/Fuzzing.swift):
+- file-reader: byte 0 = file name index, byte 1 = earlier-state mode, then the file content
+  cut to `used` plus a few zero bytes (the 64 KiB zero tail adds nothing but time);
+- key-decoder: the raw JSON key of one entry;
+- accept-negotiation: one Accept header (from the golden negotiation table);
+- http-request: a request target or header value.
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+FILE_NAMES = ["counter_7.db", "histogram_7.db", "summary_7.db", "gauge_all_7.db", "gauge_livesum_7.db",
+              "gauge_max_7.db", "gauge_min_7.db", "gauge_mostrecent_7.db", "gauge_livemostrecent_7.db", "gauge_sum_7.db"]
+
+WRITER = r'''
+import os, sys
+from prometheus_client import Counter, Gauge, Histogram, Summary
+c = Counter("c", "Help.", ["a"])
+c.labels("b").inc(3)
+c.labels('quote " back \\ nl \n').inc()
+Counter("requests", "Requests.", ["route", "code"]).labels("/", "200").inc(5)
+Counter("héllo_wörld", "UTF-8 name.", ["ключ"]).labels("значение").inc()
+Counter("no_labels", "").inc(1e300)
+h = Histogram("latency_seconds", "Latency.", ["m"], buckets=[0.005, 0.1, 1, 12345678.5, float("inf")])
+h.labels("get").observe(0.05)
+h.labels("get").observe(3)
+Summary("size_bytes", "Sizes.").observe(1024)
+for mode in ["all", "livesum", "max", "min", "mostrecent", "livemostrecent", "sum"]:
+    g = Gauge("g_" + mode, "Gauge " + mode + ".", ["x"], multiprocess_mode=mode)
+    g.labels("1").set(float("nan") if mode == "max" else 2.5)
+    g.labels("2").set(float("-inf") if mode == "min" else -1)
+'''
+
+
+def main(out):
+    with tempfile.TemporaryDirectory() as d:
+        env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=d)
+        subprocess.run([sys.executable, "-c", WRITER], env=env, check=True)
+        files = sorted(os.listdir(d))
+        targets = {t: os.path.join(out, t) for t in ["file-reader", "key-decoder", "accept-negotiation", "http-request"]}
+        for path in targets.values():
+            os.makedirs(path, exist_ok=True)
+        n = 0
+        for name in files:
+            data = open(os.path.join(d, name), "rb").read()
+            used = struct.unpack_from("<i", data, 0)[0]
+            content = data[:used + 16]
+            kind = name.rsplit("_", 1)[0] + "_7.db"
+            index = FILE_NAMES.index(kind) if kind in FILE_NAMES else 0
+            for mode in (0x00, 0x06, 0x21):
+                open(os.path.join(targets["file-reader"], f"{kind[:-5]}-{mode:02x}"), "wb").write(bytes([index, mode]) + content)
+            pos = 8
+            while pos + 4 <= used:
+                (klen,) = struct.unpack_from("<i", data, pos)
+                key = data[pos + 4:pos + 4 + klen]
+                open(os.path.join(targets["key-decoder"], f"key-{n}"), "wb").write(key)
+                n += 1
+                pos += 4 + klen + (8 - (4 + klen) % 8) + 16
+    table = os.path.join(os.path.dirname(__file__), "../../Tests/MultiprocCollectorTests/Fixtures/negotiation.tsv")
+    for i, line in enumerate(open(table, encoding="utf-8")):
+        if line.startswith("#"):
+            continue
+        accept = json.loads(line.split("\t")[0])
+        if accept is not None:
+            open(os.path.join(targets["accept-negotiation"], f"accept-{i}"), "wb").write(accept.encode())
+    for i, text in enumerate(["/mark-dead/123", "/mark-dead/4194304", "/mark-dead/0", "/mark-dead/%31",
+                              "/metrics?x=1#f", "http://h:1/mark-dead/5", "Bearer abc", "gzip;q=0.5, *;q=0",
+                              "/mark-dead/../x", "//a/b"]):
+        open(os.path.join(targets["http-request"], f"request-{i}"), "wb").write(text.encode())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
