@@ -54,12 +54,15 @@ def on_starting(server):
 
 
 def child_exit(server, worker):
-    """A worker exited (recycled after max_requests, crashed, or shut down): ask the exporter
-    to remove its live* gauge files. If the exporter cannot be reached or refuses, remove
-    them here instead, like prometheus_client's documented hook. Never raises: an exception
-    here would disturb gunicorn's master."""
-    url = f'{EXPORTER_URL}/mark-dead/{worker.pid}'
-    request = urllib.request.Request(url, method='POST', data=b'')
+    """A worker exited (recycled after max_requests, crashed, or shut down)."""
+    mark_dead_via_exporter(server, worker)
+
+
+def mark_dead_via_exporter(server, worker):
+    """Ask the exporter to remove the worker's live* gauge files (POST /mark-dead/<pid>). If
+    the exporter cannot be reached or refuses, remove them here instead, as prometheus_client's
+    documented hook does. Never raises: an exception here would disturb gunicorn's master."""
+    request = urllib.request.Request(f'{EXPORTER_URL}/mark-dead/{worker.pid}', method='POST', data=b'')
     token = os.environ.get('MULTIPROC_EXPORTER_TOKEN', '').strip()
     if token:
         request.add_header('Authorization', f'Bearer {token}')

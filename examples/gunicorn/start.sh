@@ -19,7 +19,9 @@ BIN=${MULTIPROC_EXPORTER_BIN:-$(command -v multiproc-exporter || echo "$HERE/../
 # Loopback only, no token: mark-dead is then allowed from loopback clients only, which is
 # exactly gunicorn's master. With a token, pass --web.admin-token-file and export
 # MULTIPROC_EXPORTER_TOKEN for gunicorn (see the Kubernetes example).
-"$BIN" serve --web.listen-address "${MULTIPROC_EXPORTER_URL#http://}" &
+# setsid: Ctrl-C reaches gunicorn only, so the exporter still answers the child_exit calls
+# of gunicorn's shutdown; the trap stops it afterwards.
+setsid "$BIN" serve --web.listen-address "${MULTIPROC_EXPORTER_URL#http://}" &
 EXPORTER_PID=$!
 trap 'kill "$EXPORTER_PID" 2>/dev/null; wait "$EXPORTER_PID" 2>/dev/null || true' EXIT
 
