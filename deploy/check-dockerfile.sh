@@ -7,7 +7,11 @@
 #      has, or that the runtime stage installs (libevent-2.1-7): no Swift runtime library;
 #   4. the HEALTHCHECK command, taken from the Dockerfile, passes against the exporter started
 #      as the image starts it (ENV PROMETHEUS_MULTIPROC_DIR, no --multiproc-dir), and fails
-#      when nothing listens or when the answer is not 200.
+#      when nothing listens or when the answer is not 200;
+#   5. only with ROOTFS=1 (root, debootstrap, Debian's mirror; about a minute): the runtime
+#      stage short of Docker itself: its RUN commands in a debootstrap --variant=minbase
+#      bookworm (the package set of bookworm-slim), then its ENTRYPOINT as its USER with its
+#      ENV, and the HEALTHCHECK, inside that root.
 #
 # usage: deploy/check-dockerfile.sh            (builds, about 1-2 minutes)
 #        BINARY=path deploy/check-dockerfile.sh   skip step 2 and check that binary instead
@@ -25,7 +29,12 @@ WORK=$(mktemp -d -t multiproc-dockerfile.XXXXXX)
 SERVER_PID=""
 cleanup() {
   local rc=$?
-  [[ -n "$SERVER_PID" ]] && { kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; } || true
+  if [[ -n "$SERVER_PID" ]]; then
+    # shellcheck disable=SC2046  # the children list may be empty: split, unquoted
+    kill $(cat "/proc/$SERVER_PID/task/$SERVER_PID/children" 2>/dev/null) "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  ! mountpoint -q "$WORK/rootfs/proc" 2>/dev/null || umount "$WORK/rootfs/proc"
   if [[ $rc -ne 0 && -f "$WORK/exporter.log" ]]; then echo "--- exporter log"; tail -20 "$WORK/exporter.log"; fi
   rm -rf "$WORK"
   exit $rc
@@ -94,6 +103,37 @@ SERVER_PID=$!
 for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 ! run_healthcheck "$PORT" || fail "healthcheck passes on a 404 answer"
 echo "    fails on a 404 answer (python http.server)"
+kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+
+if [[ "${ROOTFS:-}" == 1 ]]; then
+  step "runtime stage in a debootstrap --variant=minbase bookworm"
+  for tool in debootstrap chroot unshare; do command -v $tool >/dev/null || fail "$tool not found (apt-get install debootstrap)"; done
+  ROOT="$WORK/rootfs"
+  debootstrap --variant=minbase bookworm "$ROOT" http://deb.debian.org/debian >"$WORK/debootstrap.log" 2>&1 \
+    || { tail -5 "$WORK/debootstrap.log"; fail "debootstrap"; }
+  cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+  eval "$($FACTS runtime "$DOCKERFILE")"
+  for command in "${IMAGE_RUNS[@]}"; do
+    chroot "$ROOT" /bin/sh -c "$command" >"$WORK/run.log" 2>&1 || { tail -5 "$WORK/run.log"; fail "RUN $command"; }
+    echo "    RUN ${command:0:80}..."
+  done
+  install -m 0755 "$BINARY" "$ROOT$IMAGE_BINARY"
+  echo "    COPY $IMAGE_BINARY; USER $IMAGE_USER; ENV ${IMAGE_ENV[*]}"
+  PORT=$(free_port)
+  # Its own mount namespace for /proc (the exporter's process_* metrics read it).
+  unshare --mount --fork sh -c 'root=$1 user=$2; shift 2; mount -t proc proc "$root/proc" && exec chroot --userspec="$user" "$root" env -i PATH=/usr/local/bin:/usr/bin:/bin "$@"' \
+    sh "$ROOT" "$IMAGE_USER" "${IMAGE_ENV[@]}" "${IMAGE_ENTRYPOINT[@]}" --web.listen-address ":$PORT" 2>"$WORK/exporter.log" &
+  SERVER_PID=$!
+  for _ in $(seq 100); do grep -q 'msg=serving' "$WORK/exporter.log" && break; sleep 0.1; done
+  grep -q 'msg=serving' "$WORK/exporter.log" || fail "the entrypoint did not start in the minbase root"
+  mapfile -t check < <(python3 -c 'import json, sys; print("\n".join(json.loads(sys.argv[1])))' "$HEALTHCHECK")
+  chroot --userspec="$IMAGE_USER" "$ROOT" /usr/bin/env -i HEALTHCHECK_PORT="$PORT" "${check[@]}" \
+    || fail "HEALTHCHECK fails inside the minbase root"
+  echo "    ok: $(grep -m1 'msg=serving' "$WORK/exporter.log" | sed 's/^ts=[^ ]* //'); HEALTHCHECK passes"
+  # unshare --fork ignores SIGTERM itself: signal the exporter, its child; unshare exits with its status.
+  kill "$(cat "/proc/$SERVER_PID/task/$SERVER_PID/children")"
+  wait "$SERVER_PID" || fail "exporter did not exit 0 on SIGTERM in the minbase root"; SERVER_PID=""
+fi
 
 [[ -z "${OUT_BINARY:-}" ]] || cp "$BINARY" "$OUT_BINARY"
 echo "PASS: Dockerfile checks (no Docker engine: image not built)"
