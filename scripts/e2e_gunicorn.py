@@ -9,6 +9,7 @@ exporter serves.
   e2e_gunicorn.py value EXPORTER_URL SAMPLE [LABEL=VALUE...]   one sample's value (or nothing)
 """
 import concurrent.futures
+import difflib
 import gzip
 import http.client
 import json
@@ -153,7 +154,6 @@ def compare(exporter_url, directory):
         want = record.normalize_body(want_body, om)
         got = own_families_removed(record.normalize_body(got_body, om))
         if want != got:
-            import difflib
             diff = difflib.unified_diff(record.render_normalized(want), record.render_normalized(got),
                                         'python', 'exporter', lineterm='', n=2)
             fail(f'[{slug}] Accept {accept!r}: exporter differs from MultiProcessCollector\n' + '\n'.join(diff))
