@@ -67,8 +67,10 @@ public final class MultiprocCollector: @unchecked Sendable {
     /// The pid's remaining files (counters, histograms, non-live gauges) no longer change, so
     /// after the next scrape has read them they are folded into a pre-merged aggregate and not
     /// read again; a scrape then costs in proportion to the live files. Should a new worker
-    /// reuse the pid (a new inode, a live gauge file, or a file whose `used` changes), its
-    /// files are read normally again.
+    /// reuse the pid and show it (a new file or inode, a live gauge file, a file whose `used`
+    /// changes because it added a series), its files are read normally again. A reuser that
+    /// only updates existing series in place is not noticed until it is marked dead in turn,
+    /// which reads the files once more.
     ///
     /// - Returns: the names of the files removed (empty when there were none).
     /// - Throws: ``CollectorError/invalidPid(_:)`` for a pid below 1,
