@@ -9,8 +9,11 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdarg.h>
+#include <unistd.h>
+#include <sys/syscall.h>
 
 #include <event2/event.h>
 #include <event2/http.h>
@@ -19,5 +22,12 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 #include <event2/listener.h>
+#include <event2/bufferevent.h>
+
+/* memfd_create(2) without _GNU_SOURCE games (see above): the system call itself. */
+static inline int multiproc_memfd_create(const char *name, unsigned int flags) {
+    return (int)syscall(SYS_memfd_create, name, flags);
+}
+#define MULTIPROC_MFD_CLOEXEC 1U
 
 #endif

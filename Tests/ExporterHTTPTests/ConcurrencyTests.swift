@@ -102,6 +102,29 @@ struct ConcurrencyTests {
         }
     }
 
+    /// A large body served again is sent from a memory file with sendfile(2): every copy,
+    /// and HEAD after it, must still be the exact body.
+    @Test func largeBodiesServedAgainStayIntact() throws {
+        try TestServer.with(configure: { $0.minScrapeInterval = 60 }, source: { $0 }) { server in
+            let many = (0..<4_000).map {
+                MetricFileWriter.Entry(metric: "wide", sample: "wide_total", labels: ["series": "s\($0)"], help: "Wide.", value: Double($0))
+            }
+            try MetricFileWriter.write(many, to: server.fixture.url, name: "counter_103.db")
+            let first = try server.get("/metrics")
+            #expect(first.body.count > 128 * 1024)
+            for _ in 0..<4 {
+                let again = try server.get("/metrics")
+                #expect(again.status == 200)
+                #expect(again.body == first.body, "\(again.body.count) vs \(first.body.count)")
+                #expect(again.header("Content-Length") == String(first.body.count))
+            }
+            let head = try server.request("HEAD", "/metrics")
+            #expect(head.body.isEmpty)
+            #expect(head.header("Content-Length") == String(first.body.count))
+            #expect(try server.get("/metrics").body == first.body)
+        }
+    }
+
     @Test func withoutMinIntervalEveryScrapeRefreshes() throws {
         let source = Mutex<SlowSource?>(nil)
         try TestServer.with(source: { c in
