@@ -1,3 +1,5 @@
+import Dispatch
+
 // MARK: - The cache behind MultiprocCollector
 
 /// Everything kept between scrapes. Only touched under the collector's lock.
@@ -101,8 +103,7 @@ struct CacheState: ~Copyable {
         let listing = listing(of: directory)
         thawReusedPids(listing)
         var seen: [String: TrackedFile] = [:]
-        var candidates: [TrackedFile] = []
-        var toLoad: [TrackedFile] = []
+        var order: [(entry: MetricDirectory.Entry, file: TrackedFile)] = []
         for entry in listing {
             if entry.isSymlink {
                 problems.append(FileProblem(file: entry.name, reason: .symlink, detail: "is a symbolic link; not followed"))
@@ -116,11 +117,25 @@ struct CacheState: ~Copyable {
                 file = TrackedFile(entry: entry)
             }
             seen[entry.name] = file
+            order.append((entry, file))
+        }
+        files = seen
+
+        // Map and parse what changed: on two threads when many files are new (a cold start,
+        // a directory full of new workers), each with a key table of its own.
+        let stale = order.map(\.file).filter { !$0.frozen }
+        let results = refresh(stale, directory: directory.descriptor)
+        var candidates: [TrackedFile] = []
+        var toLoad: [TrackedFile] = []
+        var next = 0
+        for (entry, file) in order {
             if file.frozen {
                 candidates.append(file)
                 continue
             }
-            switch file.refresh(directory: directory.descriptor, keys: &keys) {
+            let result = results[next]
+            next += 1
+            switch result {
             case .ready(let parsed):
                 candidates.append(file)
                 toLoad.append(file)
@@ -173,6 +188,49 @@ struct CacheState: ~Copyable {
             cachedListing = nil
         }
         return entries
+    }
+
+    /// Files not yet mapped from which the refresh runs on two threads.
+    static let parallelRefreshThreshold = 32
+
+    /// Brings `files` up to date (mapping, parsing), in parallel when many are new.
+    private mutating func refresh(_ files: [TrackedFile], directory: Int32) -> [TrackedFile.RefreshResult] {
+        let unmapped = files.reduce(0) { $0 + ($1.mapping == nil ? 1 : 0) }
+        // Tests force both paths through the load threshold: 0 = always parallel, max = never.
+        let minimum = parallelLoadThreshold == 0 ? 2 : Self.parallelRefreshThreshold
+        guard unmapped >= minimum, parallelLoadThreshold != .max else {
+            return files.map { $0.refresh(directory: directory, keys: &keys) }
+        }
+        let lanes = 2
+        let results = UnsafeMutableBufferPointer<TrackedFile.RefreshResult>.allocate(capacity: files.count)
+        results.initialize(repeating: .excluded(nil))
+        defer { results.deallocate() }
+        let tables = UnsafeMutableBufferPointer<KeyTable>.allocate(capacity: lanes)
+        tables.initialize(repeating: KeyTable())
+        defer {
+            _ = tables.deinitialize()
+            tables.deallocate()
+        }
+        // Interleaved lanes: consecutive files tend to be alike in size.
+        let shared = ParallelRefresh(files: files, results: results, tables: tables, directory: directory)
+        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+            for i in stride(from: lane, to: shared.files.count, by: lanes) {
+                shared.results[i] = shared.files[i].refreshWithLocalKeys(directory: shared.directory, keys: &shared.tables[lane])
+            }
+        }
+        for lane in 0..<lanes {
+            let mapping = keys.adopt(tables[lane])
+            for i in stride(from: lane, to: files.count, by: lanes) { files[i].adoptKeys(mapping) }
+        }
+        return Array(results)
+    }
+
+    /// Each lane touches only its own files, result slots and key table.
+    private struct ParallelRefresh: @unchecked Sendable {
+        let files: [TrackedFile]
+        let results: UnsafeMutableBufferPointer<TrackedFile.RefreshResult>
+        let tables: UnsafeMutableBufferPointer<KeyTable>
+        let directory: Int32
     }
 
     /// After a scrape has read them, the non-live files of dead pids are final.

@@ -40,6 +40,9 @@ final class TrackedFile {
     private(set) var generation = 0
     /// Bumped whenever the entry list starts over (entries are only appended in between).
     private(set) var epoch = 0
+    /// Key ids from this index on come from a thread's own ``KeyTable`` (parallel refresh)
+    /// until ``adoptKeys(_:)`` maps them into the collector's.
+    private var localKeysFrom = Int.max
     /// The pid was marked dead and this file is not a live gauge: nobody writes it any more,
     /// so its values are final and scrapes stop reading them (see ``DeadFold``). Its mapped
     /// pages are released, but for the header that betrays a reused pid.
@@ -115,6 +118,23 @@ final class TrackedFile {
     func frozenHeaderUnchangedUnguarded() -> Bool {
         guard let file = mapping, file.bytes.count >= EntryParser.headerSize else { return false }
         return EntryParser.readUsed(file.bytes) == used
+    }
+
+    /// ``refresh(directory:keys:)`` with a table of the calling thread's own: the ids of keys
+    /// parsed now are local to it until ``adoptKeys(_:)``.
+    func refreshWithLocalKeys(directory: Int32, keys: inout KeyTable) -> RefreshResult {
+        localKeysFrom = keyIDs.count
+        return refresh(directory: directory, keys: &keys)
+    }
+
+    /// Maps the ids of keys parsed with a thread's table (`mapping`: its id → the collector's).
+    func adoptKeys(_ mapping: [KeyTable.ID]) {
+        guard localKeysFrom < keyIDs.count else {
+            localKeysFrom = Int.max
+            return
+        }
+        for i in localKeysFrom..<keyIDs.count { keyIDs[i] = mapping[Int(keyIDs[i])] }
+        localKeysFrom = Int.max
     }
 
     /// Opens and maps the file; returns why it is excluded when that fails.
@@ -235,6 +255,7 @@ final class TrackedFile {
         used = 0
         stalled = false
         keyIDs = []
+        if localKeysFrom != Int.max { localKeysFrom = 0 }
         valueOffsets = []
         values = []
         timestamps = []

@@ -65,7 +65,22 @@ struct KeyTable {
         }
     }
 
-    private mutating func insert(_ bytes: UnsafeRawBufferPointer, hash: UInt64) -> ID {
+    /// Adds every key of `other` (a table filled by another thread) and returns, for each of
+    /// its ids, the id here. Keys already decoded there are not decoded again.
+    mutating func adopt(_ other: KeyTable) -> [ID] {
+        var mapping = [ID](repeating: -1, count: other.count)
+        other.arena.withUnsafeBytes { arena in
+            for (local, span) in other.spans.enumerated() {
+                let bytes = UnsafeRawBufferPointer(rebasing: arena[span.offset..<(span.offset + span.length)])
+                mapping[local] = lookup(bytes, hash: span.hash)
+                    ?? insert(bytes, hash: span.hash, decoded: other.decoded[local])
+            }
+        }
+        return mapping
+    }
+
+    private mutating func insert(_ bytes: UnsafeRawBufferPointer, hash: UInt64,
+                                 decoded known: Result<SampleKey, KeyDecodingError>? = nil) -> ID {
         let mask = slots.count - 1
         var i = Int(truncatingIfNeeded: hash) & mask
         while true {
@@ -78,7 +93,7 @@ struct KeyTable {
         spans.append((arena.count, bytes.count, hash))
         successor.append(-1)
         arena.append(contentsOf: bytes)
-        let result = Result { () throws(KeyDecodingError) in try SampleKey.decode(bytes) }
+        let result = known ?? Result { () throws(KeyDecodingError) in try SampleKey.decode(bytes) }
         decoded.append(result)
         if case .success = result { isValid.append(true) } else { isValid.append(false) }
         slots[i] = id

@@ -122,7 +122,9 @@ struct PlanBuilder {
     /// Brings the plan up to date with `files` (merge order).
     mutating func update(files: [TrackedFile], keys: KeyTable) -> Outcome {
         let ids = files.map(\.id)
-        if !canUpdateIncrementally(files: files, ids: ids) || tooManyDeadSlots {
+        // A first build (or a directory the plan knew nothing of) takes the full path: one
+        // pass for metrics, one for slots, no per-entry bookkeeping of changes.
+        if fileStates.isEmpty || !canUpdateIncrementally(files: files, ids: ids) || tooManyDeadSlots {
             rebuild(files: files, keys: keys)
             return Outcome(changed: true, rebuilt: true)
         }
@@ -178,7 +180,6 @@ struct PlanBuilder {
     // MARK: Incremental rules
 
     private func canUpdateIncrementally(files: [TrackedFile], ids: [Int]) -> Bool {
-        if order.isEmpty && fileStates.isEmpty { return true }
         if hasNaNBucket { return false }
         // Known files must keep their relative order.
         let position = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
@@ -283,6 +284,9 @@ struct PlanBuilder {
         let keyIDs = file.keyIDs
         state.slots.reserveCapacity(keyIDs.count)
         let decoded = keys.decoded
+        // Entries of one metric come in runs: look the metric's flags up once per run.
+        var runMetric: Int32 = -1
+        var runDropsPid = false
         for j in start..<keyIDs.count {
             let keyID = keyIDs[j]
             var metric: Int32 = metricOfKey.count > Int(keyID) ? metricOfKey[Int(keyID)] : Self.unknown
@@ -291,8 +295,12 @@ struct PlanBuilder {
                 metric = declared
             }
             if metric < 0 { state.slots.append(-1); continue }
-            state.metrics.insert(metric)
-            let keepsPid = isGaugeFile && !metrics[Int(metric)].dropsPid
+            if metric != runMetric {
+                runMetric = metric
+                runDropsPid = metrics[Int(metric)].dropsPid
+                state.metrics.insert(metric)
+            }
+            let keepsPid = isGaugeFile && !runDropsPid
             var slot: Int32
             if keepsPid {
                 let memoKey = Int64(keyID) << 32 | pidNumber
@@ -309,7 +317,7 @@ struct PlanBuilder {
                 if memo != Self.unknown { slot = memo } else {
                     guard case .success(let key) = decoded[Int(keyID)] else { state.slots.append(-1); continue }
                     var labels = key.labels
-                    if metrics[Int(metric)].dropsPid { labels.removeAll { $0.name.exactlyEquals("pid") } }
+                    if runDropsPid { labels.removeAll { $0.name.exactlyEquals("pid") } }
                     guard let made = slotFor(metric: metric, key: key, labels: labels, incremental: incremental) else { return false }
                     slot = made.slot
                     if made.reusable { memoWithoutPid[Int(keyID)] = slot }
