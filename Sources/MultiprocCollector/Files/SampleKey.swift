@@ -59,6 +59,11 @@ extension SampleKey {
         for b in bytes where b >= 0x80 { ascii = false; break }
         if !ascii, String(validating: bytes, as: UTF8.self) == nil { throw .invalidUTF8 }
 
+        // Fast path for the shape every writer produces; anything unexpected (including every
+        // error) is settled by the general parser below, which decides what Python would say.
+        var fast = JSONParser(bytes: bytes)
+        if let key = fast.parseKeyShape() { return key }
+
         var parser = JSONParser(bytes: bytes)
         let value = try parser.parseDocument()
         guard case .array(let items) = value else { throw .unexpectedShape("not an array") }
@@ -69,17 +74,29 @@ extension SampleKey {
         guard case .string(let help) = items[3] else { throw .unexpectedShape("help is not a string") }
         // prometheus_client refuses an empty metric name (`Metric()` raises).
         guard !metricName.isEmpty else { throw .unexpectedShape("empty metric name") }
-
-        // Later duplicates win, as in a Python dict.
-        var byName: [ExactString: String] = [:]
+        var labels: [Label] = []
         for (name, member) in members {
             guard case .string(let labelValue) = member else { throw .unexpectedShape("label \(name) is not a string") }
-            byName[ExactString(name)] = labelValue
+            labels.append(Label(name: name, value: labelValue))
         }
-        let labels = byName
-            .map { Label(name: $0.key.value, value: $0.value) }
-            .sorted { $0.name.exactlyPrecedes($1.name) }
-        return SampleKey(metricName: metricName, sampleName: sampleName, labels: labels, help: help)
+        return SampleKey(metricName: metricName, sampleName: sampleName, labels: sortedUnique(labels), help: help)
+    }
+
+    /// Labels sorted by name (code points), later duplicates winning, as a Python dict of
+    /// them would iterate after `sorted()`.
+    static func sortedUnique(_ labels: [Label]) -> [Label] {
+        if labels.count < 2 { return labels }
+        // Stable sort, then keep the last of each run of equal names.
+        let sorted = labels.enumerated().sorted { a, b in
+            let byName = a.element.name.exactCompare(b.element.name)
+            return byName != 0 ? byName < 0 : a.offset < b.offset
+        }.map(\.element)
+        var out: [Label] = []
+        out.reserveCapacity(sorted.count)
+        for label in sorted {
+            if let last = out.last, last.name.exactlyEquals(label.name) { out[out.count - 1] = label } else { out.append(label) }
+        }
+        return out
     }
 }
 
@@ -102,6 +119,43 @@ struct JSONParser {
     private static let maxDepth = 64
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// `[string, string, {string: string, …}, string]` (JSON whitespace allowed) straight
+    /// into a key, without building a value tree. Nil on anything else, errors included.
+    mutating func parseKeyShape() -> SampleKey? {
+        func expect(_ byte: UInt8) -> Bool {
+            skipWhitespace()
+            guard peek() == byte else { return false }
+            pos += 1
+            return true
+        }
+        func string() -> String? {
+            skipWhitespace()
+            guard peek() == UInt8(ascii: "\"") else { return nil }
+            return try? parseString()
+        }
+        guard expect(UInt8(ascii: "[")), let metricName = string(), !metricName.isEmpty, expect(UInt8(ascii: ",")),
+              let sampleName = string(), expect(UInt8(ascii: ",")), expect(UInt8(ascii: "{")) else { return nil }
+        var labels: [Label] = []
+        skipWhitespace()
+        if peek() == UInt8(ascii: "}") {
+            pos += 1
+        } else {
+            while true {
+                guard let name = string(), expect(UInt8(ascii: ":")), let value = string() else { return nil }
+                labels.append(Label(name: name, value: value))
+                skipWhitespace()
+                guard let c = peek() else { return nil }
+                pos += 1
+                if c == UInt8(ascii: "}") { break }
+                guard c == UInt8(ascii: ",") else { return nil }
+            }
+        }
+        guard expect(UInt8(ascii: ",")), let help = string(), expect(UInt8(ascii: "]")) else { return nil }
+        skipWhitespace()
+        guard pos == bytes.count else { return nil }
+        return SampleKey(metricName: metricName, sampleName: sampleName, labels: SampleKey.sortedUnique(labels), help: help)
+    }
 
     mutating func parseDocument() throws(KeyDecodingError) -> Value {
         skipWhitespace()

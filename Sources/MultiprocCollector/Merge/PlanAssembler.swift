@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // MARK: - Laying out the output of a plan
 
 /// Turns the builder's slots into families and ordered lines: only slots that some entry
@@ -85,8 +91,15 @@ struct PlanAssembler {
             lines.append(SortableLine(groupLabels: rendered, rank: 2, bound: 0, line: line))
         }
 
-        // Sort indices, not the lines themselves (each holds arrays: moving them costs).
-        let order = lines.indices.sorted { Self.lineOrder(lines[$0], lines[$1]) }
+        // Sort by one precomputed byte key per line (see `sortKey`), compared with memcmp.
+        let keys = lines.map(Self.sortKey)
+        let order = lines.indices.sorted { a, b in
+            keys[a].withUnsafeBytes { x in keys[b].withUnsafeBytes { y in
+                let common = min(x.count, y.count)
+                let c = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
+                return c != 0 ? c < 0 : x.count < y.count
+            } }
+        }
         return FamilyPlan(name: info.name, type: info.type, help: info.help, lines: order.map { lines[$0].line },
                           bucketGroups: groups)
     }
@@ -106,25 +119,37 @@ struct PlanAssembler {
         return byName.map { Label(name: $0.key.value, value: $0.value) }.sorted { $0.name.exactlyPrecedes($1.name) }
     }
 
-    /// Lines of a family: by label set (without `le`), then buckets by bound, `_count`, then
-    /// other samples by name, then by full labels.
-    private static func lineOrder(_ a: SortableLine, _ b: SortableLine) -> Bool {
-        let byGroup = compareLabels(a.groupLabels, b.groupLabels)
-        if byGroup != 0 { return byGroup < 0 }
-        if a.rank != b.rank { return a.rank < b.rank }
-        if a.rank == 0 { return PythonFloat.sortsBefore(a.bound, b.bound) }
-        let byName = a.line.sampleName.exactCompare(b.line.sampleName)
-        if byName != 0 { return byName < 0 }
-        return compareLabels(a.line.labels, b.line.labels) < 0
-    }
-
-    static func compareLabels(_ a: [Label], _ b: [Label]) -> Int {
-        for (x, y) in zip(a, b) {
-            let byName = x.name.exactCompare(y.name)
-            if byName != 0 { return byName }
-            let byValue = x.value.exactCompare(y.value)
-            if byValue != 0 { return byValue }
+    /// The order of a family's lines as bytes: label set (without `le`), then buckets by bound,
+    /// `_count`, then other samples by name, then by full labels. Strings are written with
+    /// 0x00 as terminator and 0x00/0x01 escaped, so byte order is the order of the fields.
+    private static func sortKey(_ line: SortableLine) -> [UInt8] {
+        var key: [UInt8] = []
+        key.reserveCapacity(64)
+        func string(_ s: String) {
+            for b in s.utf8 {
+                if b <= 1 { key.append(1); key.append(b + 1) } else { key.append(b) }
+            }
+            key.append(0)
         }
-        return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+        func labels(_ labels: [Label]) {
+            for label in labels {
+                key.append(2)  // one more label: sorts after the end of a shorter set
+                string(label.name)
+                string(label.value)
+            }
+            key.append(0)
+        }
+        labels(line.groupLabels)
+        key.append(UInt8(line.rank))
+        if line.rank == 0 {
+            // Doubles as order-preserving unsigned integers; NaN last.
+            let bits = line.bound.isNaN ? UInt64.max : line.bound.bitPattern
+            let ordered = line.bound.isNaN ? bits : (bits >> 63 == 1 ? ~bits : bits | (1 << 63))
+            withUnsafeBytes(of: ordered.bigEndian) { key.append(contentsOf: $0) }
+        } else {
+            string(line.line.sampleName)
+            labels(line.line.labels)
+        }
+        return key
     }
 }
