@@ -204,35 +204,10 @@ package enum CollectorFuzzing {
         where !decoded.labels[label - 1].name.exactlyPrecedes(decoded.labels[label].name) {
             fatalError("labels not strictly sorted: \(decoded.labels)")
         }
-        let encoded = Array(encodeLikePython(decoded).utf8)
+        let encoded = Array(decoded.pythonEncoded.utf8)
         let again = encoded.withUnsafeBytes { try? SampleKey.decode($0) }
         guard let again else { fatalError("re-encoded key does not decode: \(String(decoding: encoded, as: UTF8.self))") }
         guard again == decoded else { fatalError("round trip changed the key: \(decoded) -> \(again)") }
-    }
-
-    /// `json.dumps([metric, sample, labels, help], sort_keys=True)` with `ensure_ascii`.
-    static func encodeLikePython(_ key: SampleKey) -> String {
-        func quote(_ s: String) -> String {
-            var out = "\""
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case _ where scalar.value < 0x20 || scalar.value > 0x7E:
-                    for unit in String(scalar).utf16 {
-                        let hex = String(unit, radix: 16)
-                        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                    }
-                default: out.unicodeScalars.append(scalar)
-                }
-            }
-            return out + "\""
-        }
-        let labels = key.labels.map { "\(quote($0.name)): \(quote($0.value))" }.joined(separator: ", ")
-        return "[\(quote(key.metricName)), \(quote(key.sampleName)), {\(labels)}, \(quote(key.help))]"
     }
 
     /// The entry parser alone on an in-memory image: every entry it returns lies inside the

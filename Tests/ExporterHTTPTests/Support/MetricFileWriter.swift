@@ -1,4 +1,5 @@
 import Foundation
+import MultiprocCollector
 
 /// Writes `.db` files in prometheus_client's multiprocess format (DESIGN.md §2) so tests can
 /// build fixture directories without Python.
@@ -12,29 +13,9 @@ struct MetricFileWriter {
         var timestamp: Double = 0
     }
 
-    /// The key as `json.dumps((metric, sample, labels, help), sort_keys=True)` writes it.
+    /// The key as prometheus_client writes it.
     static func key(_ e: Entry) -> String {
-        func q(_ s: String) -> String {
-            var out = "\""
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case _ where scalar.value < 0x20 || scalar.value > 0x7e:
-                    if scalar.value > 0xffff {
-                        let v = scalar.value - 0x10000
-                        out += String(format: "\\u%04x\\u%04x", 0xd800 + (v >> 10), 0xdc00 + (v & 0x3ff))
-                    } else {
-                        out += String(format: "\\u%04x", scalar.value)
-                    }
-                default: out.unicodeScalars.append(scalar)
-                }
-            }
-            return out + "\""
-        }
-        let labels = e.labels.keys.sorted().map { "\(q($0)): \(q(e.labels[$0]!))" }.joined(separator: ", ")
-        return "[\(q(e.metric)), \(q(e.sample)), {\(labels)}, \(q(e.help))]"
+        PythonKeys.encode(metric: e.metric, sample: e.sample, labels: e.labels.map { ($0.key, $0.value) }, help: e.help)
     }
 
     /// Writes `entries` to `directory/name`: header, entries, zero tail up to 64 KiB.

@@ -24,28 +24,7 @@ final class DBWriter {
 
     /// The JSON key prometheus_client writes: `json.dumps([metric, sample, labels, help], sort_keys=True)`.
     static func key(metric: String, sample: String, labels: [String: String] = [:], help: String = "help") -> String {
-        func quote(_ s: String) -> String {
-            var out = "\""
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                default:
-                    if scalar.value < 0x20 || scalar.value > 0x7E {
-                        for unit in String(scalar).utf16 { out += String(format: "\\u%04x", unit) }
-                    } else {
-                        out.unicodeScalars.append(scalar)
-                    }
-                }
-            }
-            return out + "\""
-        }
-        let sortedLabels = labels.sorted { Array($0.key.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.key.unicodeScalars.map(\.value)) }
-        let labelText = sortedLabels.map { "\(quote($0.key)): \(quote($0.value))" }.joined(separator: ", ")
-        return "[\(quote(metric)), \(quote(sample)), {\(labelText)}, \(quote(help))]"
+        PythonKeys.encode(metric: metric, sample: sample, labels: labels.map { ($0.key, $0.value) }, help: help)
     }
 
     /// Sets a value (and timestamp), appending the entry first if the key is new.
