@@ -3,7 +3,6 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// Reads the metric files that prometheus_client writes in multiprocess mode and merges them
 /// exactly as its `MultiProcessCollector` does, keeping its work between scrapes.
@@ -28,9 +27,9 @@ public final class MultiprocCollector: @unchecked Sendable {
     /// The directory holding the `.db` files (`PROMETHEUS_MULTIPROC_DIR`).
     public let directory: String
 
-    private let state: Mutex<CacheState>
+    private let state: Locked<CacheState>
     /// Pids marked dead since the last scrape: kept apart so mark-dead never waits for a scrape.
-    private let newlyDead = Mutex<[String]>([])
+    private let newlyDead = Locked<[String]>([])
 
     /// Creates a collector for `directory`, which must exist and be a directory.
     public convenience init(directory: String) throws(CollectorError) {
@@ -44,7 +43,7 @@ public final class MultiprocCollector: @unchecked Sendable {
             throw .directory(error.description)
         }
         self.directory = directory
-        state = Mutex(CacheState(parallelLoadThreshold: parallelLoadThreshold))
+        state = Locked(CacheState(parallelLoadThreshold: parallelLoadThreshold))
     }
 
     /// Reads what changed since the last call and returns the merged metrics.

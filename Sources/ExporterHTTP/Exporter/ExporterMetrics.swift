@@ -1,5 +1,4 @@
 import MultiprocCollector
-import Synchronization
 
 /// The outcome of one `POST /mark-dead/<pid>`: the `result` label of
 /// `multiproc_exporter_mark_dead_requests_total`.
@@ -28,7 +27,7 @@ final class ExporterMetrics: Sendable {
         var markDead: [MarkDeadResult: Int] = Dictionary(uniqueKeysWithValues: MarkDeadResult.allCases.map { ($0, 0) })
     }
 
-    private let counts = Mutex(Counts())
+    private let counts = Locked(Counts())
     let version: String
 
     init(version: String) { self.version = version }

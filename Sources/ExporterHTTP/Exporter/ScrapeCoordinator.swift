@@ -1,5 +1,4 @@
 import MultiprocCollector
-import Synchronization
 
 /// Single-flight refreshes and a per-snapshot body cache between `/metrics` requests and the
 /// ``MetricsSource``.
@@ -49,7 +48,7 @@ final class ScrapeCoordinator: Sendable {
         var inFlight = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let source: any MetricsSource
     private let pool: WorkerPool
     private let renderer: ScrapeRenderer

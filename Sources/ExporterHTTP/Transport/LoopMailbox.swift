@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
+import MultiprocCollector
 
 /// The one way other threads talk to the event loop: a locked queue plus a self-pipe.
 ///
@@ -24,7 +24,7 @@ final class LoopMailbox: Sendable {
         var closed = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Read end, watched by the loop.
     let readFD: Int32
     private let writeFD: Int32

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
+import MultiprocCollector
 
 /// A few plain threads that run jobs in FIFO order: merges, rendering, gzip and mark-dead run
 /// here so that the event loop never waits for the file system or the CPU.
@@ -11,9 +11,9 @@ import Synchronization
 /// Plain pthreads rather than Swift concurrency: a merge is seconds of blocking work, which
 /// must not occupy the cooperative pool; and the loop only needs "run this somewhere else".
 final class WorkerPool: @unchecked Sendable {
-    // Invariant: `jobs` is only touched under its Mutex; `available` is a counting semaphore
+    // Invariant: `jobs` is only touched under its lock; `available` is a counting semaphore
     // (one post per queued job or stop request) that is safe to use from any thread.
-    private let jobs = Mutex<(queue: [@Sendable () -> Void], head: Int, stopping: Bool)>(([], 0, false))
+    private let jobs = Locked<(queue: [@Sendable () -> Void], head: Int, stopping: Bool)>(([], 0, false))
     private let available: UnsafeMutablePointer<sem_t>
     let threadCount: Int
 

@@ -1,4 +1,3 @@
-import Synchronization
 
 // MARK: - The merge, compiled once per directory shape
 
@@ -50,7 +49,7 @@ final class FamilyPlan: @unchecked Sendable {
     let bucketGroups: [[Int32]]
 
     /// Header and line prefixes per format, rendered on first use.
-    private let renderCache = Mutex<[FormatKey: RenderedFamily]>([:])
+    private let renderCache = Locked<[FormatKey: RenderedFamily]>([:])
 
     init(name: String, type: MetricType, help: String, lines: [LinePlan], bucketGroups: [[Int32]]) {
         self.name = name
