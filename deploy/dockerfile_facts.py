@@ -70,28 +70,6 @@ def healthcheck(path):
 
 
 def runtime(path):
-    """The last stage, for check-dockerfile.sh's ROOTFS=1 run, as shell variable assignments."""
-    last = stages(path)[-1]
-    values = {'RUNS': [], 'ENVS': [], 'USER': '', 'ENTRYPOINT': [], 'BINARY': ''}
-    for word, rest in last:
-        if word == 'RUN':
-            values['RUNS'].append(rest)
-        elif word == 'ENV':
-            values['ENVS'] += shlex.split(rest)
-        elif word == 'USER':
-            values['USER'] = rest
-        elif word == 'ENTRYPOINT':
-            values['ENTRYPOINT'] = json.loads(rest)
-        elif word == 'COPY' and '--from=' in rest:
-            values['BINARY'] = shlex.split(rest)[-1]
-    for name, value in values.items():
-        if isinstance(value, list):
-            print(f'{name}=({" ".join(shlex.quote(v) for v in value)})')
-        else:
-            print(f'{name}={shlex.quote(value)}')
-
-
-def runtime(path):
     """The last stage, for check-dockerfile.sh's ROOTFS=1 run, as bash variable assignments."""
     values = {'IMAGE_RUNS': [], 'IMAGE_ENV': [], 'IMAGE_USER': '', 'IMAGE_ENTRYPOINT': [], 'IMAGE_BINARY': ''}
     for word, rest in stages(path)[-1]:

@@ -47,7 +47,7 @@ struct MarkDeadEndpoint: Sendable {
                 coordinator.invalidate()
                 logger.info("marked pid dead", metadata: ["pid": "\(pid)", "removed": "\(removed.count)", "peer": "\(peer)"])
                 var json = "{\"pid\":\(pid),\"removed\":["
-                json += removed.map(JSON.quoted).joined(separator: ",")
+                json += removed.map { JSONText.quoted($0, asciiOnly: false) }.joined(separator: ",")
                 json += "]}\n"
                 response = HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]),
                                         body: ResponseBody(Array(json.utf8)))
@@ -64,27 +64,6 @@ struct MarkDeadEndpoint: Sendable {
     static func json(_ status: Int, error: String, headers: [(String, String)] = []) -> HTTPResponse {
         var h = HTTPHeaders([("Content-Type", "application/json")])
         for (name, value) in headers { h.add(name, value) }
-        return HTTPResponse(status: status, headers: h, body: ResponseBody(Array("{\"error\":\(JSON.quoted(error))}\n".utf8)))
-    }
-}
-
-/// Minimal JSON string quoting (RFC 8259 §7), shared with the JSON log handler.
-enum JSON {
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        return HTTPResponse(status: status, headers: h, body: ResponseBody(Array("{\"error\":\(JSONText.quoted(error, asciiOnly: false))}\n".utf8)))
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import MultiprocCollector
 
 /// The exporter's log handler: one line per event, in logfmt or JSON, written to stderr with
 /// one `write(2)` (see ``LogFormat``).
@@ -45,7 +46,7 @@ enum Logfmt {
     static func value(_ s: String) -> String {
         let needsQuotes = s.isEmpty || s.unicodeScalars.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0.value < 0x20 || $0.value == 0x7f }
         guard needsQuotes else { return s }
-        return JSON.quoted(s)  // logfmt quoting is JSON's: \" \\ \n \t \uXXXX
+        return JSONText.quoted(s, asciiOnly: false)  // logfmt quoting is JSON's: \" \\ \n \t \uXXXX
     }
 
     /// Keys cannot be quoted in logfmt: replace what would break the line.
@@ -58,20 +59,20 @@ enum Logfmt {
 /// One JSON object per line: `{"ts":"…","level":"info","msg":"…","key":"value"}`.
 enum JSONLines {
     static func line(_ event: LogEvent, _ fields: [(String, Logger.MetadataValue)]) -> String {
-        var line = "{\"ts\":\"\(LogLine.timestamp())\",\"level\":\"\(LogLine.levelName(event.level))\",\"msg\":\(JSON.quoted(event.message.description))"
+        var line = "{\"ts\":\"\(LogLine.timestamp())\",\"level\":\"\(LogLine.levelName(event.level))\",\"msg\":\(JSONText.quoted(event.message.description, asciiOnly: false))"
         for (key, value) in fields where key != "ts" && key != "level" && key != "msg" {
-            line += ",\(JSON.quoted(key)):\(encode(value))"
+            line += ",\(JSONText.quoted(key, asciiOnly: false)):\(encode(value))"
         }
         return line + "}\n"
     }
 
     static func encode(_ value: Logger.MetadataValue) -> String {
         switch value {
-        case .string(let s): JSON.quoted(s)
-        case .stringConvertible(let c): JSON.quoted(c.description)
+        case .string(let s): JSONText.quoted(s, asciiOnly: false)
+        case .stringConvertible(let c): JSONText.quoted(c.description, asciiOnly: false)
         case .array(let values): "[" + values.map(encode).joined(separator: ",") + "]"
         case .dictionary(let d):
-            "{" + d.sorted { $0.key < $1.key }.map { "\(JSON.quoted($0.key)):\(encode($0.value))" }.joined(separator: ",") + "}"
+            "{" + d.sorted { $0.key < $1.key }.map { "\(JSONText.quoted($0.key, asciiOnly: false)):\(encode($0.value))" }.joined(separator: ",") + "}"
         }
     }
 }

@@ -9,12 +9,24 @@ package enum PythonKeys {
     package static func encode(metric: String, sample: String, labels: [(name: String, value: String)], help: String) -> String {
         // sort_keys sorts by code point; a dict keeps the last of duplicate names.
         let sorted = SampleKey.sortedUnique(labels.map { Label(name: $0.name, value: $0.value) })
-        let body = sorted.map { "\(jsonQuoted($0.name)): \(jsonQuoted($0.value))" }.joined(separator: ", ")
-        return "[\(jsonQuoted(metric)), \(jsonQuoted(sample)), {\(body)}, \(jsonQuoted(help))]"
+        let body = sorted.map { "\(JSONText.quoted($0.name)): \(JSONText.quoted($0.value))" }.joined(separator: ", ")
+        return "[\(JSONText.quoted(metric)), \(JSONText.quoted(sample)), {\(body)}, \(JSONText.quoted(help))]"
     }
+}
 
-    /// Python's `json.dumps(s)` with `ensure_ascii=True`.
-    static func jsonQuoted(_ s: String) -> String {
+extension SampleKey {
+    /// This key re-encoded the way prometheus_client writes it.
+    var pythonEncoded: String {
+        PythonKeys.encode(metric: metricName, sample: sampleName, labels: labels.map { ($0.name, $0.value) }, help: help)
+    }
+}
+
+/// JSON string literals (RFC 8259 §7), as Python's `json.dumps` writes them.
+package enum JSONText {
+    /// `s` quoted: `"` and `\\` and the usual control escapes, other control characters as
+    /// `\uXXXX`; with `asciiOnly` (Python's default `ensure_ascii`) every character past
+    /// `~` too, astral ones as surrogate pairs.
+    package static func quoted(_ s: String, asciiOnly: Bool = true) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -25,7 +37,7 @@ package enum PythonKeys {
             case "\t": out += "\\t"
             case "\u{08}": out += "\\b"
             case "\u{0C}": out += "\\f"
-            case _ where scalar.value < 0x20 || scalar.value > 0x7E:
+            case _ where scalar.value < 0x20 || (asciiOnly && scalar.value > 0x7E):
                 for unit in String(scalar).utf16 {
                     let hex = String(unit, radix: 16)
                     out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
@@ -35,12 +47,5 @@ package enum PythonKeys {
             }
         }
         return out + "\""
-    }
-}
-
-extension SampleKey {
-    /// This key re-encoded the way prometheus_client writes it.
-    var pythonEncoded: String {
-        PythonKeys.encode(metric: metricName, sample: sampleName, labels: labels.map { ($0.name, $0.value) }, help: help)
     }
 }
