@@ -145,7 +145,6 @@ struct CacheState: ~Copyable {
                 lastListing.append((entry.name, entry.parsed, nil))
             }
         }
-        files = seen
 
         let faults = ValueLoader.load(toLoad, parallelThreshold: parallelLoadThreshold)
         var failed = Set<Int>()
@@ -273,12 +272,15 @@ struct CacheState: ~Copyable {
 
     private mutating func accumulate(plan: MergePlan, files: [TrackedFile]) -> SlotValues {
         let slots = files.map { builder.slots(of: $0) }
+        func foldEveryFile() -> SlotValues {
+            plan.accumulate(entrySlots: slots, values: files.map(\.values), timestamps: files.map(\.timestamps))
+        }
         let isFrozen = files.map(\.frozen)
         guard isFrozen.contains(true) else {
             fold = nil
             fedSinceFold = []
             rebuiltSinceFold = false
-            return plan.accumulate(entrySlots: slots, values: files.map(\.values), timestamps: files.map(\.timestamps))
+            return foldEveryFile()
         }
         let frozenIDs = zip(files, isFrozen).filter(\.1).map(\.0.id)
         if let current = fold, current.frozen == frozenIDs, !rebuiltSinceFold,
@@ -300,7 +302,6 @@ struct CacheState: ~Copyable {
         // A live value broke an exact sum: fold everything this time, interleave next time.
         forcedSequential.formUnion(broken)
         fold = nil
-
-        return plan.accumulate(entrySlots: slots, values: files.map(\.values), timestamps: files.map(\.timestamps))
+        return foldEveryFile()
     }
 }

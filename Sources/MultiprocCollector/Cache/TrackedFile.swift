@@ -106,11 +106,9 @@ final class TrackedFile {
     /// means the pid was reused by a new worker (or the file was damaged): it thaws.
     func frozenHeaderUnchanged() -> Bool {
         guard let file = mapping else { return false }
-        let (current, faulted) = SigbusGuard.read(file.bytes) {
-            file.bytes.count >= EntryParser.headerSize ? EntryParser.readUsed(file.bytes) : -1
-        }
+        let (same, faulted) = SigbusGuard.read(file.bytes) { frozenHeaderUnchangedUnguarded() }
         if faulted { reset() }
-        return !faulted && current == used
+        return !faulted && same
     }
 
     /// `frozenHeaderUnchanged()` without a guard of its own, for a batch the caller guards
