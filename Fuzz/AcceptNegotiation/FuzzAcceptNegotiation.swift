@@ -7,7 +7,7 @@ import MultiprocCollector
 let snapshot: Snapshot = {
     let here = #filePath.split(separator: "/", omittingEmptySubsequences: false).dropLast(3).joined(separator: "/")
     let directory = here + "/Tests/MultiprocCollectorTests/Fixtures/utf8_names/db"
-    return try! MultiprocCollector(directory: directory).collect()
+    return try! DirectoryCollector(directory: directory).collect()
 }()
 
 let contentTypes: [String] = [

@@ -11,7 +11,7 @@ import Darwin
 // traps (`fatalError`) when an invariant breaks, which libFuzzer records as a crash.
 // Nothing here is used by the exporter itself.
 
-/// Fuzzing entry points for `MultiprocCollector`. Not API: for `Fuzz/` only.
+/// Fuzzing entry points for the `MultiprocCollector` module. Not API: for `Fuzz/` only.
 package enum CollectorFuzzing {
 
     /// The file names the file-reader target writes its input under (first input byte picks one).
@@ -56,7 +56,7 @@ package enum CollectorFuzzing {
         unlink(path)
         writeFile(path, earlierState(of: content, mode: mode))
 
-        guard let warmCollector = try? MultiprocCollector(directory: directory) else { fatalError("cannot open \(directory)") }
+        guard let warmCollector = try? DirectoryCollector(directory: directory) else { fatalError("cannot open \(directory)") }
         // Text 0.0.4 and one other format, chosen by the file name byte.
         let formats = [Self.formats[0], Self.formats[1 + Int(data[0] >> 4) % (Self.formats.count - 1)]]
         if mode & 0x20 != 0 {
@@ -70,7 +70,7 @@ package enum CollectorFuzzing {
         _ = render(warmCollector.collect(), formats)
         overwriteInPlace(path, content)
         let warm = warmCollector.collect()
-        let cold = (try? MultiprocCollector(directory: directory))!.collect()
+        let cold = (try? DirectoryCollector(directory: directory))!.collect()
         let warmBodies = render(warm, formats)
         let coldBodies = render(cold, formats)
         for (i, (w, c)) in zip(warmBodies, coldBodies).enumerated() where w != c {

@@ -11,12 +11,12 @@ struct DirectoryOption: ParsableArguments {
     var multiprocDir: String?
 
     /// Opens the collector, or exits with status 2 and a one-line error.
-    func collector() throws -> MultiprocCollector {
+    func collector() throws -> DirectoryCollector {
         guard let dir = multiprocDir ?? environment("PROMETHEUS_MULTIPROC_DIR"), !dir.isEmpty else {
             throw CommandFailure("no metric directory: pass --multiproc-dir or set PROMETHEUS_MULTIPROC_DIR")
         }
         do {
-            return try MultiprocCollector(directory: dir)
+            return try DirectoryCollector(directory: dir)
         } catch {
             throw CommandFailure(error.description)
         }

@@ -66,9 +66,9 @@ struct Serve: ParsableCommand {
 
         do {
             let config = try configuration()
-            let collector: MultiprocCollector
+            let collector: DirectoryCollector
             do {
-                collector = try MultiprocCollector(directory: config.directory)
+                collector = try DirectoryCollector(directory: config.directory)
             } catch {
                 logger.error("cannot use metric directory", metadata: ["dir": "\(config.directory)", "err": "\(error)"])
                 throw ExitCode(2)

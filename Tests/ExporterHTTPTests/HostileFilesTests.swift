@@ -121,7 +121,7 @@ struct HostileFilesTests {
         let reference = try FixtureDirectory.make()
         defer { reference.remove() }
         if !kept.isEmpty { try MetricFileWriter.write(kept, to: reference.url, name: keptName ?? "counter_900.db") }
-        return try MultiprocCollector(directory: reference.path).collect().body(format)
+        return try DirectoryCollector(directory: reference.path).collect().body(format)
     }
 
     /// The merged part of a `/metrics` body: everything before the exporter's own families.
@@ -300,7 +300,7 @@ struct HostileFilesTests {
             try Data(content).write(to: URL(fileURLWithPath: path))
             let final = try server.get("/metrics")
             let warm = String(decoding: Self.mergedPart(final.body), as: UTF8.self)
-            let cold = String(decoding: try MultiprocCollector(directory: server.fixture.path).collect().body(.prometheusText004), as: UTF8.self)
+            let cold = String(decoding: try DirectoryCollector(directory: server.fixture.path).collect().body(.prometheusText004), as: UTF8.self)
             let onlyWarm = Set(warm.split(separator: "\n")).subtracting(cold.split(separator: "\n"))
             let onlyCold = Set(cold.split(separator: "\n")).subtracting(warm.split(separator: "\n"))
             #expect(warm == cold, "after the hammer, warm only: \(Array(onlyWarm.prefix(3))) (\(onlyWarm.count)), cold only: \(Array(onlyCold.prefix(3))) (\(onlyCold.count)); \(server.log.all.filter { $0.contains("counter_950") }.suffix(2))")

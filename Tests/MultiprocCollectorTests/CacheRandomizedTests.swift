@@ -28,7 +28,7 @@ import Testing
         var rng = SplitMix64(state: seed)
         let dir = TemporaryDirectory()
         // Half the runs load values on two threads even for this small directory.
-        let collector = try MultiprocCollector(directory: dir.path, parallelLoadThreshold: seed % 2 == 0 ? 0 : .max)
+        let collector = try DirectoryCollector(directory: dir.path, parallelLoadThreshold: seed % 2 == 0 ? 0 : .max)
         var world = World(root: dir.path) { pid in _ = try? collector.markDead(pid: pid) }
         let python = PythonReference.available
         var pythonChecks = 0
@@ -37,7 +37,7 @@ import Testing
         for step in 1...Self.steps {
             let action = world.randomAction(using: &rng)
             let warm = collector.collect()
-            let cold = try MultiprocCollector(directory: dir.path).collect()
+            let cold = try DirectoryCollector(directory: dir.path).collect()
             let warmText = warm.text
             if warm.statistics.filesFrozen > 0 { foldedScrapes += 1 }
             guard warmText == cold.text, warm.problems.map(\.reason) == cold.problems.map(\.reason) else {

@@ -9,10 +9,10 @@ import Testing
     let dir = TemporaryDirectory()
 
     private func cold() throws -> String {
-        try MultiprocCollector(directory: dir.path).collect().text
+        try DirectoryCollector(directory: dir.path).collect().text
     }
 
-    private func expectMatchesCold(_ collector: MultiprocCollector, _ comment: Comment? = nil,
+    private func expectMatchesCold(_ collector: DirectoryCollector, _ comment: Comment? = nil,
                                    sourceLocation: SourceLocation = #_sourceLocation) throws -> Snapshot {
         let warm = collector.collect()
         #expect(warm.text == (try cold()), comment, sourceLocation: sourceLocation)
@@ -24,7 +24,7 @@ import Testing
     @Test func valuesUpdatedInPlaceAreSeenWithoutReparsing() throws {
         let writer = DBWriter(path: dir.file("counter_1.db"))
         writer.set(requests, 1)
-        let collector = try MultiprocCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path)
         #expect(collector.collect().text.contains("req_total{route=\"/\"} 1.0"))
         writer.set(requests, 41)
         let warm = try expectMatchesCold(collector)
@@ -36,7 +36,7 @@ import Testing
     @Test func appendedEntriesAreParsedIncrementally() throws {
         let writer = DBWriter(path: dir.file("counter_1.db"))
         writer.set(requests, 1)
-        let collector = try MultiprocCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path)
         _ = collector.collect()
         writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["route": "/b"]), 2)
         let warm = try expectMatchesCold(collector)
@@ -48,7 +48,7 @@ import Testing
     @Test func fileGrowingPast64KiBIsRemapped() throws {
         let writer = DBWriter(path: dir.file("counter_1.db"))
         writer.set(requests, 1)
-        let collector = try MultiprocCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path)
         _ = collector.collect()
         for i in 0..<1500 {
             writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["route": "/r\(i)"], help: "Requests."), Double(i))
@@ -61,7 +61,7 @@ import Testing
     @Test func replacedFileIsReadFromScratch() throws {
         let writer = DBWriter(path: dir.file("counter_1.db"))
         writer.set(requests, 5)
-        let collector = try MultiprocCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path)
         _ = collector.collect()
         // Same name, new inode: a wipe and a restart.
         try FileManager.default.removeItem(atPath: dir.file("counter_1.db"))
@@ -76,7 +76,7 @@ import Testing
         let writer = DBWriter(path: dir.file("counter_1.db"))
         writer.set(requests, 5)
         writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["route": "/b"]), 6)
-        let collector = try MultiprocCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path)
         _ = collector.collect()
         // Same inode, truncated to zero and rewritten (a writer that opened it with O_TRUNC).
         let again = DBWriter(path: dir.file("counter_1.db"))
@@ -90,7 +90,7 @@ import Testing
         let writer = DBWriter(path: dir.file("counter_1.db"))
         for i in 0..<1500 { writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["i": "\(i)"]), 1) }
         DBWriter(path: dir.file("counter_2.db")).set(requests, 7)
-        let collector = try MultiprocCollector(directory: dir.path, parallelLoadThreshold: parallelLoadThreshold)
+        let collector = try DirectoryCollector(directory: dir.path, parallelLoadThreshold: parallelLoadThreshold)
         _ = collector.collect()
         // Shrink below the mapped pages: touching them raises SIGBUS, which must be absorbed.
         #expect(truncate(dir.file("counter_1.db"), 4096) == 0)
@@ -106,7 +106,7 @@ import Testing
     @Test func vanishedFilesDropOutAndLiveOnesAreNotErrors() throws {
         DBWriter(path: dir.file("counter_1.db")).set(requests, 1)
         DBWriter(path: dir.file("gauge_livesum_1.db")).set(DBWriter.key(metric: "g", sample: "g"), 2)
-        let collector = try MultiprocCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path)
         _ = collector.collect()
         try FileManager.default.removeItem(atPath: dir.file("gauge_livesum_1.db"))
         let warm = try expectMatchesCold(collector)
@@ -116,7 +116,7 @@ import Testing
 
     @Test func directoryRemovedAndRecreated() throws {
         DBWriter(path: dir.file("counter_1.db")).set(requests, 1)
-        let collector = try MultiprocCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path)
         _ = collector.collect()
         try FileManager.default.removeItem(atPath: dir.path)
         let missing = collector.collect()
@@ -133,7 +133,7 @@ import Testing
 
     @Test func problemsAreNewOnlyOnce() throws {
         FileManager.default.createFile(atPath: dir.file("counter_5.db"), contents: Data())
-        let collector = try MultiprocCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path)
         #expect(collector.collect().newProblems.map(\.reason) == [.emptyFile])
         #expect(collector.collect().newProblems.isEmpty)
         #expect(collector.collect().problems.map(\.reason) == [.emptyFile])
@@ -144,7 +144,7 @@ import Testing
                      "gauge_livemin_7.db", "gauge_livemostrecent_7.db", "gauge_livesum_70.db", "gauge_livesum_8.db"] {
             DBWriter(path: dir.file(name)).set(DBWriter.key(metric: "g", sample: "g"), 1)
         }
-        let collector = try MultiprocCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path)
         let removed = try collector.markDead(pid: 7)
         #expect(Set(removed) == ["gauge_liveall_7.db", "gauge_livesum_7.db", "gauge_livemax_7.db", "gauge_livemin_7.db", "gauge_livemostrecent_7.db"])
         let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
@@ -158,7 +158,7 @@ import Testing
         DBWriter(path: outside.file("precious.db")).set(requests, 1)
         symlink(outside.file("precious.db"), dir.file("gauge_livesum_9.db"))
         try FileManager.default.createDirectory(atPath: dir.file("gauge_liveall_9.db"), withIntermediateDirectories: false)
-        let collector = try MultiprocCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path)
         #expect(throws: CollectorError.self) { try collector.markDead(pid: 9) }
         #expect(FileManager.default.fileExists(atPath: outside.file("precious.db")))
     }
@@ -169,7 +169,7 @@ import Testing
         symlink(outside.file("counter_3.db"), dir.file("counter_3.db"))
         try FileManager.default.createDirectory(atPath: dir.file("counter_4.db"), withIntermediateDirectories: false)
         DBWriter(path: dir.file("counter_1.db")).set(requests, 1)
-        let snapshot = try MultiprocCollector(directory: dir.path).collect()
+        let snapshot = try DirectoryCollector(directory: dir.path).collect()
         #expect(snapshot.text.contains("req_total{route=\"/\"} 1.0"))
         #expect(Set(snapshot.problems.map(\.reason)) == [.symlink, .notRegularFile])
     }
@@ -181,7 +181,7 @@ import Testing
         let writer = DBWriter(path: dir.file("counter_1.db"))
         writer.set(requests, 1)
         writer.forceUsed(used)
-        let collector = try MultiprocCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path)
         let snapshot = collector.collect()
         #expect(snapshot.problems.map(\.reason) == [.usedBelowHeader])
         #expect(snapshot.newProblems.map(\.reason) == [.usedBelowHeader])
@@ -197,7 +197,7 @@ import Testing
         let writer = DBWriter(path: dir.file("counter_1.db"))
         for i in 0..<1000 { writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["i": "\(i)"]), 1) }
         #expect(writer.capacity == 1 << 16 && writer.used > 32768)
-        let collector = try MultiprocCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path)
         _ = collector.collect()  // mapped at 64 KiB, entries parsed far past 4 KiB
         for i in 1000..<1500 { writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["i": "\(i)"]), 1) }
         #expect(writer.capacity > 1 << 16)  // `used` now lies past the old mapping: the next scrape remaps
@@ -229,7 +229,7 @@ import Testing
             _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
             close(fd)
         }
-        let collector = try MultiprocCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path)
         write(torn)
         #expect(!collector.collect().problems.isEmpty)
         write(whole)
@@ -248,7 +248,7 @@ import Testing
         DBWriter(path: dir.file("counter_2.db")).set(requests, 7)
         let content = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dir.file("counter_1.db"))))
         #expect(content.count > 1 << 16)
-        let collector = try MultiprocCollector(directory: dir.path, parallelLoadThreshold: parallelLoadThreshold)
+        let collector = try DirectoryCollector(directory: dir.path, parallelLoadThreshold: parallelLoadThreshold)
         let path = dir.file("counter_1.db")
         let stop = Atomic<Bool>(false)
         let done = DispatchSemaphore(value: 0)

@@ -71,7 +71,7 @@ struct GoldenCase: Sendable, CustomTestStringConvertible {
         let scratch = try testCase.scratchCopy()
         defer { scratch.remove() }
 
-        let collector = try MultiprocCollector(directory: scratch.path)
+        let collector = try DirectoryCollector(directory: scratch.path)
         let expectedBody = Fixtures.url(golden.caseName, "expected", golden.scrape.slug + ".body")
         let body = try golden.scrape.expectMatches(collector.collect(), expectedBody: expectedBody)
 
@@ -85,7 +85,7 @@ struct GoldenCase: Sendable, CustomTestStringConvertible {
     func problemsAreReported(_ testCase: GoldenCase) throws {
         let scratch = try testCase.scratchCopy()
         defer { scratch.remove() }
-        let snapshot = try MultiprocCollector(directory: scratch.path).collect()
+        let snapshot = try DirectoryCollector(directory: scratch.path).collect()
         let actual = Set(snapshot.problems.map { ExpectedProblem(file: $0.file, reason: $0.reason.rawValue) })
         let expected: Set<ExpectedProblem>
         if testCase.isCorrupt {

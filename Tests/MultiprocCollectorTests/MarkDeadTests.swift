@@ -29,7 +29,7 @@ import MultiprocCollector
         let scratch = try Self.scratch()
         defer { scratch.remove() }
         let before = try scratch.listing()
-        let collector = try MultiprocCollector(directory: scratch.path)
+        let collector = try DirectoryCollector(directory: scratch.path)
 
         let removed = try collector.markDead(pid: recorded.pid).sorted()
         #expect(removed == recorded.removed.sorted(), "Python removed \(recorded.removed)")
@@ -45,7 +45,7 @@ import MultiprocCollector
         let recorded = try Self.recorded()
         let scratch = try Self.scratch()
         defer { scratch.remove() }
-        let collector = try MultiprocCollector(directory: scratch.path)
+        let collector = try DirectoryCollector(directory: scratch.path)
         #expect(!(try collector.markDead(pid: recorded.pid)).isEmpty)
         let after = try scratch.listing()
         #expect(try collector.markDead(pid: recorded.pid).isEmpty)
@@ -56,7 +56,7 @@ import MultiprocCollector
         let scratch = try Self.scratch()
         defer { scratch.remove() }
         let before = try scratch.listing()
-        let collector = try MultiprocCollector(directory: scratch.path)
+        let collector = try DirectoryCollector(directory: scratch.path)
         #expect(try collector.markDead(pid: 4_194_303).isEmpty)
         #expect(try scratch.listing() == before)
         #expect(throws: CollectorError.invalidPid(0)) { try collector.markDead(pid: 0) }
@@ -69,7 +69,7 @@ import MultiprocCollector
         let recorded = try Self.recorded()
         let scratch = try Self.scratch()
         defer { scratch.remove() }
-        let collector = try MultiprocCollector(directory: scratch.path)
+        let collector = try DirectoryCollector(directory: scratch.path)
         if scrapedBefore { _ = collector.collect() }
         try collector.markDead(pid: recorded.pid)
 

@@ -1,6 +1,6 @@
 import MultiprocCollector
 
-/// Where the server gets its metrics: the real ``MultiprocCollector`` in production, anything
+/// Where the server gets its metrics: the real ``DirectoryCollector`` in production, anything
 /// else (a deliberately slow wrapper, a fake) in tests.
 ///
 /// Both methods are called on worker threads, never on the event loop, and may block.
@@ -11,4 +11,4 @@ public protocol MetricsSource: Sendable {
     func markDead(pid: Int) throws(CollectorError) -> [String]
 }
 
-extension MultiprocCollector: MetricsSource {}
+extension DirectoryCollector: MetricsSource {}

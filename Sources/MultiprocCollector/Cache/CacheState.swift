@@ -1,6 +1,6 @@
 import Dispatch
 
-// MARK: - The cache behind MultiprocCollector
+// MARK: - The cache behind DirectoryCollector
 
 /// Everything kept between scrapes. Only touched under the collector's lock.
 struct CacheState: ~Copyable {
@@ -9,7 +9,7 @@ struct CacheState: ~Copyable {
     private var builder = PlanBuilder()
     /// The files (identity and generation) the plan was built from, in merge order.
     private var planSignature: [PlanInput] = []
-    /// Pids marked dead through ``MultiprocCollector/markDead(pid:)``: their non-live files
+    /// Pids marked dead through ``DirectoryCollector/markDead(pid:)``: their non-live files
     /// are read one last time, then frozen.
     private var deadPids: Set<ExactString> = []
     private var fold: DeadFold?

@@ -29,7 +29,7 @@ public struct DirectoryReport: Sendable {
     public var hasProblems: Bool { !directoryProblems.isEmpty || files.contains { !$0.isOK } }
 }
 
-extension MultiprocCollector {
+extension DirectoryCollector {
     /// Reads the whole directory from scratch (ignoring the cache) and reports on every file.
     public func inspect() -> DirectoryReport {
         var cache = CacheState()

@@ -15,12 +15,12 @@ final class LogCapture: Sendable {
 
 /// A source that sleeps before collecting and counts its calls: makes merges slow on purpose.
 final class SlowSource: MetricsSource {
-    let inner: MultiprocCollector
+    let inner: DirectoryCollector
     let delay: Double
     private let counter = Mutex(0)
     var collects: Int { counter.withLock { $0 } }
 
-    init(_ inner: MultiprocCollector, delay: Double) {
+    init(_ inner: DirectoryCollector, delay: Double) {
         self.inner = inner
         self.delay = delay
     }
@@ -40,15 +40,15 @@ final class TestServer: @unchecked Sendable {
     let port: Int
     let log: LogCapture
     let fixture: FixtureDirectory
-    let collector: MultiprocCollector
+    let collector: DirectoryCollector
     private let finished = DispatchSemaphore(value: 0)
 
     /// Starts a server over a fresh fixture directory; `configure` adjusts the configuration,
     /// `source` wraps the collector (e.g. in a ``SlowSource``).
     init(configure: (inout ExporterConfiguration) -> Void = { _ in },
-         source: (MultiprocCollector) -> any MetricsSource = { $0 }) throws {
+         source: (DirectoryCollector) -> any MetricsSource = { $0 }) throws {
         fixture = try FixtureDirectory.make()
-        collector = try MultiprocCollector(directory: fixture.path)
+        collector = try DirectoryCollector(directory: fixture.path)
         var config = ExporterConfiguration()
         config.listenAddress = ListenAddress(host: "127.0.0.1", port: 0)
         config.directory = fixture.path
@@ -81,7 +81,7 @@ final class TestServer: @unchecked Sendable {
 
     /// Runs `body` against a fresh server and always stops it.
     static func with(configure: (inout ExporterConfiguration) -> Void = { _ in },
-                     source: (MultiprocCollector) -> any MetricsSource = { $0 },
+                     source: (DirectoryCollector) -> any MetricsSource = { $0 },
                      _ body: (TestServer) throws -> Void) throws {
         let server = try TestServer(configure: configure, source: source)
         defer { server.stop() }

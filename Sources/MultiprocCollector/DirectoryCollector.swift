@@ -8,7 +8,7 @@ import Darwin
 /// exactly as its `MultiProcessCollector` does, keeping its work between scrapes.
 ///
 /// ```swift
-/// let collector = try MultiprocCollector(directory: "/run/prometheus-multiproc")
+/// let collector = try DirectoryCollector(directory: "/run/prometheus-multiproc")
 /// let snapshot = collector.collect()
 /// let body = snapshot.body(ExpositionFormat.negotiate(accept: request.accept))
 /// ```
@@ -22,7 +22,7 @@ import Darwin
 ///
 /// The collector maps files read-only and installs a process-wide `SIGBUS` handler on first
 /// use (see ``SigbusGuard``) so that a file truncated while it is read cannot crash the process.
-public final class MultiprocCollector: @unchecked Sendable {
+public final class DirectoryCollector: @unchecked Sendable {
 
     /// The directory holding the `.db` files (`PROMETHEUS_MULTIPROC_DIR`).
     public let directory: String
