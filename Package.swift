@@ -1,9 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Linux only: the collector relies on Linux interfaces (mmap + SIGBUS recovery, st_mtim,
+// CLOCK_REALTIME_COARSE, memfd_create, /proc), and CI runs on Debian. No other platform is
+// declared because none is built or tested.
 let package = Package(
     name: "multiproc-exporter",
-    platforms: [.macOS(.v14)],
     products: [
         .library(name: "MultiprocCollector", targets: ["MultiprocCollector"]),
         .executable(name: "multiproc-exporter", targets: ["multiproc-exporter"]),
@@ -17,16 +19,20 @@ let package = Package(
         .systemLibrary(
             name: "CLibevent",
             pkgConfig: "libevent",
-            providers: [.apt(["libevent-dev"]), .brew(["libevent"])]
+            providers: [.apt(["libevent-dev"])]
         ),
         .systemLibrary(
             name: "CZlib",
             pkgConfig: "zlib",
-            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
+            providers: [.apt(["zlib1g-dev"])]
         ),
 
+        // Small helpers both modules share (lock, monotonic clock, JSON strings, small files);
+        // `package` access only: not part of any product's API.
+        .target(name: "MultiprocSupport"),
+
         // Files -> merge -> render. Knows nothing of HTTP or libevent.
-        .target(name: "MultiprocCollector"),
+        .target(name: "MultiprocCollector", dependencies: ["MultiprocSupport"]),
 
         // libevent front: routes, limits, auth, gzip, single-flight refresh.
         .target(
@@ -35,6 +41,7 @@ let package = Package(
                 "CLibevent",
                 "CZlib",
                 "MultiprocCollector",
+                "MultiprocSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -52,13 +59,13 @@ let package = Package(
 
         .testTarget(
             name: "MultiprocCollectorTests",
-            dependencies: ["MultiprocCollector"],
+            dependencies: ["MultiprocCollector", "MultiprocSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "ExporterHTTPTests",
             dependencies: [
-                "ExporterHTTP", "MultiprocCollector", "CZlib",
+                "ExporterHTTP", "MultiprocCollector", "MultiprocSupport", "CZlib",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,28 +1,53 @@
-#if canImport(Glibc)
+import Dispatch
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import MultiprocSupport
 
 /// Reads the metric files that prometheus_client writes in multiprocess mode and merges them
 /// exactly as its `MultiProcessCollector` does, keeping its work between scrapes.
 ///
 /// ```swift
+/// import MultiprocCollector
+///
 /// let collector = try DirectoryCollector(directory: "/run/prometheus-multiproc")
-/// let snapshot = collector.collect()
-/// let body = snapshot.body(ExpositionFormat.negotiate(accept: request.accept))
+/// let snapshot = collector.collect()          // or `await collector.collect()`
+/// let body = snapshot.body(ExpositionFormat.negotiate(accept: acceptHeader))
 /// ```
 ///
 /// Every ``collect()`` returns current values (nothing is time-cached); what is cached is the
 /// work: each file's mapping, its parsed keys and their value offsets, and the compiled merge.
 /// A scrape of an unchanged directory lists it, loads values at known offsets and folds them.
 ///
-/// Thread safety: all methods may be called from any thread. Scrapes are serialized;
-/// ``markDead(pid:)`` does not wait for a scrape in progress.
+/// ## Blocking
+/// ``collect()`` does file I/O and CPU work on the calling thread: microseconds to
+/// milliseconds for a warm scrape, up to seconds for the first scrape of a directory holding
+/// thousands of files. Do not call it on an event loop or from Swift concurrency's
+/// cooperative threads; from async code use `await collector.collect()`, which runs the work
+/// on a thread of its own.
 ///
-/// The collector maps files read-only and installs a process-wide `SIGBUS` handler on first
-/// use (see ``SigbusGuard``) so that a file truncated while it is read cannot crash the process.
+/// ## Thread safety
+/// All methods may be called from any thread. Scrapes are serialized; ``markDead(pid:)``
+/// does not wait for a scrape in progress.
+///
+/// ## Truncated files
+/// Files are mapped read-only. A file truncated by someone else while it is read would raise
+/// `SIGBUS`; ``SigbusProtection`` absorbs it, and the collector installs it when created
+/// unless ``Options/installsSigbusHandler`` says the embedder does so itself.
 public final class DirectoryCollector: @unchecked Sendable {
+
+    /// How a collector is set up.
+    public struct Options: Sendable {
+        /// Whether creating the collector installs ``SigbusProtection`` (the default). Set it
+        /// to false to decide the order of `SIGBUS` handlers yourself: then call
+        /// ``SigbusProtection/install()`` before creating the collector, or creation fails
+        /// with ``CollectorError/sigbusProtectionMissing``.
+        public var installsSigbusHandler = true
+
+        /// Entries from which values load on two threads (tests lower it to force that path).
+        var parallelLoadThreshold = ValueLoader.parallelThreshold
+
+        /// The defaults.
+        public init() {}
+    }
 
     /// The directory holding the `.db` files (`PROMETHEUS_MULTIPROC_DIR`).
     public let directory: String
@@ -30,25 +55,37 @@ public final class DirectoryCollector: @unchecked Sendable {
     private let state: Locked<CacheState>
     /// Pids marked dead since the last scrape: kept apart so mark-dead never waits for a scrape.
     private let newlyDead = Locked<[String]>([])
+    /// Where the async `collect()` runs the blocking work.
+    private let queue = DispatchQueue(label: "multiproc-collector")
 
     /// Creates a collector for `directory`, which must exist and be a directory.
-    public convenience init(directory: String) throws(CollectorError) {
-        try self.init(directory: directory, parallelLoadThreshold: ValueLoader.parallelThreshold)
-    }
-
-    init(directory: String, parallelLoadThreshold: Int) throws(CollectorError) {
-        do {
-            _ = try MetricDirectory(path: directory)
-        } catch {
-            throw .directory(error.description)
+    ///
+    /// - Throws: ``CollectorError/directoryMissing(path:)``, ``CollectorError/notADirectory(path:)``,
+    ///   ``CollectorError/permissionDenied(path:)`` or ``CollectorError/directoryUnreadable(path:reason:)``
+    ///   for the directory; ``CollectorError/sigbusProtectionFailed(_:)`` or
+    ///   ``CollectorError/sigbusProtectionMissing`` for the `SIGBUS` handler.
+    public init(directory: String, options: Options = Options()) throws(CollectorError) {
+        if options.installsSigbusHandler {
+            do { try SigbusProtection.install() } catch { throw .sigbusProtectionFailed(error.reason) }
+        } else if !SigbusProtection.isInstalled {
+            throw .sigbusProtectionMissing
         }
+        _ = try MetricDirectory(path: directory)
         self.directory = directory
-        state = Locked(CacheState(parallelLoadThreshold: parallelLoadThreshold))
+        state = Locked(CacheState(parallelLoadThreshold: options.parallelLoadThreshold))
     }
 
-    /// Reads what changed since the last call and returns the merged metrics.
+    /// Test seam: a collector loading values on two threads from `parallelLoadThreshold` entries.
+    convenience init(directory: String, parallelLoadThreshold: Int) throws(CollectorError) {
+        var options = Options()
+        options.parallelLoadThreshold = parallelLoadThreshold
+        try self.init(directory: directory, options: options)
+    }
+
+    /// Reads what changed since the last call and returns the merged metrics. Blocks the
+    /// calling thread (see the type's "Blocking" section).
     public func collect() -> Snapshot {
-        let started = monotonicSeconds()
+        let started = monotonicNow()
         var snapshot = state.withLock { cache in
             let dead = newlyDead.withLock { pending in
                 defer { pending = [] }
@@ -56,8 +93,16 @@ public final class DirectoryCollector: @unchecked Sendable {
             }
             return cache.refresh(path: directory, newlyDead: dead)
         }
-        snapshot.statistics.duration = monotonicSeconds() - started
+        snapshot.statistics.duration = monotonicNow() - started
         return snapshot
+    }
+
+    /// The same as the blocking `collect()`, for async callers: the work runs on a thread of
+    /// the collector's own, never on the cooperative thread pool.
+    public func collect() async -> Snapshot {
+        await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: self.collect()) }
+        }
     }
 
     /// Marks `pid` dead, as prometheus_client's `mark_process_dead` does: removes that pid's
@@ -72,14 +117,13 @@ public final class DirectoryCollector: @unchecked Sendable {
     /// which reads the files once more.
     ///
     /// - Returns: the names of the files removed (empty when there were none).
-    /// - Throws: ``CollectorError/invalidPid(_:)`` for a pid below 1,
-    ///   ``CollectorError/directory(_:)`` when the directory cannot be opened,
+    /// - Throws: ``CollectorError/invalidPid(_:)`` for a pid below 1, the directory errors
+    ///   of ``init(directory:options:)`` when the directory cannot be opened,
     ///   ``CollectorError/removeFailed(file:reason:)`` when a file exists but cannot be removed.
     @discardableResult
     public func markDead(pid: Int) throws(CollectorError) -> [String] {
         guard pid > 0 else { throw .invalidPid(pid) }
-        let dir: MetricDirectory
-        do { dir = try MetricDirectory(path: directory) } catch { throw .directory(error.description) }
+        let dir = try MetricDirectory(path: directory)
         var removed: [String] = []
         for name in MetricFileName.liveGaugeFileNames(pid: pid) {
             // unlinkat never follows a symlink and refuses directories: only that name goes.
@@ -97,24 +141,34 @@ public final class DirectoryCollector: @unchecked Sendable {
 
 /// Errors the collector reports to its caller.
 public enum CollectorError: Error, Equatable, CustomStringConvertible {
-    /// The metric directory is missing, not a directory, or unreadable.
-    case directory(String)
-    /// A pid outside 1…
+    /// The metric directory does not exist.
+    case directoryMissing(path: String)
+    /// The path exists but is not a directory.
+    case notADirectory(path: String)
+    /// The directory exists but this process may not read it (`EACCES`, `EPERM`).
+    case permissionDenied(path: String)
+    /// The directory cannot be opened for another reason (`strerror` text).
+    case directoryUnreadable(path: String, reason: String)
+    /// A pid below 1.
     case invalidPid(Int)
     /// A live gauge file exists but could not be removed.
     case removeFailed(file: String, reason: String)
+    /// ``SigbusProtection/install()`` failed.
+    case sigbusProtectionFailed(String)
+    /// ``DirectoryCollector/Options/installsSigbusHandler`` is false and nobody installed it.
+    case sigbusProtectionMissing
 
     public var description: String {
         switch self {
-        case .directory(let why): return why
+        case .directoryMissing(let path): return "\(path): no such directory"
+        case .notADirectory(let path): return "\(path): not a directory"
+        case .permissionDenied(let path): return "\(path): permission denied"
+        case .directoryUnreadable(let path, let reason): return "\(path): \(reason)"
         case .invalidPid(let pid): return "invalid pid \(pid): must be a positive integer"
         case .removeFailed(let file, let reason): return "cannot remove \(file): \(reason)"
+        case .sigbusProtectionFailed(let reason): return "cannot install the SIGBUS handler: \(reason)"
+        case .sigbusProtectionMissing:
+            return "the SIGBUS handler is not installed: call SigbusProtection.install() or set Options.installsSigbusHandler"
         }
     }
-}
-
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

@@ -1,8 +1,5 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import MultiprocSupport
 
 // MARK: - Entry points for the libFuzzer targets (FOR FUZZING ONLY)
 //
@@ -48,7 +45,7 @@ package enum CollectorFuzzing {
 
         // The good file stays from run to run (rewritten if a run changed it); the fuzzed
         // file is created afresh, so every run starts from the same directory.
-        if readFile(directory + "/counter_1.db") != goodFile {
+        if (try? FileContents.read(directory + "/counter_1.db")) != goodFile {
             removeAll(in: directory)
             writeFile(directory + "/counter_1.db", goodFile)
         }
@@ -187,7 +184,7 @@ package enum CollectorFuzzing {
             let plan = builder.plan
             let slots = plan.accumulate(entrySlots: merged.map { builder.slots(of: $0) },
                                         values: merged.map(\.values), timestamps: merged.map(\.timestamps))
-            return Snapshot(plan: plan, slots: slots, problems: problems, newProblems: problems, statistics: ScrapeStatistics())
+            return Snapshot(plan: plan, slots: slots, problems: problems, statistics: ScrapeStatistics())
         }
     }
 
@@ -259,14 +256,6 @@ package enum CollectorFuzzing {
         return formats.map { snapshot.body($0) }
     }
 
-    private static func readFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: goodFile.count + 1)
-        let n = read(fd, &bytes, bytes.count)
-        return n < 0 ? nil : Array(bytes[0..<n])
-    }
 
     /// A valid counter file: one entry shared by name with typical seeds.
     static let goodFile: [UInt8] = {

@@ -1,8 +1,6 @@
 import ArgumentParser
 import MultiprocCollector
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// `--multiproc-dir`, shared by every command.
 struct DirectoryOption: ParsableArguments {

@@ -1,8 +1,6 @@
 import ArgumentParser
 import MultiprocCollector
-#if canImport(Glibc)
 import Glibc
-#endif
 
 struct Dump: ParsableCommand {
     static let configuration = CommandConfiguration(

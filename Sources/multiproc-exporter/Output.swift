@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Unbuffered writes to the standard streams and atomic file replacement.
 enum Output {

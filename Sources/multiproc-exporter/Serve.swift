@@ -2,11 +2,7 @@ import ArgumentParser
 import ExporterHTTP
 import Logging
 import MultiprocCollector
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(

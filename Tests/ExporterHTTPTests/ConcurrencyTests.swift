@@ -1,11 +1,11 @@
 import ExporterHTTP
 import Foundation
-import Synchronization
+import MultiprocSupport
 import Testing
 
 /// Runs `body` on `count` threads at once and returns their results in order.
 func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) -> T) -> [T] {
-    let results = Mutex<[Int: T]>([:])
+    let results = Locked<[Int: T]>([:])
     let group = DispatchGroup()
     for i in 0..<count {
         group.enter()
@@ -22,16 +22,16 @@ func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) -
 @Suite("Never blocked: slow merges, single-flight, caps, min-interval")
 struct ConcurrencyTests {
     @Test func healthzStaysFastDuringASlowMerge() throws {
-        let slow = LockedBox<SlowSource>()
+        let slow = Locked<SlowSource?>(nil)
         try TestServer.with(source: { c in
             let source = SlowSource(c, delay: 1.5)
-            slow.set(source)
+            slow.withLock { $0 = source }
             return source
         }) { server in
             let port = server.port
             let scrape = Thread { _ = try? RawHTTPClient.request(port: port, "GET", "/metrics") }
             scrape.start()
-            #expect(waitUntil { slow.get()!.collects == 1 })  // the merge is now running on a worker
+            #expect(waitUntil { slow.withLock { $0 }!.collects == 1 })  // the merge is now running on a worker
             var times: [Double] = []
             for _ in 0..<10 {
                 let start = Date()
@@ -40,7 +40,7 @@ struct ConcurrencyTests {
                 #expect(r.status == 200)
             }
             times.sort()
-            #expect(slow.get()!.collects == 1)  // all answered while the 1.5 s merge ran
+            #expect(slow.withLock { $0 }!.collects == 1)  // all answered while the 1.5 s merge ran
             // A blocked loop would take ~1.5 s; the median bound is the requirement, the
             // looser bound on the slowest absorbs scheduling noise from tests running alongside.
             #expect(times[5] < 0.05, "median /healthz took \(times[5]) s")
@@ -49,7 +49,7 @@ struct ConcurrencyTests {
     }
 
     @Test func concurrentScrapesShareOneRefresh() throws {
-        let source = Mutex<SlowSource?>(nil)
+        let source = Locked<SlowSource?>(nil)
         try TestServer.with(source: { c in
             let slow = SlowSource(c, delay: 0.5)
             source.withLock { $0 = slow }
@@ -83,7 +83,7 @@ struct ConcurrencyTests {
     }
 
     @Test func minIntervalReusesSnapshotAndBody() throws {
-        let source = Mutex<SlowSource?>(nil)
+        let source = Locked<SlowSource?>(nil)
         try TestServer.with(configure: { $0.minScrapeInterval = 5 }, source: { c in
             let slow = SlowSource(c, delay: 0)
             source.withLock { $0 = slow }
@@ -126,7 +126,7 @@ struct ConcurrencyTests {
     }
 
     @Test func withoutMinIntervalEveryScrapeRefreshes() throws {
-        let source = Mutex<SlowSource?>(nil)
+        let source = Locked<SlowSource?>(nil)
         try TestServer.with(source: { c in
             let slow = SlowSource(c, delay: 0)
             source.withLock { $0 = slow }

@@ -1,5 +1,6 @@
 import ExporterHTTP
 import Foundation
+import MultiprocSupport
 import MultiprocCollector
 import Testing
 
@@ -249,12 +250,12 @@ struct HostileFilesTests {
             let goodOnly = String(decoding: try Self.referenceBody(kept: [], keptName: nil), as: UTF8.self)
             let hammerValues = Dictionary(uniqueKeysWithValues: entries.map { ("hammer_total{i=\"\($0.labels["i"]!)\"}", $0.value) })
 
-            let stop = LockedBox<Bool>()
-            let cycles = LockedBox<Int>()
+            let stop = Locked<Bool?>(nil)
+            let cycles = Locked<Int?>(nil)
             let hammer = Thread {
                 let fd = open(path, O_RDWR)
                 var n = 0
-                while stop.get() != true {
+                while stop.withLock { $0 } != true {
                     for size in [0, 4096, content.count / 2, 12] {
                         ftruncate(fd, off_t(size))
                         usleep(UInt32.random(in: 0...300))
@@ -264,7 +265,7 @@ struct HostileFilesTests {
                     n += 1
                 }
                 close(fd)
-                cycles.set(n)
+                cycles.withLock { $0 = n }
             }
             hammer.start()
             let deadline = Date().addingTimeInterval(3)
@@ -295,8 +296,8 @@ struct HostileFilesTests {
                     slowestHealthz = max(slowestHealthz, Date().timeIntervalSince(started))
                 }
             }
-            stop.set(true)
-            #expect(waitUntil { cycles.get() != nil })
+            stop.withLock { $0 = true }
+            #expect(waitUntil { cycles.withLock { $0 } != nil })
             try Data(content).write(to: URL(fileURLWithPath: path))
             let final = try server.get("/metrics")
             let warm = String(decoding: Self.mergedPart(final.body), as: UTF8.self)
@@ -306,7 +307,7 @@ struct HostileFilesTests {
             #expect(warm == cold, "after the hammer, warm only: \(Array(onlyWarm.prefix(3))) (\(onlyWarm.count)), cold only: \(Array(onlyCold.prefix(3))) (\(onlyCold.count)); \(server.log.all.filter { $0.contains("counter_950") }.suffix(2))")
             #expect(withHammer > 0 && scrapes > 20, "scrapes=\(scrapes) with the hammered file=\(withHammer)")
             let problems = FileProblem.Reason.allCases.compactMap { Self.errorCount(final.text, $0) }.reduce(0, +)
-            #expect(problems > 0, "the hammer never hit a scrape (cycles=\(cycles.get() ?? 0))")
+            #expect(problems > 0, "the hammer never hit a scrape (cycles=\(cycles.withLock { $0 } ?? 0))")
             #expect(slowestHealthz < 0.5, "slowest /healthz \(slowestHealthz) s")
         }
     }

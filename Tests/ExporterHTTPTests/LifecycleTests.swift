@@ -1,27 +1,31 @@
 import ExporterHTTP
 import Foundation
+import MultiprocSupport
 import Testing
 
 @Suite("Shutdown and the serve command")
 struct LifecycleTests {
     @Test func shutdownFinishesInFlightRepliesThenStopsAccepting() throws {
-        let slow = LockedBox<SlowSource>()
+        let slow = Locked<SlowSource?>(nil)
         let server = try TestServer(source: { c in
             let source = SlowSource(c, delay: 0.6)
-            slow.set(source)
+            slow.withLock { $0 = source }
             return source
         })
         let port = server.port
-        let status = LockedBox<Int>()
-        let scrape = Thread { status.set((try? RawHTTPClient.request(port: port, "GET", "/metrics"))?.status ?? -1) }
+        let status = Locked<Int?>(nil)
+        let scrape = Thread {
+            let code = (try? RawHTTPClient.request(port: port, "GET", "/metrics"))?.status ?? -1
+            status.withLock { $0 = code }
+        }
         scrape.start()
-        #expect(waitUntil { slow.get()!.collects == 1 })  // the scrape is in flight
+        #expect(waitUntil { slow.withLock { $0 }!.collects == 1 })  // the scrape is in flight
         let started = Date()
         #expect(server.stop())
         #expect(Date().timeIntervalSince(started) < 3)
         // The reply went out before stop() returned; the client thread may still be reading it.
-        #expect(waitUntil { status.get() != nil })
-        #expect(status.get() == 200)
+        #expect(waitUntil { status.withLock { $0 } != nil })
+        #expect(status.withLock { $0 } == 200)
         #expect(throws: RawHTTPClient.Failure.self) { try RawHTTPClient.connect(port: port) }
         #expect(server.log.all.contains { $0.contains("msg=\"shutting down\"") })
     }
@@ -136,10 +140,3 @@ func waitUntil(timeout: Double = 5, _ condition: () -> Bool) -> Bool {
     return condition()
 }
 
-/// A value set on one thread and read on another.
-final class LockedBox<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: T?
-    func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
-    func get() -> T? { lock.lock(); defer { lock.unlock() }; return value }
-}

@@ -117,13 +117,14 @@ import Testing
     @Test func directoryRemovedAndRecreated() throws {
         DBWriter(path: dir.file("counter_1.db")).set(requests, 1)
         let collector = try DirectoryCollector(directory: dir.path)
-        _ = collector.collect()
+        var log = ProblemLog()
+        _ = log.newProblems(in: collector.collect())
         try FileManager.default.removeItem(atPath: dir.path)
         let missing = collector.collect()
         #expect(missing.problems.map(\.reason) == [.directoryUnreadable])
-        #expect(missing.newProblems.count == 1)
+        #expect(log.newProblems(in: missing).count == 1)
         #expect(missing.text.isEmpty)
-        #expect(collector.collect().newProblems.isEmpty, "reported once")
+        #expect(log.newProblems(in: collector.collect()).isEmpty, "reported once")
         try FileManager.default.createDirectory(atPath: dir.path, withIntermediateDirectories: true)
         DBWriter(path: dir.file("counter_1.db")).set(requests, 9)
         let back = try expectMatchesCold(collector)
@@ -131,12 +132,20 @@ import Testing
         #expect(back.text.contains("req_total{route=\"/\"} 9.0"))
     }
 
-    @Test func problemsAreNewOnlyOnce() throws {
+    @Test func problemsAreNewOnlyOncePerConsumer() throws {
         FileManager.default.createFile(atPath: dir.file("counter_5.db"), contents: Data())
         let collector = try DirectoryCollector(directory: dir.path)
-        #expect(collector.collect().newProblems.map(\.reason) == [.emptyFile])
-        #expect(collector.collect().newProblems.isEmpty)
+        var server = ProblemLog(), checker = ProblemLog()
+        #expect(server.newProblems(in: collector.collect()).map(\.reason) == [.emptyFile])
+        #expect(server.newProblems(in: collector.collect()).isEmpty)
+        // Another consumer of the same collector sees it too (each keeps its own log).
+        #expect(checker.newProblems(in: collector.collect()).map(\.reason) == [.emptyFile])
         #expect(collector.collect().problems.map(\.reason) == [.emptyFile])
+        // Gone, then back: reported again.
+        try FileManager.default.removeItem(atPath: dir.file("counter_5.db"))
+        #expect(server.newProblems(in: collector.collect()).isEmpty)
+        FileManager.default.createFile(atPath: dir.file("counter_5.db"), contents: Data())
+        #expect(server.newProblems(in: collector.collect()).map(\.reason) == [.emptyFile])
     }
 
     @Test func markDeadRemovesOnlyLiveGaugeFilesOfThatPid() throws {
@@ -183,8 +192,9 @@ import Testing
         writer.forceUsed(used)
         let collector = try DirectoryCollector(directory: dir.path)
         let snapshot = collector.collect()
+        var log = ProblemLog()
         #expect(snapshot.problems.map(\.reason) == [.usedBelowHeader])
-        #expect(snapshot.newProblems.map(\.reason) == [.usedBelowHeader])
+        #expect(log.newProblems(in: snapshot).map(\.reason) == [.usedBelowHeader])
         #expect(snapshot.text.isEmpty)
         #expect(collector.collect().problems.map(\.reason) == [.usedBelowHeader], "still reported while it lasts")
     }

@@ -1,8 +1,5 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import MultiprocSupport
 
 /// The secret of `--web.admin-token-file`. Never printed: its description is redacted.
 public struct AdminToken: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
@@ -22,19 +19,9 @@ public struct AdminToken: Sendable, CustomStringConvertible, CustomDebugStringCo
 
     /// Reads the token file at `path`.
     public static func load(path: String) throws(ConfigurationError) -> AdminToken {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw ConfigurationError("cannot read admin token file \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { closeDescriptor(fd) }
-        var contents: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fd, &chunk, chunk.count)
-            if n < 0 { throw ConfigurationError("cannot read admin token file \(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            contents.append(contentsOf: chunk[0..<n])
-            if contents.count > 64 * 1024 { throw ConfigurationError("admin token file \(path) is larger than 64 KiB") }
+        let contents: [UInt8]
+        do { contents = try FileContents.read(path, limit: 64 * 1024) } catch {
+            throw ConfigurationError("cannot read admin token file \(path): \(error)")
         }
         do { return try AdminToken(fileContents: contents) } catch {
             throw ConfigurationError("\(error.description): \(path)")

@@ -1,4 +1,5 @@
 import MultiprocCollector
+import MultiprocSupport
 
 /// The outcome of one `POST /mark-dead/<pid>`: the `result` label of
 /// `multiproc_exporter_mark_dead_requests_total`.

@@ -1,5 +1,6 @@
 import Logging
 import MultiprocCollector
+import MultiprocSupport
 
 /// `multiproc-exporter serve` as a library: routes, limits, admin access, single-flight
 /// refreshes on worker threads, all on one libevent loop.
@@ -29,10 +30,15 @@ public final class ExporterServer: Sendable {
 
         let renderer = ScrapeRenderer(metrics: configuration.exporterMetricsEnabled ? metrics : nil,
                                       gzipLevel: Int32(configuration.gzipLevel))
+        // One log of reported problems for this server: each is logged and counted once.
+        let problemLog = Locked(ProblemLog())
         let coordinator = ScrapeCoordinator(
             source: source, pool: pool, renderer: renderer, minInterval: configuration.minScrapeInterval,
             maxInFlight: configuration.maxRequests,
-            onRefresh: { snapshot in Self.report(snapshot, metrics: metrics, logger: logger) })
+            onRefresh: { snapshot in
+                let newProblems = problemLog.withLock { $0.newProblems(in: snapshot) }
+                Self.report(snapshot, newProblems: newProblems, metrics: metrics, logger: logger)
+            })
         var markDead: MarkDeadEndpoint?
         if configuration.adminEnabled {
             markDead = MarkDeadEndpoint(
@@ -43,7 +49,12 @@ public final class ExporterServer: Sendable {
                                     telemetryPath: configuration.telemetryPath, adminEnabled: configuration.adminEnabled)
         let routes = ExporterRoutes(telemetryPath: configuration.telemetryPath, landingPage: ResponseBody(Array(page.utf8)),
                                     coordinator: coordinator, markDead: markDead)
-        loop = try EventLoopServer(handler: routes, limits: configuration.limits, logger: logger)
+        do {
+            loop = try EventLoopServer(handler: routes, limits: configuration.limits, logger: logger)
+        } catch {
+            pool.stop()  // its threads would otherwise outlive the server that failed to start
+            throw error
+        }
         if configuration.handlesSignals { loop.handleSignals() }
     }
 
@@ -69,10 +80,10 @@ public final class ExporterServer: Sendable {
         loop.mailbox.post(.shutdown)
     }
 
-    /// Logs each problem once (when first seen) and counts it.
-    private static func report(_ snapshot: Snapshot, metrics: ExporterMetrics, logger: Logger) {
-        metrics.count(problems: snapshot.newProblems)
-        for problem in snapshot.newProblems {
+    /// Logs and counts the problems first seen by this refresh.
+    private static func report(_ snapshot: Snapshot, newProblems: [FileProblem], metrics: ExporterMetrics, logger: Logger) {
+        metrics.count(problems: newProblems)
+        for problem in newProblems {
             if problem.reason == .directoryUnreadable {
                 logger.error("metric directory unreadable; serving exporter metrics only",
                              metadata: ["reason": "\(problem.reason.rawValue)", "detail": "\(problem.detail)"])

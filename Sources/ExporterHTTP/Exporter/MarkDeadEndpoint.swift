@@ -1,5 +1,6 @@
 import Logging
 import MultiprocCollector
+import MultiprocSupport
 
 /// `POST /mark-dead/<pid>`: checks access, validates the pid, and runs
 /// ``MetricsSource/markDead(pid:)`` on a worker. Every answer is JSON.

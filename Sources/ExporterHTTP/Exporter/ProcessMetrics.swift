@@ -1,8 +1,5 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import MultiprocSupport
 import MultiprocCollector
 
 /// `process_*` metrics read from `/proc/self`, with the names and help texts of
@@ -49,7 +46,7 @@ enum ProcessMetrics {
 
     /// `/proc/self/stat`: fields after the `(comm)`, which may itself hold spaces and parentheses.
     static func readStat() -> Stat? {
-        guard let text = readSmallFile("/proc/self/stat"), let close = text.lastIndex(of: ")") else { return nil }
+        guard let text = FileContents.text("/proc/self/stat"), let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
         // fields[0] is field 3 (state): utime = 14, stime = 15, starttime = 22, vsize = 23, rss = 24.
         guard fields.count > 21, let utime = Double(fields[11]), let stime = Double(fields[12]),
@@ -59,7 +56,7 @@ enum ProcessMetrics {
 
     /// `btime` of `/proc/stat`: boot time in seconds since the epoch.
     static func bootTime() -> Double? {
-        guard let text = readSmallFile("/proc/stat") else { return nil }
+        guard let text = FileContents.text("/proc/stat") else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix("btime ") {
             return Double(line.dropFirst(6).trimmingPrefix(" "))
         }
@@ -85,27 +82,7 @@ enum ProcessMetrics {
         return Double(value.rlim_cur)
     }
 
-    #if canImport(Glibc)
     typealias ResourceKind = __rlimit_resource_t
     static let openFilesResource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
     static let addressSpaceResource = __rlimit_resource_t(RLIMIT_AS.rawValue)
-    #else
-    typealias ResourceKind = Int32
-    static let openFilesResource = RLIMIT_NOFILE
-    static let addressSpaceResource = RLIMIT_AS
-    #endif
-
-    private static func readSmallFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { closeDescriptor(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(fd, &chunk, chunk.count)
-            if n <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
 }

@@ -1,4 +1,5 @@
 import MultiprocCollector
+import MultiprocSupport
 
 /// Single-flight refreshes and a per-snapshot body cache between `/metrics` requests and the
 /// ``MetricsSource``.

@@ -1,5 +1,5 @@
 import Logging
-import MultiprocCollector
+import MultiprocSupport
 
 /// The exporter's log handler: one line per event, in logfmt or JSON, written to stderr with
 /// one `write(2)` (see ``LogFormat``).

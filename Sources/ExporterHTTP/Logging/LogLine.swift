@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Logging
 
 /// What both log formats share: level names, timestamps, metadata merging, writing to stderr.
@@ -67,11 +63,7 @@ public enum LogLine {
         line.withUTF8 { bytes in
             var offset = 0
             while offset < bytes.count {
-                #if canImport(Glibc)
                 let n = Glibc.write(2, bytes.baseAddress! + offset, bytes.count - offset)
-                #else
-                let n = Darwin.write(2, bytes.baseAddress! + offset, bytes.count - offset)
-                #endif
                 if n <= 0 { break }
                 offset += n
             }

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CLibevent
 import Logging
 
@@ -31,16 +27,27 @@ final class EventLoopServer: @unchecked Sendable {
     private let sendfileCache = SendfileCache()
     private var nextID: UInt64 = 0
     private var draining = false
+    /// libevent's objects were freed (``release()``).
+    private var released = false
 
     init(handler: HTTPHandler, limits: ServerLimits, logger: Logger) throws(ConfigurationError) {
-        guard let base = event_base_new() else { throw ConfigurationError("event_base_new failed") }
-        guard let http = evhttp_new(base) else { throw ConfigurationError("evhttp_new failed") }
+        // Each failure frees what was made before it (deinit runs only for a complete server).
+        let mailbox = try LoopMailbox()
+        guard let base = event_base_new() else {
+            mailbox.close()
+            throw ConfigurationError("event_base_new failed")
+        }
+        guard let http = evhttp_new(base) else {
+            event_base_free(base)
+            mailbox.close()
+            throw ConfigurationError("evhttp_new failed")
+        }
+        self.mailbox = mailbox
         self.base = base
         self.http = http
         self.handler = handler
         self.limits = limits
         self.logger = logger
-        mailbox = try LoopMailbox()
 
         evhttp_set_max_headers_size(http, limits.maxHeaderBytes)
         evhttp_set_max_body_size(http, limits.maxBodyBytes)
@@ -90,9 +97,21 @@ final class EventLoopServer: @unchecked Sendable {
     /// Runs the loop until a shutdown has finished, then frees everything libevent owns.
     func run() {
         event_base_dispatch(base)
+        release()
+    }
+
+    /// A server that never ran (its owner failed to start) still owns its base, sockets and pipe.
+    deinit { release() }
+
+    /// Frees the mailbox pipe, the events, the bound sockets and connections (with
+    /// `evhttp_free`) and the event base; later calls do nothing.
+    private func release() {
+        guard !released else { return }
+        released = true
         mailbox.close()
         for event in events { event_free(event) }
         events = []
+        listeners = []
         pending = [:]  // evhttp_free frees them with their connections
         evhttp_free(http)
         event_base_free(base)

@@ -1,9 +1,5 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-import MultiprocCollector
+import MultiprocSupport
 
 /// The one way other threads talk to the event loop: a locked queue plus a self-pipe.
 ///
@@ -76,9 +72,5 @@ final class LoopMailbox: Sendable {
 
 /// `close(2)`, named so that it does not clash with methods called `close`.
 func closeDescriptor(_ fd: Int32) {
-    #if canImport(Glibc)
     _ = Glibc.close(fd)
-    #else
-    _ = Darwin.close(fd)
-    #endif
 }

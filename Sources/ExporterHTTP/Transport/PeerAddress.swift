@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The address of a connected client (or of a bound socket), read from a `sockaddr`.
 public struct PeerAddress: Sendable, Hashable, CustomStringConvertible {

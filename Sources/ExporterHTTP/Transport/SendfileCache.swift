@@ -1,7 +1,5 @@
 import CLibevent
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Zero-copy sends for bodies that go out again and again (`--scrape.min-interval`, many
 /// scrapers of one snapshot): the second time a large body is sent it is copied once into a

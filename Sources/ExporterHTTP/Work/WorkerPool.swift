@@ -1,9 +1,5 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-import MultiprocCollector
+import MultiprocSupport
 
 /// A few plain threads that run jobs in FIFO order: merges, rendering, gzip and mark-dead run
 /// here so that the event loop never waits for the file system or the CPU.
@@ -69,7 +65,12 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    // The semaphore is never destroyed: workers may still be waiting on it when the pool goes away.
+    // Every worker holds the pool (through its context) until its thread returns, so the pool
+    // goes away only when no thread can be waiting on the semaphore any more.
+    deinit {
+        sem_destroy(available)
+        available.deallocate()
+    }
 }
 
 private final class WorkerContext {

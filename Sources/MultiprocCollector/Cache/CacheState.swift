@@ -1,34 +1,31 @@
-import Dispatch
+import MultiprocSupport
 
 // MARK: - The cache behind DirectoryCollector
 
-/// Everything kept between scrapes. Only touched under the collector's lock.
+/// Everything kept between scrapes, and the refresh that brings it up to date. Only touched
+/// under the collector's lock.
+///
+/// A refresh: list the directory (``ListingCache``), thaw dead pids that came back
+/// (``DeadPids``), map and parse what is new (``TrackedFile``, ``ParallelRefresh``), load values
+/// (``ValueLoader``), update the merge plan if any file's entry list changed
+/// (``PlanBuilder``), fold the values (``FoldCache``), freeze the files of dead pids.
 struct CacheState: ~Copyable {
+    /// Every distinct key of the files below; ids index ``PlanBuilder``'s per-key tables.
     private var keys = KeyTable()
+    /// Files of the last listing by name. A name listed with another inode is another file.
     private var files: [String: TrackedFile] = [:]
-    private var builder = PlanBuilder()
-    /// The files (identity and generation) the plan was built from, in merge order.
-    private var planSignature: [PlanInput] = []
-    /// Pids marked dead through ``DirectoryCollector/markDead(pid:)``: their non-live files
-    /// are read one last time, then frozen.
-    private var deadPids: Set<ExactString> = []
-    private var fold: DeadFold?
-    /// Slots fed by live files since the fold was last brought up to date, and whether the
-    /// plan was rebuilt (renumbered) meanwhile: what the fold needs to carry itself over.
-    private var fedSinceFold: [Int32] = []
-    private var rebuiltSinceFold = false
-    /// Slots found not to be exact sums after all (see ``DeadFold``), until the plan changes.
-    private var forcedSequential: Set<Int32> = []
-    /// The last listing and the directory version it was taken at (see ``listing(of:)``).
-    private var cachedListing: (version: MetricDirectory.Version, entries: [MetricDirectory.Entry])?
-    /// Problems reported before, so each is reported once while it lasts.
-    private var reported: Set<FileProblem> = []
-    /// Metric files of the last listing, with their state when they were merged.
-    private(set) var lastListing: [(name: String, file: MetricFileName, merged: TrackedFile?)] = []
+    private var listing = ListingCache()
+    private var deadPids = DeadPids()
+    private var plan = PlanState()
+    private var fold = FoldCache()
+    /// Metric files of the last listing, with their state when they were merged (for ``DirectoryCollector/inspect()``).
+    private(set) var lastListing: [ListedFile] = []
 
-    private struct PlanInput: Equatable {
-        var file: Int
-        var generation: Int
+    struct ListedFile {
+        var name: String
+        var parsed: MetricFileName
+        /// Nil when the file took no part in the merge.
+        var merged: TrackedFile?
     }
 
     /// Entries from which values load on two threads (lowered by tests to exercise that path).
@@ -44,11 +41,7 @@ struct CacheState: ~Copyable {
         var statistics = ScrapeStatistics()
         var problems: [FileProblem] = []
         lastListing = []
-        for pid in newlyDead {
-            // Marked dead (again): whatever its files hold now is final; read them once more.
-            thaw(pid: pid)
-            deadPids.insert(ExactString(pid))
-        }
+        deadPids.record(newlyDead, files: files)
 
         var merged: [TrackedFile] = []
         do {
@@ -56,42 +49,23 @@ struct CacheState: ~Copyable {
             merged = refreshFiles(in: directory, problems: &problems, statistics: &statistics)
         } catch {
             files = [:]
-            cachedListing = nil
+            listing.forget()
             problems.append(FileProblem(file: "", reason: .directoryUnreadable, detail: error.description))
         }
+        trimKeysIfMostlyUnused()
 
-        // Recompile the merge only when the files or their entry lists changed.
-        let signature = merged.map { PlanInput(file: $0.id, generation: $0.generation) }
-        if signature != planSignature {
-            let outcome = builder.update(files: merged, keys: keys)
-            planSignature = signature
+        if let outcome = plan.update(files: merged, keys: keys) {
             statistics.planRebuilt = outcome.rebuilt
             statistics.planChanged = outcome.changed
-            fedSinceFold += outcome.fedSlots
-            if outcome.rebuilt {
-                forcedSequential = []
-                rebuiltSinceFold = true
-            }
+            fold.planChanged(outcome)
         }
-        for file in merged { problems.append(contentsOf: builder.problems(of: file)) }
-        let plan = builder.plan
-        let slots = accumulate(plan: plan, files: merged)
+        for file in merged { problems.append(contentsOf: plan.builder.problems(of: file)) }
+        let currentPlan = plan.builder.plan
+        let slots = fold.accumulate(plan: currentPlan, files: merged, slots: merged.map { plan.builder.slots(of: $0) })
 
-        var pids = Set<ExactString>()
-        for file in merged {
-            statistics.filesByType[file.parsedName.type, default: 0] += 1
-            statistics.bytesUsed += min(file.used, file.mapping?.length ?? 0)
-            statistics.entries += file.keyIDs.count
-            if file.frozen { statistics.filesFrozen += 1 }
-            pids.insert(ExactString(file.parsedName.pid))
-        }
-        statistics.pids = pids.count
-        freezeFilesOfDeadPids(merged)
-
-        let current = Set(problems)
-        let newProblems = problems.filter { !reported.contains($0) }
-        reported = current
-        return Snapshot(plan: plan, slots: slots, problems: problems, newProblems: newProblems, statistics: statistics)
+        statistics.count(merged)
+        deadPids.freeze(merged)
+        return Snapshot(plan: currentPlan, slots: slots, problems: problems, statistics: statistics)
     }
 
     // MARK: Files
@@ -100,55 +74,50 @@ struct CacheState: ~Copyable {
     /// that take part in the merge, in merge (listing) order.
     private mutating func refreshFiles(in directory: borrowing MetricDirectory, problems: inout [FileProblem],
                                        statistics: inout ScrapeStatistics) -> [TrackedFile] {
-        let listing = listing(of: directory)
-        thawReusedPids(listing)
+        let entries = listing.entries(of: directory)
+        deadPids.thawReused(entries, files: files)
         var seen: [String: TrackedFile] = [:]
         var order: [(entry: MetricDirectory.Entry, file: TrackedFile)] = []
-        for entry in listing {
+        for entry in entries {
             if entry.isSymlink {
                 problems.append(FileProblem(file: entry.name, reason: .symlink, detail: "is a symbolic link; not followed"))
-                lastListing.append((entry.name, entry.parsed, nil))
+                lastListing.append(ListedFile(name: entry.name, parsed: entry.parsed))
                 continue
             }
-            let file: TrackedFile
-            if let known = files[entry.name], known.listedInode == entry.inode {
-                file = known
-            } else {
-                file = TrackedFile(entry: entry)
-            }
+            let known = files[entry.name].flatMap { $0.listedInode == entry.inode ? $0 : nil }
+            let file = known ?? TrackedFile(entry: entry)
             seen[entry.name] = file
             order.append((entry, file))
         }
         files = seen
 
-        // Map and parse what changed: on two threads when many files are new (a cold start,
-        // a directory full of new workers), each with a key table of its own.
-        let stale = order.map(\.file).filter { !$0.frozen }
-        let results = refresh(stale, directory: directory.descriptor)
+        // Map and parse what changed (frozen files never change while they stay frozen).
+        let stale = order.map(\.file).filter { !$0.isFrozen }
+        let unmapped = stale.reduce(0) { $0 + ($1.mapping == nil ? 1 : 0) }
+        // Tests force both paths through the load threshold: 0 = always parallel, max = never.
+        let parallel = parallelLoadThreshold != .max && unmapped >= (parallelLoadThreshold == 0 ? 2 : ParallelRefresh.threshold)
+        var results = ParallelRefresh.refresh(stale, directory: directory.descriptor, keys: &keys, parallel: parallel).makeIterator()
+
         var candidates: [TrackedFile] = []
         var toLoad: [TrackedFile] = []
-        var next = 0
         for (entry, file) in order {
-            if file.frozen {
+            if file.isFrozen {
                 candidates.append(file)
                 continue
             }
-            let result = results[next]
-            next += 1
-            switch result {
+            switch results.next()! {
             case .ready(let parsed):
                 candidates.append(file)
                 toLoad.append(file)
                 if parsed { statistics.filesParsed += 1 }
             case .excluded(let problem):
                 if let problem { problems.append(problem) }
-                lastListing.append((entry.name, entry.parsed, nil))
+                lastListing.append(ListedFile(name: entry.name, parsed: entry.parsed))
             }
         }
 
-        let faults = ValueLoader.load(toLoad, parallelThreshold: parallelLoadThreshold)
         var failed = Set<Int>()
-        for (file, fault) in zip(toLoad, faults) {
+        for (file, fault) in zip(toLoad, ValueLoader.load(toLoad, parallelThreshold: parallelLoadThreshold)) {
             if let fault {
                 problems.append(fault)
                 failed.insert(file.id)
@@ -159,149 +128,80 @@ struct CacheState: ~Copyable {
         var merged: [TrackedFile] = []
         merged.reserveCapacity(candidates.count)
         for file in candidates {
-            if failed.contains(file.id) {
-                lastListing.append((file.name, file.parsedName, nil))
-                continue
-            }
+            let takesPart = !failed.contains(file.id)
+            lastListing.append(ListedFile(name: file.name, parsed: file.parsedName, merged: takesPart ? file : nil))
+            guard takesPart else { continue }
             problems.append(contentsOf: file.problems)
-            lastListing.append((file.name, file.parsedName, file))
             merged.append(file)
         }
         return merged
     }
 
-    /// The metric files of `directory`, re-read only when its mtime moved.
-    ///
-    /// mtimes tick with the kernel's coarse clock, so a change made in the same tick as a
-    /// listing could leave the mtime unchanged. A listing is therefore reused only if it was
-    /// started in a later tick than the mtime it saw (the "racy git" rule): any change after
-    /// it would carry a later mtime.
-    private mutating func listing(of directory: borrowing MetricDirectory) -> [MetricDirectory.Entry] {
-        let version = directory.version()
-        if let version, let cached = cachedListing, cached.version == version { return cached.entries }
-        let started = MetricDirectory.coarseNow()
-        let entries = directory.metricFiles()
-        if let version, (version.mtimeSeconds, version.mtimeNanoseconds) < started {
-            cachedListing = (version, entries)
-        } else {
-            cachedListing = nil
+    // MARK: Memory
+
+    /// Keys of files that are gone (an app restart wiped the directory, workers with fresh
+    /// label values came and went) would otherwise stay in the table for good: when more than
+    /// half of a large table is unused, it is rebuilt with the keys of the current files, and
+    /// the plan (whose per-key tables are indexed by key id) is rebuilt with it.
+    private mutating func trimKeysIfMostlyUnused() {
+        guard keys.count >= KeyTable.trimThreshold, keys.count >= 2 * keysAfterLastTrim else { return }
+        var used = [Bool](repeating: false, count: keys.count)
+        for file in files.values {
+            for id in file.keyIDs { used[Int(id)] = true }
         }
-        return entries
+        let usedCount = used.reduce(0) { $0 + ($1 ? 1 : 0) }
+        keysAfterLastTrim = max(usedCount, KeyTable.trimThreshold / 2)
+        guard usedCount * 2 < keys.count else { return }
+        let (trimmed, mapping) = keys.keeping(used)
+        keys = trimmed
+        for file in files.values { file.renumberKeys(mapping) }
+        plan.forgetKeys()
+        // Hand the freed key and plan memory back to the system, so the process's size
+        // follows what the directory holds now (glibc keeps freed heap otherwise).
+        releaseFreedHeap()
     }
 
-    /// Files not yet mapped from which the refresh runs on two threads.
-    static let parallelRefreshThreshold = 32
+    /// Table size at the last trim check: the next check waits until the table doubled.
+    private var keysAfterLastTrim = 0
+}
 
-    /// Brings `files` up to date (mapping, parsing), in parallel when many are new.
-    private mutating func refresh(_ files: [TrackedFile], directory: Int32) -> [TrackedFile.RefreshResult] {
-        let unmapped = files.reduce(0) { $0 + ($1.mapping == nil ? 1 : 0) }
-        // Tests force both paths through the load threshold: 0 = always parallel, max = never.
-        let minimum = parallelLoadThreshold == 0 ? 2 : Self.parallelRefreshThreshold
-        guard unmapped >= minimum, parallelLoadThreshold != .max else {
-            return files.map { $0.refresh(directory: directory, keys: &keys) }
-        }
-        let lanes = 2
-        let results = UnsafeMutableBufferPointer<TrackedFile.RefreshResult>.allocate(capacity: files.count)
-        results.initialize(repeating: .excluded(nil))
-        defer { results.deallocate() }
-        let tables = UnsafeMutableBufferPointer<KeyTable>.allocate(capacity: lanes)
-        tables.initialize(repeating: KeyTable())
-        defer {
-            _ = tables.deinitialize()
-            tables.deallocate()
-        }
-        // Interleaved lanes: consecutive files tend to be alike in size.
-        let shared = ParallelRefresh(files: files, results: results, tables: tables, directory: directory)
-        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
-            for i in stride(from: lane, to: shared.files.count, by: lanes) {
-                shared.results[i] = shared.files[i].refreshWithLocalKeys(directory: shared.directory, keys: &shared.tables[lane])
-            }
-        }
-        for lane in 0..<lanes {
-            let mapping = keys.adopt(tables[lane])
-            for i in stride(from: lane, to: files.count, by: lanes) { files[i].adoptKeys(mapping) }
-        }
-        return Array(results)
+/// The merge plan and the inputs it was built from.
+struct PlanState {
+    private(set) var builder = PlanBuilder()
+    /// The files (identity and entry-list generation) the plan was built from, in merge order.
+    private var signature: [Input] = []
+
+    private struct Input: Equatable {
+        var file: Int
+        var generation: Int
     }
 
-    /// Each lane touches only its own files, result slots and key table.
-    private struct ParallelRefresh: @unchecked Sendable {
-        let files: [TrackedFile]
-        let results: UnsafeMutableBufferPointer<TrackedFile.RefreshResult>
-        let tables: UnsafeMutableBufferPointer<KeyTable>
-        let directory: Int32
+    /// Recompiles the merge when the files or their entry lists changed; nil when nothing did.
+    mutating func update(files: [TrackedFile], keys: KeyTable) -> PlanBuilder.Outcome? {
+        let current = files.map { Input(file: $0.id, generation: $0.generation) }
+        guard current != signature else { return nil }
+        signature = current
+        return builder.update(files: files, keys: keys)
     }
 
-    /// After a scrape has read them, the non-live files of dead pids are final.
-    private func freezeFilesOfDeadPids(_ merged: [TrackedFile]) {
-        guard !deadPids.isEmpty else { return }
-        for file in merged where !file.frozen && file.parsedName.gaugeMode?.isLive != true {
-            if deadPids.contains(ExactString(file.parsedName.pid)) { file.frozen = true }
-        }
+    /// Key ids were renumbered: the next update rebuilds from scratch.
+    mutating func forgetKeys() {
+        builder = PlanBuilder()
+        signature = []
     }
+}
 
-    /// Signs that a new worker reuses a dead pid, checked before any file is read so that all
-    /// of that pid's files are read this scrape: a live gauge file, a file that was not known
-    /// when the pid was marked dead (new name or new inode), a frozen file whose `used` changed.
-    private mutating func thawReusedPids(_ listing: [MetricDirectory.Entry]) {
-        guard !deadPids.isEmpty else { return }
-        var reused: [String] = []
-        var frozen: [TrackedFile] = []
-        for entry in listing where deadPids.contains(ExactString(entry.parsed.pid)) {
-            guard let known = files[entry.name], known.listedInode == entry.inode, entry.parsed.gaugeMode?.isLive != true else {
-                // A live gauge file, or a file that was not there when the pid died.
-                reused.append(entry.parsed.pid)
-                continue
-            }
-            if known.frozen { frozen.append(known) }
+extension ScrapeStatistics {
+    /// Counts the merged files.
+    mutating func count(_ merged: [TrackedFile]) {
+        var pids = Set<ExactString>()
+        for file in merged {
+            filesByType[file.parsedName.type, default: 0] += 1
+            bytesUsed += min(file.used, file.mapping?.length ?? 0)
+            entries += file.keyIDs.count
+            if file.isFrozen { filesFrozen += 1 }
+            pids.insert(ExactString(file.parsedName.pid))
         }
-        // One guard for all the header reads; one per file only if something shrank.
-        let (changed, faulted) = SigbusGuard.readAnyMapping { frozen.filter { !$0.frozenHeaderUnchangedUnguarded() } }
-        let suspects = faulted ? frozen.filter { !$0.frozenHeaderUnchanged() } : changed
-        reused += suspects.map(\.parsedName.pid)
-        for pid in reused { thaw(pid: pid) }
-    }
-
-    /// A pid marked dead is alive again: read its files normally.
-    private mutating func thaw(pid: String) {
-        guard deadPids.remove(ExactString(pid)) != nil else { return }
-        for file in files.values where file.parsedName.pid.exactlyEquals(pid) { file.frozen = false }
-    }
-
-    // MARK: Accumulation
-
-    private mutating func accumulate(plan: MergePlan, files: [TrackedFile]) -> SlotValues {
-        let slots = files.map { builder.slots(of: $0) }
-        func foldEveryFile() -> SlotValues {
-            plan.accumulate(entrySlots: slots, values: files.map(\.values), timestamps: files.map(\.timestamps))
-        }
-        let isFrozen = files.map(\.frozen)
-        guard isFrozen.contains(true) else {
-            fold = nil
-            fedSinceFold = []
-            rebuiltSinceFold = false
-            return foldEveryFile()
-        }
-        let frozenIDs = zip(files, isFrozen).filter(\.1).map(\.0.id)
-        if let current = fold, current.frozen == frozenIDs, !rebuiltSinceFold,
-           let carried = current.plan === plan ? current : current.extended(to: plan, fedSlots: fedSinceFold) {
-            fold = carried
-        } else {
-            fold = DeadFold(plan: plan, files: files, slots: slots, isFrozen: isFrozen, forcedSequential: forcedSequential)
-        }
-        fedSinceFold = []
-        rebuiltSinceFold = false
-        var positions: [Int] = []
-        positions.reserveCapacity(frozenIDs.count)
-        var live: [(position: Int, file: TrackedFile, slots: [Int32])] = []
-        for (i, file) in files.enumerated() {
-            if isFrozen[i] { positions.append(i) } else { live.append((i, file, slots[i])) }
-        }
-        let (folded, broken) = fold!.accumulate(plan: plan, positions: positions, live: live)
-        if let folded { return folded }
-        // A live value broke an exact sum: fold everything this time, interleave next time.
-        forcedSequential.formUnion(broken)
-        fold = nil
-        return foldEveryFile()
+        self.pids = pids.count
     }
 }

@@ -4,61 +4,73 @@
 /// any more), pre-merged so a scrape only folds in the live files.
 ///
 /// Python adds values in file order, and float addition is not associative, so the fold must
-/// give bit-identical results whatever the interleaving of dead and live files:
-/// - a slot fed only by frozen files is computed once, in merge order (`fixed`);
-/// - a `sum` slot whose frozen contributions are all integers (counters, bucket counts) is
-///   pre-summed: integer sums below 2^53 are exact in any order (`exactSum`), and live values
-///   are checked to keep it so;
-/// - any other slot fed by both keeps its frozen contributions in order and interleaves them
-///   with the live ones by file position (`sequential`).
-/// A live value that breaks the `exactSum` condition makes the scrape fall back to the plain
-/// fold of every file, and that slot becomes `sequential` from the next fold on.
+/// give bit-identical results whatever the interleaving of dead and live files. Each slot the
+/// frozen files feed gets a ``SlotKind``:
+/// - `fixed`: fed only by frozen files: computed once, in merge order;
+/// - `exactSum`: a `sum` slot whose frozen contributions are all integers (counters, bucket
+///   counts): integer sums below 2^53 are exact in any order, so they are pre-summed, and
+///   live values are checked to keep it so;
+/// - `sequential`: anything else fed by both: the frozen contributions are kept in merge order
+///   and interleaved with the live ones by file position.
+/// A live value that breaks the `exactSum` condition makes ``accumulate(plan:frozenPositions:live:)``
+/// return ``Outcome/inexact(_:)``: the caller folds every file plainly, and those slots become
+/// `sequential` from the next fold on (``FoldCache``).
 struct DeadFold {
     enum SlotKind: UInt8 { case none, fixed, exactSum, sequential }
+
+    /// A file that is not frozen, with its merge position and the slots of its entries.
+    struct LiveFile {
+        var position: Int
+        var file: TrackedFile
+        var slots: [Int32]
+    }
+
+    enum Outcome {
+        /// The merged values of every file.
+        case folded(SlotValues)
+        /// Live values broke the exact sums of these slots.
+        case inexact(Set<Int32>)
+    }
 
     private(set) var plan: MergePlan
     /// The frozen files (ids), in merge order at fold time (their relative order never changes).
     let frozen: [Int]
-    let forcedSequential: Set<Int32>
 
-    private(set) var kinds: [SlotKind]
+    // Per slot of `plan` (index = slot number):
+    private var kinds: [SlotKind]
     /// Starting point of every slot: fixed values, exact sums, or nothing.
-    private(set) var base: SlotValues
-    private(set) var baseLatest: [Double]
+    private var base: SlotValues
+    private var baseLatest: [Double]
     /// Sum of magnitudes behind each `exactSum` slot.
-    private(set) var magnitude: [Double]
-    /// Frozen contributions of `sequential` slots, grouped by slot, in merge order.
-    private(set) var sequenceStart: [Int32]
-    private(set) var sequenceOrdinal: [Int32] = []
-    private(set) var sequenceValue: [Double] = []
-    private(set) var sequenceTimestamp: [Double] = []
+    private var magnitude: [Double]
+    /// Frozen contributions of the `sequential` slots (all of which existed at fold time).
+    private let sequences: FrozenSequences
 
     /// Integers up to this magnitude add exactly in any order.
     static let exactLimit = 9_007_199_254_740_992.0  // 2^53
 
     /// Builds the fold. `files` are all merged files in merge order with their slots;
-    /// `isFrozen` marks the frozen ones.
+    /// `isFrozen` marks the frozen ones; `forcedSequential` slots are never pre-summed.
     init(plan: MergePlan, files: [TrackedFile], slots: [[Int32]], isFrozen: [Bool], forcedSequential: Set<Int32>) {
         let count = plan.slotCount
         self.plan = plan
-        self.forcedSequential = forcedSequential
         frozen = zip(files, isFrozen).filter(\.1).map(\.0.id)
 
-        // Which slots live files feed, and how many frozen contributions each slot has.
+        // Which slots live files feed, and what the frozen contributions of each slot are like.
         var fedByLive = [Bool](repeating: false, count: count)
         var frozenCount = [Int32](repeating: 0, count: count)
         var integral = [Bool](repeating: true, count: count)
         magnitude = [Double](repeating: 0, count: count)
         for (i, file) in files.enumerated() {
-            if isFrozen[i] {
-                for (j, s) in slots[i].enumerated() where s >= 0 {
-                    frozenCount[Int(s)] += 1
-                    let v = file.values[j]
-                    magnitude[Int(s)] += v.magnitude
-                    if !(v.isFinite && v == v.rounded(.towardZero)) { integral[Int(s)] = false }
-                }
-            } else {
+            if !isFrozen[i] {
                 for s in slots[i] where s >= 0 { fedByLive[Int(s)] = true }
+                continue
+            }
+            for (j, s) in slots[i].enumerated() where s >= 0 {
+                frozenCount[Int(s)] += 1
+                let v = file.values[j]
+                magnitude[Int(s)] += v.magnitude
+                if !(v.isFinite && v == v.rounded(.towardZero)) { integral[Int(s)] = false }
             }
         }
         kinds = [SlotKind](repeating: .none, count: count)
@@ -73,11 +85,12 @@ struct DeadFold {
             }
         }
 
-        // Base values: fixed slots folded in merge order; exact sums in any order.
+        // Base values: fixed slots folded in merge order; exact sums in any order; the
+        // contributions of sequential slots set aside, by slot, in merge order.
         base = SlotValues(count: count)
         baseLatest = [Double](repeating: 0, count: count)
         var ordinal: Int32 = 0
-        var sequences = [[(Int32, Double, Double)]](repeating: [], count: count)
+        var sequences = [[FrozenSequences.Contribution]](repeating: [], count: count)
         let kinds = self.kinds
         SlotAccumulator.with(plan.slotOps, &base, latest: &baseLatest) { acc in
             for (i, file) in files.enumerated() where isFrozen[i] {
@@ -86,28 +99,14 @@ struct DeadFold {
                     let t = stamps.isEmpty ? 0 : stamps[j]
                     switch kinds[Int(s)] {
                     case .fixed, .exactSum: acc.apply(Int(s), file.values[j], t)
-                    case .sequential: sequences[Int(s)].append((ordinal, file.values[j], t))
+                    case .sequential: sequences[Int(s)].append(.init(ordinal: ordinal, value: file.values[j], timestamp: t))
                     case .none: break
                     }
                 }
                 ordinal += 1
             }
         }
-        sequenceStart = [Int32](repeating: 0, count: count + 1)
-        for s in 0..<count {
-            sequenceStart[s] = Int32(sequenceOrdinal.count)
-            for (o, v, t) in sequences[s] {
-                sequenceOrdinal.append(o)
-                sequenceValue.append(v)
-                sequenceTimestamp.append(t)
-            }
-        }
-        sequenceStart[count] = Int32(sequenceOrdinal.count)
-    }
-
-    /// Whether this fold still describes `plan` and the frozen files among `files`.
-    func matches(plan: MergePlan, frozenFiles: [Int]) -> Bool {
-        self.plan === plan && frozen == frozenFiles
+        self.sequences = FrozenSequences(sequences)
     }
 
     /// This fold carried over to `newPlan`, an incremental update of its plan (same slot
@@ -125,105 +124,141 @@ struct DeadFold {
             copy.base.present += [Bool](repeating: false, count: added)
             copy.baseLatest += [Double](repeating: 0, count: added)
             copy.magnitude += [Double](repeating: 0, count: added)
-            copy.sequenceStart += [Int32](repeating: copy.sequenceStart.last ?? 0, count: added)
         }
         return copy
     }
 
-    /// Folds the live files into the pre-merged frozen contributions. `positions[k]` is the
-    /// current merge position of frozen file k; `live` are (merge position, file, slots).
-    /// Returns nil when a live value breaks an exact sum (the caller folds everything instead)
-    /// together with the slots to make sequential.
-    func accumulate(plan: MergePlan, positions: [Int], live: [(position: Int, file: TrackedFile, slots: [Int32])]) -> (SlotValues?, Set<Int32>) {
+    /// Folds the live files into the pre-merged frozen contributions. `frozenPositions[k]` is
+    /// the current merge position of frozen file k.
+    func accumulate(plan: MergePlan, frozenPositions: [Int], live: [LiveFile]) -> Outcome {
         var out = base
         var latest = baseLatest
-        var running = magnitude
-        var cursor = sequenceStart
+        let scratch = FoldScratch(kinds: kinds, magnitude: magnitude, positions: frozenPositions, sequences: sequences)
         var broken = Set<Int32>()
         SlotAccumulator.with(plan.slotOps, &out, latest: &latest) { acc in
-            withBuffers(positions: positions, running: &running, cursor: &cursor) { b in
-                for (position, file, slots) in live {
-                    file.values.withUnsafeBufferPointer { values in
-                        file.timestamps.withUnsafeBufferPointer { stamps in
-                            slots.withUnsafeBufferPointer { slots in
-                                for j in 0..<slots.count {
-                                    let s = Int(slots[j])
-                                    if s < 0 { continue }
-                                    let v = values[j]
-                                    let t = stamps.isEmpty ? 0 : stamps[j]
-                                    switch b.kinds[s] {
-                                    case .none:
-                                        acc.apply(s, v, t)
-                                    case .exactSum:
-                                        b.running[s] += v.magnitude
-                                        if v.isFinite, v == v.rounded(.towardZero), b.running[s] <= Self.exactLimit {
-                                            acc.apply(s, v, t)
-                                        } else {
-                                            broken.insert(Int32(s))
-                                        }
-                                    case .sequential:
-                                        // Frozen contributions that come before this file, then this value.
-                                        b.flush(s, before: position, into: acc)
-                                        acc.apply(s, v, t)
-                                    case .fixed:
-                                        // A live file feeds a slot the fold thought dead-only: the
-                                        // plan would have changed. Be safe: fold everything.
-                                        broken.insert(Int32(s))
-                                    }
-                                }
+            for file in live { scratch.fold(file, into: acc, broken: &broken) }
+            // Frozen contributions after the last live file.
+            for s in 0..<scratch.kinds.count where scratch.kinds[s] == .sequential { scratch.flush(s, before: .max, into: acc) }
+        }
+        return broken.isEmpty ? .folded(out) : .inexact(broken)
+    }
+}
+
+/// The frozen contributions of `sequential` slots, grouped by slot, in merge order: slot `s`
+/// owns `contributions[start[s]..<start[s + 1]]`. Immutable, shared by a fold and its
+/// extensions, and read in place by every accumulation (it can hold one contribution per
+/// dead file and series, so it is never copied).
+final class FrozenSequences {
+    struct Contribution {
+        /// Index of the frozen file it came from (in ``DeadFold/frozen`` order).
+        var ordinal: Int32
+        var value: Double
+        var timestamp: Double
+    }
+
+    let start: UnsafeMutableBufferPointer<Int32>
+    let contributions: UnsafeMutableBufferPointer<Contribution>
+
+    init(_ bySlot: [[Contribution]]) {
+        start = .allocate(capacity: bySlot.count + 1)
+        contributions = .allocate(capacity: bySlot.reduce(0) { $0 + $1.count })
+        var next = 0
+        for (s, list) in bySlot.enumerated() {
+            start[s] = Int32(next)
+            for contribution in list {
+                (contributions.baseAddress! + next).initialize(to: contribution)
+                next += 1
+            }
+        }
+        start[bySlot.count] = Int32(next)
+    }
+
+    deinit {
+        start.deallocate()
+        contributions.deallocate()
+    }
+}
+
+/// One accumulation's working copy of a fold: plain buffers for the per-entry loop, freed
+/// when the accumulation ends. Copying the per-slot arrays costs a pass over the slots, which
+/// every scrape pays anyway to copy the base values.
+private final class FoldScratch {
+    let kinds: UnsafeMutableBufferPointer<DeadFold.SlotKind>
+    /// Running magnitude of each `exactSum` slot.
+    let running: UnsafeMutableBufferPointer<Double>
+    /// Next unapplied contribution of each `sequential` slot.
+    let cursor: UnsafeMutableBufferPointer<Int32>
+    let positions: UnsafeMutableBufferPointer<Int>
+    let sequences: FrozenSequences
+
+    init(kinds: [DeadFold.SlotKind], magnitude: [Double], positions: [Int], sequences: FrozenSequences) {
+        self.kinds = Self.copy(kinds)
+        running = Self.copy(magnitude)
+        cursor = Self.copy(Array(sequences.start))
+        self.positions = Self.copy(positions)
+        self.sequences = sequences
+    }
+
+    deinit {
+        kinds.deallocate()
+        running.deallocate()
+        cursor.deallocate()
+        positions.deallocate()
+    }
+
+    private static func copy<T: BitwiseCopyable>(_ array: [T]) -> UnsafeMutableBufferPointer<T> {
+        let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: array.count)
+        _ = buffer.initialize(from: array)
+        return buffer
+    }
+
+    /// Folds one live file's entries; slots whose exact sum it breaks go to `broken`.
+    func fold(_ live: DeadFold.LiveFile, into acc: SlotAccumulator, broken: inout Set<Int32>) {
+        let file = live.file
+        let hasTimestamps = !file.timestamps.isEmpty
+        live.slots.withUnsafeBufferPointer { slots in
+            file.values.withUnsafeBufferPointer { values in
+                file.timestamps.withUnsafeBufferPointer { stamps in
+                    for j in 0..<slots.count where slots[j] >= 0 {
+                        let s = Int(slots[j])
+                        let v = values[j]
+                        let t = hasTimestamps ? stamps[j] : 0
+                        switch kinds[s] {
+                        case .none:
+                            acc.apply(s, v, t)
+                        case .exactSum:
+                            running[s] += v.magnitude
+                            if v.isFinite, v == v.rounded(.towardZero), running[s] <= DeadFold.exactLimit {
+                                acc.apply(s, v, t)
+                            } else {
+                                broken.insert(Int32(s))
                             }
+                        case .sequential:
+                            // Frozen contributions from files before this one, then this value.
+                            flush(s, before: live.position, into: acc)
+                            acc.apply(s, v, t)
+                        case .fixed:
+                            // A live file feeds a slot the fold thought dead-only: the plan
+                            // would have changed. Be safe: fold everything.
+                            broken.insert(Int32(s))
                         }
                     }
                 }
-                // Frozen contributions after the last live file.
-                for s in 0..<b.kinds.count where b.kinds[s] == .sequential { b.flush(s, before: .max, into: acc) }
             }
-        }
-        return broken.isEmpty ? (out, []) : (nil, broken)
-    }
-
-    /// The fold's arrays as buffers, for the per-entry loop.
-    private struct Buffers {
-        let kinds: UnsafeBufferPointer<SlotKind>
-        let positions: UnsafeBufferPointer<Int>
-        let start: UnsafeBufferPointer<Int32>
-        let ordinal: UnsafeBufferPointer<Int32>
-        let value: UnsafeBufferPointer<Double>
-        let timestamp: UnsafeBufferPointer<Double>
-        let running: UnsafeMutableBufferPointer<Double>
-        let cursor: UnsafeMutableBufferPointer<Int32>
-
-        /// Applies slot `s`'s frozen contributions from files placed before `position`.
-        @inline(__always)
-        func flush(_ s: Int, before position: Int, into acc: SlotAccumulator) {
-            var c = Int(cursor[s])
-            let end = Int(start[s + 1])
-            while c < end, positions[Int(ordinal[c])] < position {
-                acc.apply(s, value[c], timestamp[c])
-                c += 1
-            }
-            cursor[s] = Int32(c)
         }
     }
 
-    private func withBuffers<R>(positions: [Int], running: inout [Double], cursor: inout [Int32], _ body: (Buffers) -> R) -> R {
-        kinds.withUnsafeBufferPointer { kinds in
-            positions.withUnsafeBufferPointer { positions in
-                sequenceStart.withUnsafeBufferPointer { start in
-                    sequenceOrdinal.withUnsafeBufferPointer { ordinal in
-                        sequenceValue.withUnsafeBufferPointer { value in
-                            sequenceTimestamp.withUnsafeBufferPointer { timestamp in
-                                running.withUnsafeMutableBufferPointer { running in
-                                    cursor.withUnsafeMutableBufferPointer { cursor in
-                                        body(Buffers(kinds: kinds, positions: positions, start: start, ordinal: ordinal, value: value,
-                                                     timestamp: timestamp, running: running, cursor: cursor))
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+    /// Applies slot `s`'s frozen contributions from files placed before `position`.
+    @inline(__always)
+    func flush(_ s: Int, before position: Int, into acc: SlotAccumulator) {
+        var c = Int(cursor[s])
+        let end = Int(sequences.start[s + 1])
+        while c < end {
+            let contribution = sequences.contributions[c]
+            guard positions[Int(contribution.ordinal)] < position else { break }
+            acc.apply(s, contribution.value, contribution.timestamp)
+            c += 1
         }
+        cursor[s] = Int32(c)
     }
 }

@@ -41,10 +41,10 @@ extension DirectoryCollector {
                 problemsByFile[problem.file, default: []].append(problem)
             }
         }
-        for (name, parsed, tracked) in cache.lastListing {
+        for listed in cache.lastListing {
             report.files.append(DirectoryReport.FileStatus(
-                name: name, file: parsed, bytesUsed: tracked?.used ?? 0, entries: tracked?.keyIDs.count ?? 0,
-                problems: problemsByFile[name] ?? []))
+                name: listed.name, file: listed.parsed, bytesUsed: listed.merged?.used ?? 0,
+                entries: listed.merged?.keyIDs.count ?? 0, problems: problemsByFile[listed.name] ?? []))
         }
         if let dir = try? MetricDirectory(path: directory) { report.ignoredNames = dir.otherNames() }
         return report

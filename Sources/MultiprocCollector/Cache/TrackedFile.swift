@@ -41,14 +41,11 @@ final class TrackedFile {
     /// Bumped whenever the entry list starts over (entries are only appended in between).
     private(set) var epoch = 0
     /// Key ids from this index on come from a thread's own ``KeyTable`` (parallel refresh)
-    /// until ``adoptKeys(_:)`` maps them into the collector's.
-    private var localKeysFrom = Int.max
+    /// until ``adoptKeys(_:)`` maps them into the collector's; nil when all are the collector's.
+    private var localKeysFrom: Int?
     /// The pid was marked dead and this file is not a live gauge: nobody writes it any more,
-    /// so its values are final and scrapes stop reading them (see ``DeadFold``). Its mapped
-    /// pages are released, but for the header that betrays a reused pid.
-    var frozen = false {
-        didSet { if frozen && !oldValue { mapping?.releasePagesAfterHeader() } }
-    }
+    /// so its values are final and scrapes stop reading them (see ``DeadPids``, ``DeadFold``).
+    private(set) var isFrozen = false
 
     init(entry: MetricDirectory.Entry) {
         id = Self.nextID.add(1, ordering: .relaxed).newValue
@@ -78,10 +75,10 @@ final class TrackedFile {
         if mapping == nil, let excluded = map(directory: directory) { return excluded }
         var remapped = false
         while let file = mapping {
-            let (outcome, faulted) = SigbusGuard.read(file.bytes) {
+            let (outcome, faults) = SigbusGuard.read(file.bytes) {
                 self.read(file.bytes, keys: &keys, acceptShortMapping: remapped)
             }
-            if faulted {
+            if faults.happened {
                 reset()
                 return .excluded(problem(.truncatedWhileReading, "the file shrank while it was read; it is read again from scratch next scrape"))
             }
@@ -102,18 +99,21 @@ final class TrackedFile {
         return .excluded(nil)
     }
 
-    /// For a frozen file: whether its header still says what it said when it froze. A change
-    /// means the pid was reused by a new worker (or the file was damaged): it thaws.
-    func frozenHeaderUnchanged() -> Bool {
-        guard let file = mapping else { return false }
-        let (same, faulted) = SigbusGuard.read(file.bytes) { frozenHeaderUnchangedUnguarded() }
-        if faulted { reset() }
-        return !faulted && same
+    /// Freezes the file (its values are final). Its mapped pages are released, but for the
+    /// header that betrays a reused pid.
+    func freeze() {
+        guard !isFrozen else { return }
+        isFrozen = true
+        mapping?.releasePagesAfterHeader()
     }
 
-    /// `frozenHeaderUnchanged()` without a guard of its own, for a batch the caller guards
-    /// with ``SigbusGuard/readAnyMapping(_:)``.
-    func frozenHeaderUnchangedUnguarded() -> Bool {
+    /// Reads the file normally again (the pid was reused, or marked dead once more).
+    func thaw() { isFrozen = false }
+
+    /// For a frozen file: whether its header still says what it said when it froze. A change
+    /// means the pid was reused by a new worker (or the file was damaged): it thaws. Reads the
+    /// mapping: the caller guards it (``SigbusGuard/readAnyMapping(_:)``, for many at once).
+    func frozenHeaderUnchanged() -> Bool {
         guard let file = mapping, file.bytes.count >= EntryParser.headerSize else { return false }
         return EntryParser.readUsed(file.bytes) == used
     }
@@ -127,12 +127,14 @@ final class TrackedFile {
 
     /// Maps the ids of keys parsed with a thread's table (`mapping`: its id → the collector's).
     func adoptKeys(_ mapping: [KeyTable.ID]) {
-        guard localKeysFrom < keyIDs.count else {
-            localKeysFrom = Int.max
-            return
-        }
-        for i in localKeysFrom..<keyIDs.count { keyIDs[i] = mapping[Int(keyIDs[i])] }
-        localKeysFrom = Int.max
+        defer { localKeysFrom = nil }
+        guard let start = localKeysFrom, start < keyIDs.count else { return }
+        for i in start..<keyIDs.count { keyIDs[i] = mapping[Int(keyIDs[i])] }
+    }
+
+    /// The collector's key table was rebuilt: `mapping` gives each old id's new id.
+    func renumberKeys(_ mapping: [KeyTable.ID]) {
+        for i in keyIDs.indices { keyIDs[i] = mapping[Int(keyIDs[i])] }
     }
 
     /// Opens and maps the file; returns why it is excluded when that fails.
@@ -221,8 +223,8 @@ final class TrackedFile {
     /// the file shrank under the read: it is then reset and must be left out of the merge.
     func loadValues() -> FileProblem? {
         guard let file = mapping else { return nil }
-        let (_, faulted) = SigbusGuard.read(file.bytes) { self.loadValues(file.bytes) }
-        guard faulted else { return nil }
+        let (_, faults) = SigbusGuard.read(file.bytes) { self.loadValues(file.bytes) }
+        guard faults.happened else { return nil }
         reset()
         return problem(.truncatedWhileReading, "the file shrank while it was read; it is read again from scratch next scrape")
     }
@@ -253,7 +255,7 @@ final class TrackedFile {
         used = 0
         stalled = false
         keyIDs = []
-        if localKeysFrom != Int.max { localKeysFrom = 0 }
+        if localKeysFrom != nil { localKeysFrom = 0 }
         valueOffsets = []
         values = []
         timestamps = []
@@ -266,7 +268,7 @@ final class TrackedFile {
     /// Forgets everything, mapping included: the next refresh starts from scratch.
     func reset() {
         mapping = nil
-        frozen = false
+        isFrozen = false
         resetEntries()
     }
 

@@ -12,33 +12,38 @@ enum ValueLoader {
     /// Loads every file's values; returns, per file, the problem that excludes it (or nil).
     static func load(_ files: [TrackedFile], parallelThreshold: Int = parallelThreshold) -> [FileProblem?] {
         let total = files.reduce(0) { $0 + $1.valueCount }
-        let lanes = total >= parallelThreshold ? 2 : 1
-        if lanes == 1 { return files.map { $0.loadValues() } }
-        let results = UnsafeMutableBufferPointer<FileProblem?>.allocate(capacity: files.count)
-        results.initialize(repeating: nil)
-        defer { results.deallocate() }
-        // Balance the lanes by entry count, keeping each lane's files contiguous.
-        var boundaries = [0]
+        guard total >= parallelThreshold, files.count > 1 else { return files.map { $0.loadValues() } }
+        // Two lanes balanced by entry count, each lane's files contiguous.
+        var split = 0
         var running = 0
-        for (i, file) in files.enumerated() {
-            running += file.valueCount
-            if boundaries.count < lanes, running >= total * boundaries.count / lanes { boundaries.append(i + 1) }
+        while split < files.count, running < total / 2 {
+            running += files[split].valueCount
+            split += 1
         }
-        while boundaries.count <= lanes { boundaries.append(files.count) }
-        boundaries[lanes] = files.count
-        let shared = SharedLoad(files: files, results: results, boundaries: boundaries)
-        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
-            for i in shared.boundaries[lane]..<shared.boundaries[lane + 1] {
-                shared.results[i] = shared.files[i].loadValues()
-            }
-        }
-        return Array(results)
+        let lanes = [0..<split, split..<files.count]
+        let work = Work(files: files)
+        DispatchQueue.concurrentPerform(iterations: lanes.count) { lane in work.load(lanes[lane]) }
+        return Array(work.results)
     }
 
-    /// Each lane touches only its own files and its own slots of `results`.
-    private struct SharedLoad: @unchecked Sendable {
+    /// The lanes' shared state: each lane writes only its own range of `results`.
+    private final class Work: @unchecked Sendable {
         let files: [TrackedFile]
         let results: UnsafeMutableBufferPointer<FileProblem?>
-        let boundaries: [Int]
+
+        init(files: [TrackedFile]) {
+            self.files = files
+            results = .allocate(capacity: files.count)
+            results.initialize(repeating: nil)
+        }
+
+        deinit {
+            results.deinitialize()  // problems hold strings
+            results.deallocate()
+        }
+
+        func load(_ range: Range<Int>) {
+            for i in range { results[i] = files[i].loadValues() }
+        }
     }
 }

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// The metric directory, opened once per scrape; files are opened relative to it so a
 /// directory renamed or replaced mid-scrape cannot send reads elsewhere.
@@ -18,28 +14,15 @@ struct MetricDirectory: ~Copyable {
         var isSymlink: Bool
     }
 
-    enum OpenError: Error, CustomStringConvertible {
-        case missing(String)
-        case notADirectory(String)
-        case unreadable(String, String)
-
-        public var description: String {
-            switch self {
-            case .missing(let path): return "\(path): no such directory"
-            case .notADirectory(let path): return "\(path): not a directory"
-            case .unreadable(let path, let why): return "\(path): \(why)"
-            }
-        }
-    }
-
-    init(path: String) throws(OpenError) {
+    init(path: String) throws(CollectorError) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
             switch code {
-            case ENOENT: throw .missing(path)
-            case ENOTDIR: throw .notADirectory(path)
-            default: throw .unreadable(path, errnoText(code))
+            case ENOENT: throw .directoryMissing(path: path)
+            case ENOTDIR: throw .notADirectory(path: path)
+            case EACCES, EPERM: throw .permissionDenied(path: path)
+            default: throw .directoryUnreadable(path: path, reason: errnoText(code))
             }
         }
         descriptor = fd

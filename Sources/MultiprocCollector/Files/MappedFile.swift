@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Identity of a file across scrapes: a new inode under the same name is a new file.
 struct FileIdentity: Hashable, Sendable {

@@ -65,18 +65,30 @@ struct KeyTable {
         }
     }
 
-    /// Adds every key of `other` (a table filled by another thread) and returns, for each of
-    /// its ids, the id here. Keys already decoded there are not decoded again.
-    mutating func adopt(_ other: KeyTable) -> [ID] {
+    /// Adds the keys of `other` (a table filled by another thread) for which `include` holds,
+    /// and returns, for each of its ids, the id here (-1 for keys left out). Keys already
+    /// decoded there are not decoded again.
+    mutating func adopt(_ other: KeyTable, where include: (ID) -> Bool = { _ in true }) -> [ID] {
         var mapping = [ID](repeating: -1, count: other.count)
         other.arena.withUnsafeBytes { arena in
-            for (local, span) in other.spans.enumerated() {
+            for (local, span) in other.spans.enumerated() where include(ID(local)) {
                 let bytes = UnsafeRawBufferPointer(rebasing: arena[span.offset..<(span.offset + span.length)])
                 mapping[local] = lookup(bytes, hash: span.hash)
                     ?? insert(bytes, hash: span.hash, decoded: other.decoded[local])
             }
         }
         return mapping
+    }
+
+    /// Tables smaller than this are never trimmed: a few thousand keys cost little.
+    static let trimThreshold = 8192
+
+    /// A table holding only the keys marked in `used` (indexed by id), and for every id of
+    /// this table its id in the new one (-1 for keys left out).
+    func keeping(_ used: [Bool]) -> (KeyTable, [ID]) {
+        var kept = KeyTable()
+        let mapping = kept.adopt(self) { used[Int($0)] }
+        return (kept, mapping)
     }
 
     private mutating func insert(_ bytes: UnsafeRawBufferPointer, hash: UInt64,
@@ -140,8 +152,4 @@ func memcmpEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bo
     return memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0
 }
 
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

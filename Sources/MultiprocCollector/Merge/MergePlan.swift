@@ -1,3 +1,4 @@
+import MultiprocSupport
 
 // MARK: - The merge, compiled once per directory shape
 
@@ -183,6 +184,12 @@ struct SlotAccumulator {
 }
 
 extension MergePlan {
+
+    /// Folds the values of every file, in merge order, into the slots; `slots[i]` are the
+    /// slots of `files[i]`'s entries.
+    func accumulate(files: [TrackedFile], slots: [[Int32]]) -> SlotValues {
+        accumulate(entrySlots: slots, values: files.map(\.values), timestamps: files.map(\.timestamps))
+    }
 
     /// Folds the values of every file, in merge order, into the slots.
     ///

@@ -6,10 +6,9 @@ public struct Snapshot: Sendable {
     let plan: MergePlan
     let slots: SlotValues
 
-    /// Every problem with a file as of this scrape, including ones reported before.
+    /// Every problem with a file as of this scrape, including ones seen before. To report
+    /// each once while it lasts, keep a ``ProblemLog`` per consumer.
     public let problems: [FileProblem]
-    /// Problems first seen by this scrape: log and count these, so each is reported once.
-    public let newProblems: [FileProblem]
     /// What this scrape read.
     public internal(set) var statistics: ScrapeStatistics
 

@@ -1,12 +1,12 @@
 import ExporterHTTP
 import Foundation
+import MultiprocSupport
 import Logging
 import MultiprocCollector
-import Synchronization
 
 /// Log lines captured from a server under test.
 final class LogCapture: Sendable {
-    private let lines = Mutex<[String]>([])
+    private let lines = Locked<[String]>([])
     var all: [String] { lines.withLock { $0 } }
     var logger: Logger {
         Logger(label: "test") { _ in LineLogHandler(format: .logfmt, level: .debug) { [self] line in lines.withLock { $0.append(line) } } }
@@ -17,7 +17,7 @@ final class LogCapture: Sendable {
 final class SlowSource: MetricsSource {
     let inner: DirectoryCollector
     let delay: Double
-    private let counter = Mutex(0)
+    private let counter = Locked(0)
     var collects: Int { counter.withLock { $0 } }
 
     init(_ inner: DirectoryCollector, delay: Double) {

@@ -1,0 +1,66 @@
+// MARK: - Pids marked dead, and the files they froze
+
+/// The pids marked dead through ``DirectoryCollector/markDead(pid:)``, as the cache uses them.
+///
+/// Nobody writes a dead pid's files any more, so after one last read its non-live files are
+/// *frozen*: their values are folded once (``DeadFold``) and never loaded again, and only their
+/// 8-byte headers are watched. The invariant this type keeps: a file is frozen only while its
+/// pid is in ``pids``, and only after a scrape has read it since the pid was marked dead.
+///
+/// A dead pid comes back to life (it *thaws*: its files are read normally again) when a new
+/// worker shows that it reuses the pid: a live gauge file appears, a file appears that was not
+/// there when the pid died (new name or new inode), or a frozen file's `used` changes (it
+/// added a series). A reuser that only updates existing series in place shows none of these
+/// until it is marked dead in turn, which reads its files once more.
+struct DeadPids {
+    private var pids: Set<ExactString> = []
+
+    var isEmpty: Bool { pids.isEmpty }
+
+    /// Records pids marked dead since the last refresh. A pid marked dead again had its files
+    /// frozen as of an earlier death: they are read once more before freezing again.
+    mutating func record(_ newlyDead: [String], files: [String: TrackedFile]) {
+        for pid in newlyDead {
+            thaw(pid, files: files)
+            pids.insert(ExactString(pid))
+        }
+    }
+
+    /// Thaws every dead pid that shows signs of reuse in `listing` (see the type's doc). Runs
+    /// before any file is read, so a thawed pid's files are all read in this scrape.
+    mutating func thawReused(_ listing: [MetricDirectory.Entry], files: [String: TrackedFile]) {
+        guard !pids.isEmpty else { return }
+        var reused: [String] = []
+        var frozen: [TrackedFile] = []
+        for entry in listing where pids.contains(ExactString(entry.parsed.pid)) {
+            guard let known = files[entry.name], known.listedInode == entry.inode, entry.parsed.gaugeMode?.isLive != true else {
+                reused.append(entry.parsed.pid)  // a live gauge file, or one that was not there when the pid died
+                continue
+            }
+            if known.isFrozen { frozen.append(known) }
+        }
+        // One guard for all the header reads. A file truncated under its mapping faults in
+        // here; its faulting page now reads zeros, so that mapping must go (the file is read
+        // from scratch), and its pid thaws: its content changed.
+        let (changed, faults) = SigbusGuard.readAnyMapping { frozen.filter { !$0.frozenHeaderUnchanged() } }
+        reused += changed.map(\.parsedName.pid)
+        if faults.happened {
+            for file in frozen where file.mapping.map({ faults.hit($0.bytes) }) ?? false { file.reset() }
+        }
+        for pid in reused { thaw(pid, files: files) }
+    }
+
+    /// After a scrape has read them, the non-live files of dead pids are final.
+    func freeze(_ merged: [TrackedFile]) {
+        guard !pids.isEmpty else { return }
+        for file in merged where !file.isFrozen && file.parsedName.gaugeMode?.isLive != true {
+            if pids.contains(ExactString(file.parsedName.pid)) { file.freeze() }
+        }
+    }
+
+    /// A pid marked dead is alive again: its files are read normally.
+    private mutating func thaw(_ pid: String, files: [String: TrackedFile]) {
+        guard pids.remove(ExactString(pid)) != nil else { return }
+        for file in files.values where file.parsedName.pid.exactlyEquals(pid) { file.thaw() }
+    }
+}

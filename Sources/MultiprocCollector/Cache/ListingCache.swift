@@ -1,0 +1,30 @@
+// MARK: - The directory listing, reused while the directory stands still
+
+/// The metric files of the directory, listed again only when its mtime moved.
+///
+/// Listing thousands of names costs more than everything else a warm scrape does, and the
+/// kernel bumps a directory's mtime on every create, unlink and rename in it. But mtimes tick
+/// with the kernel's coarse clock, so a change made in the same tick as a listing could leave
+/// the mtime unchanged: a listing is therefore kept only if it was started in a later tick
+/// than the mtime it saw (the "racy git" rule), after which any change carries a later mtime.
+struct ListingCache {
+    /// The last listing and the directory version it is valid for.
+    private var kept: (version: MetricDirectory.Version, entries: [MetricDirectory.Entry])?
+
+    /// The metric files of `directory`, in `readdir` order.
+    mutating func entries(of directory: borrowing MetricDirectory) -> [MetricDirectory.Entry] {
+        let version = directory.version()
+        if let version, let kept, kept.version == version { return kept.entries }
+        let started = MetricDirectory.coarseNow()
+        let entries = directory.metricFiles()
+        if let version, (version.mtimeSeconds, version.mtimeNanoseconds) < started {
+            kept = (version, entries)
+        } else {
+            kept = nil
+        }
+        return entries
+    }
+
+    /// Forgets the listing (the directory could not be opened).
+    mutating func forget() { kept = nil }
+}

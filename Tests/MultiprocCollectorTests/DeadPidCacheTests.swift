@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+@testable import MultiprocCollector
+
+/// Files of pids marked dead are read once more and then frozen (see ``DeadFold``): these
+/// tests change such files behind the collector's back and require what a cold read says.
+@Suite struct DeadPidCacheTests {
+    let dir = TemporaryDirectory()
+    private let jobs = DBWriter.key(metric: "jobs", sample: "jobs_total", labels: ["kind": "a"], help: "Jobs.")
+
+    private func cold() throws -> String {
+        try DirectoryCollector(directory: dir.path).collect().text
+    }
+
+    /// The bytes of a counter file holding `jobs_total{kind="a"} value`, as the writer lays it out.
+    private func counterFile(_ value: Double) throws -> [UInt8] {
+        let scratch = TemporaryDirectory()
+        DBWriter(path: scratch.file("counter_1.db")).set(jobs, value)
+        return try [UInt8](Data(contentsOf: URL(fileURLWithPath: scratch.file("counter_1.db"))))
+    }
+
+    /// Regression (issue #13, bug 1): a frozen file truncated to 0 bytes faulted inside the
+    /// batch that checks frozen headers; the handler mapped a zero page over it, the per-file
+    /// re-check then read zeros without faulting, and the poisoned mapping was kept. When a new
+    /// writer with the same pid rewrote the same inode, the exporter served the old value for
+    /// good (6 where Python says 16).
+    @Test func frozenFileTruncatedThenRewrittenInPlaceIsReadAgain() throws {
+        let path = dir.file("counter_5.db")
+        DBWriter(path: path).set(jobs, 6)
+        let collector = try DirectoryCollector(directory: dir.path)
+        #expect(collector.collect().text.contains("jobs_total{kind=\"a\"} 6.0"))
+        try collector.markDead(pid: 5)
+        _ = collector.collect()  // reads the dead pid's files a last time
+        #expect(collector.collect().statistics.filesFrozen == 1)
+
+        #expect(truncate(path, 0) == 0)
+        let truncated = collector.collect()
+        #expect(truncated.text == (try cold()))
+
+        // A new worker with the same pid writes the same inode again.
+        let inode = try #require(try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? UInt64)
+        let fd = open(path, O_WRONLY)
+        let content = try counterFile(16)
+        #expect(content.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } == content.count)
+        close(fd)
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? UInt64 == inode)
+
+        let rewritten = collector.collect()
+        #expect(rewritten.text.contains("jobs_total{kind=\"a\"} 16.0"), "\(rewritten.text)")
+        #expect(rewritten.text == (try cold()))
+        #expect(collector.collect().text == (try cold()), "and it stays right")
+    }
+
+    /// The same with the file cut below its first page while many frozen files are checked in
+    /// one batch: only the mappings the faults hit are dropped, the others stay frozen.
+    @Test func onlyTheFaultingMappingIsDroppedFromTheBatch() throws {
+        for pid in 10..<20 { DBWriter(path: dir.file("counter_\(pid).db")).set(jobs, Double(pid)) }
+        let collector = try DirectoryCollector(directory: dir.path)
+        _ = collector.collect()
+        for pid in 10..<20 { try collector.markDead(pid: pid) }
+        _ = collector.collect()
+        #expect(collector.collect().statistics.filesFrozen == 10)
+
+        #expect(truncate(dir.file("counter_13.db"), 0) == 0)
+        let snapshot = collector.collect()
+        #expect(snapshot.text == (try cold()))
+        #expect(snapshot.statistics.filesFrozen == 9)
+        #expect(snapshot.problems.map(\.reason) == [.emptyFile])
+    }
+}
