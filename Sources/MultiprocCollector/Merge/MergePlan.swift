@@ -115,6 +115,9 @@ final class MergePlan: @unchecked Sendable {
 
     static let empty = MergePlan(slotOps: [], families: [])
 
+    /// In a file's per-entry slot array: the entry feeds no slot (it is left out).
+    static let noSlot: Int32 = -1
+
     var slotCount: Int { slotOps.count }
 }
 

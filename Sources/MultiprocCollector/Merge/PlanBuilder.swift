@@ -16,12 +16,13 @@
 /// only when it cannot move them: every file agrees on a metric's type, help and mode (the
 /// normal case), the files already known keep their relative order, and no bucket has a NaN
 /// bound (whose place among the buckets depends on which files hold which keys). Anything
-/// else rebuilds from scratch, which is always correct.
+/// else rebuilds from scratch (``rebuild(files:keys:)`` in PlanBuilder+FullBuild.swift),
+/// which is always correct.
 struct PlanBuilder {
 
     // MARK: State
 
-    private struct MetricInfo {
+    struct MetricInfo {
         var name: String
         var type: MetricType
         var help: String
@@ -43,13 +44,46 @@ struct PlanBuilder {
         var dropsPid: Bool { type == .gauge && op != .last }
     }
 
+    /// What is known of the metric of a key (indexed by key id in ``metricOfKey``).
+    enum KeyMetric: Equatable {
+        /// Not looked at yet.
+        case unknown
+        /// The key did not decode: its entries are left out.
+        case undecodable
+        case metric(Int32)
+    }
+
+    /// The slot that entries with a given key feed, once worked out (see ``memoWithoutPid``).
+    enum SlotMemo: Equatable {
+        case unknown
+        /// A histogram bucket whose `le` is not a number: the entry is left out and reported.
+        case invalidBound
+        /// The key did not decode: the entry is left out (its problem is the key's).
+        case leftOut
+        case slot(Int32)
+    }
+
+    /// The metric of the current run of entries in a file, and whether its entries keep the
+    /// file's pid as a label (gauge files of metrics in `all`/`liveall` mode).
+    struct MetricRun {
+        var metric: Int32 = -1
+        var keepsPid = false
+    }
+
+    /// An entry of an `all`/`liveall` gauge file: its key and the file's pid (numbered by
+    /// ``pidIndex``) name one series, since the pid becomes a label.
+    struct PidSlotKey: Hashable {
+        var key: KeyTable.ID
+        var pid: Int32
+    }
+
     struct SampleSlotKey: Hashable {
         var metric: Int32
         var sampleName: ExactString
         var labels: [Label]
     }
 
-    private struct BucketSlotKey: Hashable {
+    struct BucketSlotKey: Hashable {
         var metric: Int32
         var labels: [Label]
         var bound: UInt64
@@ -68,45 +102,59 @@ struct PlanBuilder {
     }
 
     /// What the builder remembers of each file it has slotted.
-    private struct FileState {
+    struct FileState {
         var epoch: Int
+        /// The slot of each entry, in entry order; ``MergePlan/noSlot`` for entries left out.
         var slots: [Int32]
         var problems: [FileProblem]
         /// Metrics this file feeds (to know whether removing it touches a conflicted one).
         var metrics: Set<Int32>
     }
 
-    private var metrics: [MetricInfo] = []
-    private var metricIndex: [ExactString: Int32] = [:]
-    private var metricOfKey: [Int32] = []
+    /// How a pass treats a key that disagrees with what is known of its metric.
+    enum Pass {
+        /// Applies Python's rule (first type and help, last gauge mode) and marks the
+        /// metric conflicted.
+        case fullBuild
+        /// Gives up: the caller rebuilds from scratch (the result depends on file order).
+        case incrementalUpdate
+    }
+
+    // Invariants: `metrics`, `slotsByMetric` are indexed by metric number; `slotOps`,
+    // `slotKinds`, `contributors` by slot number, all three always the same length;
+    // `metricOfKey` and `memoWithoutPid` by key id (grown on demand to the key table's size).
+    var metrics: [MetricInfo] = []
+    var metricIndex: [ExactString: Int32] = [:]
+    var metricOfKey: [KeyMetric] = []
 
     private(set) var slotOps: [MergeOp] = []
     private(set) var slotKinds: [SlotKind] = []
     /// Entries currently feeding each slot; a slot with none is not in the output.
-    private var contributors: [Int32] = []
+    var contributors: [Int32] = []
     /// Slots of each metric, in creation order.
     private var slotsByMetric: [[Int32]] = []
     /// Metrics whose set of fed slots changed since the plan was last assembled.
     private var dirtyMetrics: Set<Int32> = []
-    /// Slots that gained entries during the current update.
+    /// Slots that gained entries during the current incremental update.
     private var fedSlots: [Int32] = []
     private var sampleSlots: [SampleSlotKey: Int32] = [:]
     private var bucketSlots: [BucketSlotKey: Int32] = [:]
-    private var memoWithoutPid: [Int32] = []
-    private var memoWithPid: [Int64: Int32] = [:]
-    private var pidIndex: [ExactString: Int64] = [:]
+    /// The slot of entries that feed one slot whatever file holds them (every key but those
+    /// of `all`/`liveall` gauge files).
+    var memoWithoutPid: [SlotMemo] = []
+    /// The slot of each entry of an `all`/`liveall` gauge file.
+    var memoWithPid: [PidSlotKey: Int32] = [:]
+    var pidIndex: [ExactString: Int32] = [:]
 
     /// Some bucket has a NaN bound: its place among the buckets depends on which files hold
     /// which keys and in what order, so every change rebuilds.
-    private var hasNaNBucket = false
-    private var fileStates: [Int: FileState] = [:]
-    private var order: [Int] = []
-    private(set) var plan: MergePlan = MergePlan.empty
-    private var assembler = PlanAssembler()
-
-    /// Memo value for "not computed" and for "bucket bound is not a number".
-    private static let unknown: Int32 = -2
-    private static let invalidBound: Int32 = -3
+    var hasNaNBucket = false
+    var fileStates: [Int: FileState] = [:]
+    /// The files (ids) the plan was built from, in merge order.
+    var order: [Int] = []
+    var pass = Pass.fullBuild
+    var plan: MergePlan = MergePlan.empty
+    var assembler = PlanAssembler()
 
     // MARK: Updating
 
@@ -122,12 +170,12 @@ struct PlanBuilder {
     /// Brings the plan up to date with `files` (merge order).
     mutating func update(files: [TrackedFile], keys: KeyTable) -> Outcome {
         let ids = files.map(\.id)
-        // A first build (or a directory the plan knew nothing of) takes the full path: one
-        // pass for metrics, one for slots, no per-entry bookkeeping of changes.
+        // A first build (or a directory the plan knew nothing of) takes the full path.
         if fileStates.isEmpty || !canUpdateIncrementally(files: files, ids: ids) || tooManyDeadSlots {
             rebuild(files: files, keys: keys)
             return Outcome(changed: true, rebuilt: true)
         }
+        pass = .incrementalUpdate
         var changed = false
         fedSlots = []
         // Files gone, or whose entries were reset: withdraw their contributions.
@@ -138,18 +186,16 @@ struct PlanBuilder {
             changed = true
         }
         for file in files {
-            let id = file.id
-            if let state = fileStates[id], state.epoch != file.epoch {
+            if let state = fileStates[file.id], state.epoch != file.epoch {
                 withdraw(state)
-                fileStates[id] = nil
+                fileStates[file.id] = nil
             }
         }
         // New entries, in merge order.
         for file in files {
-            let id = file.id
-            let known = fileStates[id]?.slots.count ?? 0
-            if known == file.keyIDs.count, fileStates[id] != nil { continue }
-            guard add(file: file, from: known, keys: keys, incremental: true) else {
+            let known = fileStates[file.id]?.slots.count ?? 0
+            if fileStates[file.id] != nil, known == file.keyIDs.count { continue }
+            guard add(file: file, from: known, keys: keys) else {
                 rebuild(files: files, keys: keys)
                 return Outcome(changed: true, rebuilt: true)
             }
@@ -167,7 +213,7 @@ struct PlanBuilder {
         return Outcome(changed: changed, rebuilt: false, fedSlots: fedSlots)
     }
 
-    /// The slots of `file`'s entries, in entry order (-1: left out).
+    /// The slots of `file`'s entries, in entry order (``MergePlan/noSlot``: left out).
     func slots(of file: TrackedFile) -> [Int32] {
         fileStates[file.id]?.slots ?? []
     }
@@ -191,7 +237,7 @@ struct PlanBuilder {
         }
         // A removed or reset file must not touch a metric whose result depends on order.
         for (id, state) in fileStates {
-            let gone = position[id] == nil || files[position[id]!].epoch != state.epoch
+            let gone = position[id].map { files[$0].epoch != state.epoch } ?? true
             if gone, state.metrics.contains(where: { metrics[Int($0)].conflicted }) { return false }
         }
         return true
@@ -203,172 +249,176 @@ struct PlanBuilder {
     }
 
     private mutating func withdraw(_ state: FileState) {
-        for slot in state.slots where slot >= 0 {
+        for slot in state.slots where slot != MergePlan.noSlot {
             contributors[Int(slot)] -= 1
             if contributors[Int(slot)] == 0 { dirtyMetrics.insert(slotKinds[Int(slot)].metric) }
         }
     }
 
-    // MARK: Full build
+    // MARK: Metrics and slots
 
-    private mutating func rebuild(files: [TrackedFile], keys: KeyTable) {
-        self = PlanBuilder()
-        // Pass 1: type and help from the first entry, gauge mode from the last gauge file.
-        metricOfKey = [Int32](repeating: Self.unknown, count: keys.count)
-        for file in files {
-            for id in file.keyIDs { _ = declareMetric(key: id, file: file.parsedName, keys: keys, incremental: false) }
-        }
-        // Pass 2: slots.
-        for file in files { _ = add(file: file, from: 0, keys: keys, incremental: false) }
-        order = files.map(\.id)
-        dirtyMetrics = []
-        fedSlots = []
-        plan = assembler.assemble(builder: self, dirty: nil)
+    /// Grows the per-key tables to the key table's size.
+    mutating func coverKeys(_ keys: KeyTable) {
+        if metricOfKey.count < keys.count { metricOfKey += Array(repeating: .unknown, count: keys.count - metricOfKey.count) }
+        if memoWithoutPid.count < keys.count { memoWithoutPid += Array(repeating: .unknown, count: keys.count - memoWithoutPid.count) }
     }
 
-    /// The metric of a key, declared on first sight. Incrementally, a key that disagrees with
-    /// what is known of its metric returns nil (the caller rebuilds); in a full build it marks
-    /// the metric conflicted and applies Python's rule (gauge mode: last file wins).
-    private mutating func declareMetric(key id: KeyTable.ID, file: MetricFileName, keys: KeyTable, incremental: Bool) -> Int32? {
-        if metricOfKey.count < keys.count {
-            metricOfKey += [Int32](repeating: Self.unknown, count: keys.count - metricOfKey.count)
-        }
-        var index = metricOfKey[Int(id)]
-        if index == Self.unknown {
-            guard case .success(let key) = keys.decoded[Int(id)] else { metricOfKey[Int(id)] = -1; return -1 }
-            if let known = metricIndex[ExactString(key.metricName)] {
-                index = known
-                let info = metrics[Int(known)]
+    /// The metric of a key, declared on first sight. A key that disagrees with what is known
+    /// of its metric is handled as ``pass`` says; nil means "rebuild" (incremental only).
+    mutating func declareMetric(key id: KeyTable.ID, file: MetricFileName, keys: KeyTable) -> KeyMetric? {
+        var known = metricOfKey[Int(id)]
+        if known == .unknown {
+            guard case .success(let key) = keys.decoded[Int(id)] else {
+                metricOfKey[Int(id)] = .undecodable
+                return .undecodable
+            }
+            if let index = metricIndex[ExactString(key.metricName)] {
+                let info = metrics[Int(index)]
                 if info.type != file.type || !info.help.exactlyEquals(key.help) {
-                    if incremental { return nil }
-                    metrics[Int(known)].conflicted = true
+                    guard pass == .fullBuild else { return nil }
+                    metrics[Int(index)].conflicted = true
                 }
+                known = .metric(index)
             } else {
-                index = Int32(metrics.count)
+                let index = Int32(metrics.count)
                 metricIndex[ExactString(key.metricName)] = index
                 metrics.append(MetricInfo(name: key.metricName, type: file.type, help: key.help, mode: file.gaugeMode))
+                known = .metric(index)
             }
-            metricOfKey[Int(id)] = index
-        } else if index >= 0 {
+            metricOfKey[Int(id)] = known
+        } else if case .metric(let index) = known, metrics[Int(index)].type != file.type {
             // A key seen before: same help by construction; the file may still differ in type.
-            if metrics[Int(index)].type != file.type {
-                if incremental { return nil }
-                metrics[Int(index)].conflicted = true
-            }
+            guard pass == .fullBuild else { return nil }
+            metrics[Int(index)].conflicted = true
         }
-        if index >= 0, let mode = file.gaugeMode, metrics[Int(index)].mode != mode {
-            if incremental { return nil }
+        if case .metric(let index) = known, let mode = file.gaugeMode, metrics[Int(index)].mode != mode {
+            guard pass == .fullBuild else { return nil }
             if metrics[Int(index)].mode != nil { metrics[Int(index)].conflicted = true }
             metrics[Int(index)].mode = mode
         }
-        return index
+        return known
     }
 
-    /// Slots the entries of `file` from `start` on. Returns false (incremental only) when the
-    /// change needs a full rebuild.
-    private mutating func add(file: TrackedFile, from start: Int, keys: KeyTable, incremental: Bool) -> Bool {
-        let id = file.id
-        var state = fileStates[id] ?? FileState(epoch: file.epoch, slots: [], problems: [], metrics: [])
-        let name = file.parsedName
-        let isGaugeFile = name.type == .gauge
-        var pidNumber: Int64 = -1
-        if isGaugeFile {
-            if let known = pidIndex[ExactString(name.pid)] { pidNumber = known } else {
-                pidNumber = Int64(pidIndex.count)
-                pidIndex[ExactString(name.pid)] = pidNumber
+    /// The number standing for `pid` in ``PidSlotKey``s.
+    mutating func pidNumber(_ pid: String) -> Int32 {
+        if let known = pidIndex[ExactString(pid)] { return known }
+        let number = Int32(pidIndex.count)
+        pidIndex[ExactString(pid)] = number
+        return number
+    }
+
+    /// The slot entries of `keyID` in a file of `pid` feed, created (and memoized) on first
+    /// use; nil for an incremental pass that meets a NaN bucket.
+    mutating func slot(key keyID: KeyTable.ID, metric: Int32, keepsPid: Bool, pid: String, pidNumber: Int32, keys: KeyTable) -> SlotMemo? {
+        if keepsPid {
+            let memoKey = PidSlotKey(key: keyID, pid: pidNumber)
+            if let slot = memoWithPid[memoKey] { return .slot(slot) }
+        } else if memoWithoutPid[Int(keyID)] != .unknown {
+            return memoWithoutPid[Int(keyID)]
+        }
+        guard case .success(let key) = keys.decoded[Int(keyID)] else { return .leftOut }
+        var labels = key.labels
+        if keepsPid {
+            labels.append(Label(name: "pid", value: pid))
+        } else if metrics[Int(metric)].dropsPid {
+            labels.removeAll { $0.name.exactlyEquals("pid") }
+        }
+        guard let (made, reusable) = slotFor(metric: metric, key: key, labels: labels) else { return nil }
+        if reusable {
+            if keepsPid, case .slot(let slot) = made {
+                memoWithPid[PidSlotKey(key: keyID, pid: pidNumber)] = slot
+            } else if !keepsPid {
+                memoWithoutPid[Int(keyID)] = made
             }
         }
-        if memoWithoutPid.count < keys.count {
-            memoWithoutPid += [Int32](repeating: Self.unknown, count: keys.count - memoWithoutPid.count)
-        }
+        return made
+    }
+
+    /// Slots the entries of `file` from `start` on, one at a time, in entry order. Returns
+    /// false (incremental pass only) when the change needs a full rebuild.
+    mutating func add(file: TrackedFile, from start: Int, keys: KeyTable) -> Bool {
+        coverKeys(keys)
+        var state = fileStates[file.id] ?? FileState(epoch: file.epoch, slots: [], problems: [], metrics: [])
+        let name = file.parsedName
+        let pidNumber = name.type == .gauge ? pidNumber(name.pid) : -1
         let keyIDs = file.keyIDs
         state.slots.reserveCapacity(keyIDs.count)
-        let decoded = keys.decoded
         // Entries of one metric come in runs: look the metric's flags up once per run.
-        var runMetric: Int32 = -1
-        var runDropsPid = false
+        var run = MetricRun()
         for j in start..<keyIDs.count {
             let keyID = keyIDs[j]
-            var metric: Int32 = metricOfKey.count > Int(keyID) ? metricOfKey[Int(keyID)] : Self.unknown
-            if incremental || metric == Self.unknown {
-                guard let declared = declareMetric(key: keyID, file: name, keys: keys, incremental: incremental) else { return false }
-                metric = declared
+            var known = metricOfKey[Int(keyID)]
+            if pass == .incrementalUpdate || known == .unknown {
+                guard let declared = declareMetric(key: keyID, file: name, keys: keys) else { return false }
+                known = declared
             }
-            if metric < 0 { state.slots.append(-1); continue }
-            if metric != runMetric {
-                runMetric = metric
-                runDropsPid = metrics[Int(metric)].dropsPid
-                state.metrics.insert(metric)
-            }
-            let keepsPid = isGaugeFile && !runDropsPid
-            var slot: Int32
-            if keepsPid {
-                let memoKey = Int64(keyID) << 32 | pidNumber
-                if let memo = memoWithPid[memoKey] { slot = memo } else {
-                    guard case .success(let key) = decoded[Int(keyID)] else { state.slots.append(-1); continue }
-                    var labels = key.labels
-                    labels.append(Label(name: "pid", value: name.pid))
-                    guard let made = slotFor(metric: metric, key: key, labels: labels, incremental: incremental) else { return false }
-                    slot = made.slot
-                    if made.reusable { memoWithPid[memoKey] = slot }
-                }
-            } else {
-                let memo = memoWithoutPid[Int(keyID)]
-                if memo != Self.unknown { slot = memo } else {
-                    guard case .success(let key) = decoded[Int(keyID)] else { state.slots.append(-1); continue }
-                    var labels = key.labels
-                    if runDropsPid { labels.removeAll { $0.name.exactlyEquals("pid") } }
-                    guard let made = slotFor(metric: metric, key: key, labels: labels, incremental: incremental) else { return false }
-                    slot = made.slot
-                    if made.reusable { memoWithoutPid[Int(keyID)] = slot }
-                }
-            }
-            if slot == Self.invalidBound {
-                if case .success(let key) = decoded[Int(keyID)] {
-                    let le = key.labels.first { $0.name.exactlyEquals("le") }?.value ?? ""
-                    state.problems.append(FileProblem(file: file.name, reason: .invalidBucketBound,
-                                                      detail: "bucket of \(key.sampleName) has le=\(le.debugDescription), not a number; entry skipped"))
-                }
-                state.slots.append(-1)
+            guard case .metric(let metric) = known else {
+                state.slots.append(MergePlan.noSlot)
                 continue
             }
-            if contributors[Int(slot)] == 0 { dirtyMetrics.insert(metric) }
-            contributors[Int(slot)] += 1
-            if incremental { fedSlots.append(slot) }
-            state.slots.append(slot)
+            if run.metric != metric {
+                run = MetricRun(metric: metric, keepsPid: name.type == .gauge && !metrics[Int(metric)].dropsPid)
+                state.metrics.insert(metric)
+            }
+            guard let memo = slot(key: keyID, metric: metric, keepsPid: run.keepsPid, pid: name.pid, pidNumber: pidNumber, keys: keys) else {
+                return false
+            }
+            switch memo {
+            case .slot(let slot):
+                if contributors[Int(slot)] == 0 { dirtyMetrics.insert(metric) }
+                contributors[Int(slot)] += 1
+                if pass == .incrementalUpdate { fedSlots.append(slot) }
+                state.slots.append(slot)
+            case .invalidBound:
+                state.problems.append(Self.invalidBoundProblem(file: file.name, key: keyID, keys: keys))
+                state.slots.append(MergePlan.noSlot)
+            case .leftOut, .unknown:
+                state.slots.append(MergePlan.noSlot)
+            }
         }
-        fileStates[id] = state
+        fileStates[file.id] = state
         return true
     }
 
+    /// The problem reported for an entry whose bucket bound is not a number.
+    static func invalidBoundProblem(file: String, key keyID: KeyTable.ID, keys: KeyTable) -> FileProblem {
+        var sample = "", le = ""
+        if case .success(let key) = keys.decoded[Int(keyID)] {
+            sample = key.sampleName
+            le = key.labels.first { $0.name.exactlyEquals("le") }?.value ?? ""
+        }
+        return FileProblem(file: file, reason: .invalidBucketBound,
+                           detail: "bucket of \(sample) has le=\(le.debugDescription), not a number; entry skipped")
+    }
+
     /// The slot for one (metric, key, label tuple), creating it on first use, and whether later
-    /// entries with the same key may reuse it. Nil: a NaN bucket met incrementally.
+    /// entries with the same key may reuse it. Nil: a NaN bucket met by an incremental pass.
     ///
     /// A NaN bucket bound is the exception to reuse: Python parses `le` into a new float object
     /// per entry, and NaN objects are distinct dict keys, so every such entry is a bucket of its
     /// own, placed by file order (which only a full build knows).
-    private mutating func slotFor(metric: Int32, key: SampleKey, labels: [Label], incremental: Bool) -> (slot: Int32, reusable: Bool)? {
+    private mutating func slotFor(metric: Int32, key: SampleKey, labels: [Label]) -> (SlotMemo, reusable: Bool)? {
         let info = metrics[Int(metric)]
         if info.type == .histogram, let le = labels.first(where: { $0.name.exactlyEquals("le") }) {
-            guard let bound = PythonFloat.parse(le.value) else { return (Self.invalidBound, true) }
+            guard let bound = PythonFloat.parse(le.value) else { return (.invalidBound, true) }
             let withoutLe = labels.filter { !$0.name.exactlyEquals("le") }
             if bound.isNaN {
-                if incremental { return nil }
+                guard pass == .fullBuild else { return nil }
                 hasNaNBucket = true
-                return (newSlot(.sum, .bucket(metric: metric, labels: withoutLe, bound: bound)), false)
+                return (.slot(newSlot(.sum, .bucket(metric: metric, labels: withoutLe, bound: bound))), false)
             }
             // Equal floats share a bucket (1 and 1.0, -0.0 and 0.0).
             let slotKey = BucketSlotKey(metric: metric, labels: withoutLe, bound: bound == 0 ? 0 : bound.bitPattern)
-            if let slot = bucketSlots[slotKey] { return (slot, true) }
+            if let slot = bucketSlots[slotKey] { return (.slot(slot), true) }
             let slot = newSlot(.sum, .bucket(metric: metric, labels: withoutLe, bound: bound))
             bucketSlots[slotKey] = slot
-            return (slot, true)
+            return (.slot(slot), true)
         }
         let slotKey = SampleSlotKey(metric: metric, sampleName: ExactString(key.sampleName), labels: labels)
-        if let slot = sampleSlots[slotKey] { return (slot, true) }
+        if let slot = sampleSlots[slotKey] { return (.slot(slot), true) }
         let slot = newSlot(info.op, .sample(metric: metric, sampleName: key.sampleName, labels: labels))
         sampleSlots[slotKey] = slot
-        return (slot, true)
+        return (.slot(slot), true)
     }
 
     private mutating func newSlot(_ op: MergeOp, _ kind: SlotKind) -> Int32 {
