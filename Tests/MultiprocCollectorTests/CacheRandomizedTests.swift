@@ -34,8 +34,13 @@ import Testing
         var pythonChecks = 0
         var foldedScrapes = 0
 
+        var truncatedScrapes = 0
         for step in 1...Self.steps {
-            let action = world.randomAction(using: &rng)
+            var action = world.randomAction(using: &rng)
+            // Python chokes on a truncated file: before its checkpoints, the truncated files
+            // are written again (the step the randomized actions take sooner or later anyway).
+            if python, step % Self.pythonEvery == 0 { action += "; " + world.rewriteTruncated() }
+            if !world.truncated.isEmpty { truncatedScrapes += 1 }
             let warm = collector.collect()
             let cold = try DirectoryCollector(directory: dir.path).collect()
             let warmText = warm.text
@@ -51,8 +56,10 @@ import Testing
             }
         }
         if python { #expect(pythonChecks > 0) }
-        // The dead-pid fold must have been exercised, not just the plain merge.
+        // The dead-pid fold must have been exercised, not just the plain merge, and so must
+        // files cut short under the cache.
         #expect(foldedScrapes > Self.steps / 10, "seed \(seed): only \(foldedScrapes) scrapes had frozen files")
+        #expect(truncatedScrapes > Self.steps / 20, "seed \(seed): only \(truncatedScrapes) scrapes saw truncated files")
     }
 
     private func sortedLines(_ text: String) -> [Substring] {
@@ -61,6 +68,32 @@ import Testing
 
     /// The directory and its writers, as the test knows them.
     struct World {
+        /// Writes every truncated file again; returns what it did.
+        mutating func rewriteTruncated() -> String {
+            var rng = SplitMix64(state: UInt64(truncated.count))
+            let names = truncated.sorted()
+            for name in names { _ = rewrite(name, using: &rng) }
+            return names.isEmpty ? "nothing truncated" : "rewrote \(names.joined(separator: ", "))"
+        }
+
+        /// Starts `name` over in place (same inode) with a few fresh values: its pid is alive.
+        mutating func rewrite(_ name: String, using rng: inout SplitMix64) -> String {
+            let w = DBWriter(path: "\(root)/\(name)")
+            writers[name] = w
+            truncated.remove(name)
+            if let pid = Int(name.split(separator: "_").last!.dropLast(3)) {
+                dead.remove(pid)
+                live.insert(pid)
+            }
+            let isGauge = name.hasPrefix("gauge_")
+            let metric = isGauge ? "g_" + name.split(separator: "_").prefix(2).joined(separator: "_") : "rewritten"
+            for i in 0..<Int.random(in: 1...4, using: &rng) {
+                w.set(DBWriter.key(metric: metric, sample: isGauge ? metric : metric + "_total", labels: ["i": "\(i)"]),
+                      Double(Int.random(in: 0...9, using: &rng)), timestamp: 1)
+            }
+            return "rewrite \(name) in place"
+        }
+
         let root: String
         /// Marks a pid dead through the collector, as the exporter's HTTP route does.
         let markDeadThroughCollector: (Int) -> Void
@@ -68,6 +101,8 @@ import Testing
         var nextPid = 100
         var live: Set<Int> = []
         var dead: Set<Int> = []
+        /// Files cut short and not written again yet.
+        var truncated: Set<String> = []
 
         init(root: String, markDead: @escaping (Int) -> Void) {
             self.root = root
@@ -95,7 +130,26 @@ import Testing
             }
             let pid = live.randomElement(using: &rng)!
             switch roll {
-            case 6..<60:
+            case 52..<56:
+                // A file cut short under the cache (truncate, `> file`, a wipe reusing the
+                // inode): to nothing, below its header, or below its first page. Files of dead
+                // pids first: theirs are frozen, and their pages are only watched.
+                let deadFiles = writers.keys.filter { name in dead.contains { name.hasSuffix("_\($0).db") } }
+                guard let name = (deadFiles.isEmpty ? Array(writers.keys) : deadFiles).sorted().randomElement(using: &rng) else {
+                    return "nothing to truncate"
+                }
+                let size = [0, 4, 4096].randomElement(using: &rng)!
+                truncate("\(root)/\(name)", off_t(size))
+                writers[name] = nil
+                truncated.insert(name)
+                return "truncate \(name) to \(size)"
+            case 56..<60:
+                // A truncated file written again in place (same inode), or any file started
+                // over in place: a new worker with that pid.
+                let name = truncated.sorted().randomElement(using: &rng) ?? writers.keys.sorted().randomElement(using: &rng)
+                guard let name else { return "nothing to rewrite" }
+                return rewrite(name, using: &rng)
+            case 6..<52:
                 // A burst of observations from one worker: values in place, sometimes new series.
                 let kind = World.fileKinds.randomElement(using: &rng)!
                 let w = writer(kind, pid)
@@ -171,15 +225,17 @@ import Testing
                 return "reuse pid \(reused)"
             case 80..<88:
                 // A non-live file disappears.
-                guard let name = writers.keys.sorted().randomElement(using: &rng) else { return "nothing to remove" }
+                guard let name = (Array(writers.keys) + truncated).sorted().randomElement(using: &rng) else { return "nothing to remove" }
                 unlink("\(root)/\(name)")
                 writers[name] = nil
+                truncated.remove(name)
                 return "remove \(name)"
             case 88..<92:
                 // The whole directory is wiped and the same names are written again (a restart).
                 let names = Array(writers.keys)
-                for name in names { unlink("\(root)/\(name)") }
+                for name in names + truncated { unlink("\(root)/\(name)") }
                 writers = [:]
+                truncated = []
                 for name in names.prefix(4) {
                     let w = DBWriter(path: "\(root)/\(name)")
                     writers[name] = w

@@ -15,6 +15,7 @@ struct CacheState: ~Copyable {
     /// Files of the last listing by name. A name listed with another inode is another file.
     private var files: [String: TrackedFile] = [:]
     private var listing = ListingCache()
+    private var changeWatch = FileChangeWatch()
     private var deadPids = DeadPids()
     private var plan = PlanState()
     private var fold = FoldCache()
@@ -46,7 +47,7 @@ struct CacheState: ~Copyable {
         var merged: [TrackedFile] = []
         do {
             let directory = try MetricDirectory(path: path)
-            merged = refreshFiles(in: directory, problems: &problems, statistics: &statistics)
+            merged = refreshFiles(in: directory, path: path, problems: &problems, statistics: &statistics)
         } catch {
             files = [:]
             listing.forget()
@@ -72,10 +73,12 @@ struct CacheState: ~Copyable {
 
     /// Lists the directory, brings each file up to date and loads values; returns the files
     /// that take part in the merge, in merge (listing) order.
-    private mutating func refreshFiles(in directory: borrowing MetricDirectory, problems: inout [FileProblem],
+    private mutating func refreshFiles(in directory: borrowing MetricDirectory, path: String, problems: inout [FileProblem],
                                        statistics: inout ScrapeStatistics) -> [TrackedFile] {
-        let entries = listing.entries(of: directory)
-        deadPids.thawReused(entries, files: files)
+        let version = directory.version()
+        let entries = listing.entries(of: directory, version: version)
+        let rewritten = resetRewrittenFiles(changeWatch.changes(path: path, version: version), directory: directory.descriptor)
+        deadPids.thawReused(entries, files: files, rewritten: rewritten)
         var seen: [String: TrackedFile] = [:]
         var order: [(entry: MetricDirectory.Entry, file: TrackedFile)] = []
         for entry in entries {
@@ -135,6 +138,20 @@ struct CacheState: ~Copyable {
             merged.append(file)
         }
         return merged
+    }
+
+    /// Resets (to be read from scratch) the mapped files that system calls changed, or that
+    /// are shorter than their mappings when the changes are unknown; returns them.
+    private func resetRewrittenFiles(_ changes: FileChangeWatch.Changes, directory: Int32) -> [TrackedFile] {
+        let rewritten: [TrackedFile]
+        switch changes {
+        case .names(let names):
+            rewritten = names.compactMap { files[$0] }.filter { $0.mapping != nil }
+        case .unknown:
+            rewritten = files.values.filter { $0.isShorterThanMapping(directory: directory) }
+        }
+        for file in rewritten { file.reset() }
+        return rewritten
     }
 
     // MARK: Memory

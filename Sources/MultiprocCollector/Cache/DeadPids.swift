@@ -26,11 +26,12 @@ struct DeadPids {
         }
     }
 
-    /// Thaws every dead pid that shows signs of reuse in `listing` (see the type's doc). Runs
-    /// before any file is read, so a thawed pid's files are all read in this scrape.
-    mutating func thawReused(_ listing: [MetricDirectory.Entry], files: [String: TrackedFile]) {
+    /// Thaws every dead pid that shows signs of reuse in `listing` (see the type's doc) or
+    /// whose files were `rewritten` through system calls (whatever they hold now is new).
+    /// Runs before any file is read, so a thawed pid's files are all read in this scrape.
+    mutating func thawReused(_ listing: [MetricDirectory.Entry], files: [String: TrackedFile], rewritten: [TrackedFile]) {
         guard !pids.isEmpty else { return }
-        var reused: [String] = []
+        var reused = rewritten.map(\.parsedName.pid)
         var frozen: [TrackedFile] = []
         for entry in listing where pids.contains(ExactString(entry.parsed.pid)) {
             guard let known = files[entry.name], known.listedInode == entry.inode, entry.parsed.gaugeMode?.isLive != true else {

@@ -11,9 +11,8 @@ struct ListingCache {
     /// The last listing and the directory version it is valid for.
     private var kept: (version: MetricDirectory.Version, entries: [MetricDirectory.Entry])?
 
-    /// The metric files of `directory`, in `readdir` order.
-    mutating func entries(of directory: borrowing MetricDirectory) -> [MetricDirectory.Entry] {
-        let version = directory.version()
+    /// The metric files of `directory`, in `readdir` order; `version` is its version now.
+    mutating func entries(of directory: borrowing MetricDirectory, version: MetricDirectory.Version?) -> [MetricDirectory.Entry] {
         if let version, let kept, kept.version == version { return kept.entries }
         let started = MetricDirectory.coarseNow()
         let entries = directory.metricFiles()

@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 
 // MARK: - What is remembered about one file between scrapes
@@ -97,6 +98,15 @@ final class TrackedFile {
             return .ready(parsed: parsed)
         }
         return .excluded(nil)
+    }
+
+    /// Whether the file is now shorter than its mapping (someone truncated it). A file gone
+    /// or replaced is left to the listing.
+    func isShorterThanMapping(directory: Int32) -> Bool {
+        guard let mapping else { return false }
+        var info = stat()
+        return fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0
+            && UInt64(info.st_ino) == mapping.identity.inode && Int(info.st_size) < mapping.length
     }
 
     /// Freezes the file (its values are final). Its mapped pages are released, but for the

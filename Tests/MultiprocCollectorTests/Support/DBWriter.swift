@@ -11,12 +11,13 @@ final class DBWriter {
     private(set) var positions: [String: Int] = [:]
     private var order: [String] = []
 
-    /// Creates (or truncates) the file.
+    /// Creates the file, or empties an existing one in place (same inode: a writer that
+    /// opened it with `O_TRUNC`, or a new worker reusing a dead worker's pid).
     init(path: String, initialCapacity: Int = 1 << 16) {
         self.path = path
         capacity = initialCapacity
-        FileManager.default.createFile(atPath: path, contents: nil)
-        let fd = open(path, O_RDWR)
+        let fd = open(path, O_RDWR | O_CREAT, 0o644)
+        ftruncate(fd, 0)
         ftruncate(fd, off_t(capacity))
         close(fd)
         writeUsed()

@@ -1,0 +1,81 @@
+import Glibc
+
+// MARK: - Noticing files changed through system calls
+
+/// Tells a refresh which files were changed by a system call since the last one.
+///
+/// prometheus_client's writers change their files by storing into their mappings, which the
+/// cache follows (`used` and values are read at every scrape), and by system calls only when
+/// they create a file or grow it (`ftruncate`). Anyone else changes a file by system calls:
+/// `truncate`, `> file`, `open` with `O_TRUNC`, `write`. Those can make a cached reading
+/// silently wrong: pages a truncation leaves wholly past the end of the file raise `SIGBUS`
+/// (``SigbusGuard`` turns that into a re-read), but the page holding the new end reads zeros,
+/// and a file cut short and written again in place to the same size shows nothing at all.
+///
+/// Every such system call raises an inotify `IN_MODIFY` event on the directory, while the
+/// writers' stores into their mappings do not. So the events are few (a file's creation and
+/// growth, plus whatever an operator does) and name the files to read from scratch. When
+/// inotify is unavailable (no instances left, a file system without it) or its queue
+/// overflowed, the cache falls back to comparing every mapped file's size with its mapping:
+/// one `fstatat` per file, and blind to a file cut short and regrown before it looks.
+struct FileChangeWatch: ~Copyable {
+    private var descriptor: Int32 = -1
+    /// The directory the watch is on: a directory replaced under the same path needs a new one.
+    private var watched: (device: UInt64, inode: UInt64)?
+
+    /// What changed.
+    enum Changes {
+        /// Only these names were changed by a system call.
+        case names(Set<String>)
+        /// Unknown (first use, overflow, no inotify): compare every file with its mapping.
+        case unknown
+    }
+
+    init() {
+        descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+    }
+
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
+    }
+
+    /// The changes since the last call, for the directory at `path` (`version`: its identity now).
+    mutating func changes(path: String, version: MetricDirectory.Version?) -> Changes {
+        guard descriptor >= 0, let version else { return .unknown }
+        if watched.map({ $0 != (version.device, version.inode) }) ?? true {
+            // First use, or a new directory under the path: watch it, then check everything once.
+            watched = nil
+            drain()
+            guard inotify_add_watch(descriptor, path, UInt32(IN_MODIFY) | UInt32(IN_ONLYDIR)) >= 0 else { return .unknown }
+            watched = (version.device, version.inode)
+            return .unknown
+        }
+        return drain()
+    }
+
+    /// Reads every queued event; the names of the files they concern.
+    @discardableResult
+    private func drain() -> Changes {
+        var names = Set<String>()
+        var overflowed = false
+        let capacity = 64 * 1024
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: MemoryLayout<inotify_event>.alignment)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(descriptor, buffer, capacity)
+            if n <= 0 { break }  // EAGAIN: nothing more queued
+            var offset = 0
+            while offset + MemoryLayout<inotify_event>.size <= n {
+                let event = buffer.load(fromByteOffset: offset, as: inotify_event.self)
+                let nameStart = offset + MemoryLayout<inotify_event>.size
+                if event.mask & UInt32(IN_Q_OVERFLOW) != 0 { overflowed = true }
+                if event.len > 0 {
+                    let bytes = UnsafeRawBufferPointer(start: buffer + nameStart, count: Int(event.len))
+                    names.insert(String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self))
+                }
+                offset = nameStart + Int(event.len)
+            }
+        }
+        return overflowed ? .unknown : .names(names)
+    }
+}
