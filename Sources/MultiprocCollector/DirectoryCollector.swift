@@ -44,6 +44,8 @@ public final class DirectoryCollector: @unchecked Sendable {
 
         /// Entries from which values load on two threads (tests lower it to force that path).
         var parallelLoadThreshold = ValueLoader.parallelThreshold
+        /// How files changed by system calls are noticed (tests pick the fallbacks).
+        var changeDetection = FileChangeWatch.Detection.inotify
 
         /// The defaults.
         public init() {}
@@ -72,13 +74,16 @@ public final class DirectoryCollector: @unchecked Sendable {
         }
         _ = try MetricDirectory(path: directory)
         self.directory = directory
-        state = Locked(CacheState(parallelLoadThreshold: options.parallelLoadThreshold))
+        state = Locked(CacheState(options: options))
     }
 
-    /// Test seam: a collector loading values on two threads from `parallelLoadThreshold` entries.
-    convenience init(directory: String, parallelLoadThreshold: Int) throws(CollectorError) {
+    /// Test seam: a collector loading values on two threads from `parallelLoadThreshold`
+    /// entries, noticing files changed by system calls as `changeDetection` says.
+    convenience init(directory: String, parallelLoadThreshold: Int = ValueLoader.parallelThreshold,
+                     changeDetection: FileChangeWatch.Detection = .inotify) throws(CollectorError) {
         var options = Options()
         options.parallelLoadThreshold = parallelLoadThreshold
+        options.changeDetection = changeDetection
         try self.init(directory: directory, options: options)
     }
 

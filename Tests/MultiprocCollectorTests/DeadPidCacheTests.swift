@@ -24,10 +24,14 @@ import Testing
     /// re-check then read zeros without faulting, and the poisoned mapping was kept. When a new
     /// writer with the same pid rewrote the same inode, the exporter served the old value for
     /// good (6 where Python says 16).
-    @Test func frozenFileTruncatedThenRewrittenInPlaceIsReadAgain() throws {
+    ///
+    /// Run with each way of noticing the truncation: inotify, size comparison, and neither
+    /// (only `SIGBUS`, as when the file shrinks between those checks and the read).
+    @Test(arguments: [FileChangeWatch.Detection.inotify, .sizeComparison, .none])
+    func frozenFileTruncatedThenRewrittenInPlaceIsReadAgain(detection: FileChangeWatch.Detection) throws {
         let path = dir.file("counter_5.db")
         DBWriter(path: path).set(jobs, 6)
-        let collector = try DirectoryCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path, changeDetection: detection)
         #expect(collector.collect().text.contains("jobs_total{kind=\"a\"} 6.0"))
         try collector.markDead(pid: 5)
         _ = collector.collect()  // reads the dead pid's files a last time
@@ -36,6 +40,7 @@ import Testing
         #expect(truncate(path, 0) == 0)
         let truncated = collector.collect()
         #expect(truncated.text == (try cold()))
+        #expect(truncated.statistics.sigbusFaults == (detection == .none ? 1 : 0), "the path under test was taken")
 
         // A new worker with the same pid writes the same inode again.
         let inode = try #require(try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? UInt64)
@@ -55,7 +60,7 @@ import Testing
     /// one batch: only the mappings the faults hit are dropped, the others stay frozen.
     @Test func onlyTheFaultingMappingIsDroppedFromTheBatch() throws {
         for pid in 10..<20 { DBWriter(path: dir.file("counter_\(pid).db")).set(jobs, Double(pid)) }
-        let collector = try DirectoryCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path, changeDetection: .none)
         _ = collector.collect()
         for pid in 10..<20 { try collector.markDead(pid: pid) }
         _ = collector.collect()
@@ -63,6 +68,7 @@ import Testing
 
         #expect(truncate(dir.file("counter_13.db"), 0) == 0)
         let snapshot = collector.collect()
+        #expect(snapshot.statistics.sigbusFaults == 1)
         #expect(snapshot.text == (try cold()))
         #expect(snapshot.statistics.filesFrozen == 9)
         #expect(snapshot.problems.map(\.reason) == [.emptyFile])

@@ -15,7 +15,7 @@ struct CacheState: ~Copyable {
     /// Files of the last listing by name. A name listed with another inode is another file.
     private var files: [String: TrackedFile] = [:]
     private var listing = ListingCache()
-    private var changeWatch = FileChangeWatch()
+    private var changeWatch: FileChangeWatch
     private var deadPids = DeadPids()
     private var plan = PlanState()
     private var fold = FoldCache()
@@ -32,8 +32,9 @@ struct CacheState: ~Copyable {
     /// Entries from which values load on two threads (lowered by tests to exercise that path).
     let parallelLoadThreshold: Int
 
-    init(parallelLoadThreshold: Int = ValueLoader.parallelThreshold) {
-        self.parallelLoadThreshold = parallelLoadThreshold
+    init(options: DirectoryCollector.Options = DirectoryCollector.Options()) {
+        parallelLoadThreshold = options.parallelLoadThreshold
+        changeWatch = FileChangeWatch(options.changeDetection)
     }
 
     /// Brings every file up to date and merges them. `newlyDead` are pids marked dead since
@@ -78,7 +79,7 @@ struct CacheState: ~Copyable {
         let version = directory.version()
         let entries = listing.entries(of: directory, version: version)
         let rewritten = resetRewrittenFiles(changeWatch.changes(path: path, version: version), directory: directory.descriptor)
-        deadPids.thawReused(entries, files: files, rewritten: rewritten)
+        statistics.sigbusFaults += deadPids.thawReused(entries, files: files, rewritten: rewritten)
         var seen: [String: TrackedFile] = [:]
         var order: [(entry: MetricDirectory.Entry, file: TrackedFile)] = []
         for entry in entries {
@@ -149,6 +150,8 @@ struct CacheState: ~Copyable {
             rewritten = names.compactMap { files[$0] }.filter { $0.mapping != nil }
         case .unknown:
             rewritten = files.values.filter { $0.isShorterThanMapping(directory: directory) }
+        case .unchecked:
+            rewritten = []
         }
         for file in rewritten { file.reset() }
         return rewritten

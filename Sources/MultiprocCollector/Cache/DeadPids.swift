@@ -29,8 +29,10 @@ struct DeadPids {
     /// Thaws every dead pid that shows signs of reuse in `listing` (see the type's doc) or
     /// whose files were `rewritten` through system calls (whatever they hold now is new).
     /// Runs before any file is read, so a thawed pid's files are all read in this scrape.
-    mutating func thawReused(_ listing: [MetricDirectory.Entry], files: [String: TrackedFile], rewritten: [TrackedFile]) {
-        guard !pids.isEmpty else { return }
+    /// Returns the `SIGBUS` faults absorbed while reading the frozen files' headers.
+    @discardableResult
+    mutating func thawReused(_ listing: [MetricDirectory.Entry], files: [String: TrackedFile], rewritten: [TrackedFile]) -> Int {
+        guard !pids.isEmpty else { return 0 }
         var reused = rewritten.map(\.parsedName.pid)
         var frozen: [TrackedFile] = []
         for entry in listing where pids.contains(ExactString(entry.parsed.pid)) {
@@ -49,6 +51,7 @@ struct DeadPids {
             for file in frozen where file.mapping.map({ faults.hit($0.bytes) }) ?? false { file.reset() }
         }
         for pid in reused { thaw(pid, files: files) }
+        return faults.count
     }
 
     /// After a scrape has read them, the non-live files of dead pids are final.

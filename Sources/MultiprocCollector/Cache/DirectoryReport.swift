@@ -32,7 +32,10 @@ public struct DirectoryReport: Sendable {
 extension DirectoryCollector {
     /// Reads the whole directory from scratch (ignoring the cache) and reports on every file.
     public func inspect() -> DirectoryReport {
-        var cache = CacheState()
+        // One read: nothing to watch for between scrapes.
+        var options = DirectoryCollector.Options()
+        options.changeDetection = .none
+        var cache = CacheState(options: options)
         let snapshot = cache.refresh(path: directory)
         var report = DirectoryReport()
         var problemsByFile: [String: [FileProblem]] = [:]

@@ -19,6 +19,18 @@ import Glibc
 /// overflowed, the cache falls back to comparing every mapped file's size with its mapping:
 /// one `fstatat` per file, and blind to a file cut short and regrown before it looks.
 struct FileChangeWatch: ~Copyable {
+    /// How changes are learned.
+    enum Detection {
+        /// inotify events, falling back to size comparison when inotify fails.
+        case inotify
+        /// Every mapped file's size compared with its mapping at every refresh.
+        case sizeComparison
+        /// Nothing: only `SIGBUS` tells (tests use it to reproduce a file that shrinks between
+        /// this check and the read).
+        case none
+    }
+
+    private let detection: Detection
     private var descriptor: Int32 = -1
     /// The directory the watch is on: a directory replaced under the same path needs a new one.
     private var watched: (device: UInt64, inode: UInt64)?
@@ -29,10 +41,13 @@ struct FileChangeWatch: ~Copyable {
         case names(Set<String>)
         /// Unknown (first use, overflow, no inotify): compare every file with its mapping.
         case unknown
+        /// Nothing is to be checked (``Detection/none``).
+        case unchecked
     }
 
-    init() {
-        descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+    init(_ detection: Detection = .inotify) {
+        self.detection = detection
+        if detection == .inotify { descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC)) }
     }
 
     deinit {
@@ -41,6 +56,7 @@ struct FileChangeWatch: ~Copyable {
 
     /// The changes since the last call, for the directory at `path` (`version`: its identity now).
     mutating func changes(path: String, version: MetricDirectory.Version?) -> Changes {
+        if detection == .none { return .unchecked }
         guard descriptor >= 0, let version else { return .unknown }
         if watched.map({ $0 != (version.device, version.inode) }) ?? true {
             // First use, or a new directory under the path: watch it, then check everything once.

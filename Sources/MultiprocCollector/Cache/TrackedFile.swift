@@ -201,7 +201,10 @@ final class TrackedFile {
         let expected = max(0, min(used, bytes.count) - parsedEnd) / 64
         newKeyIDs.reserveCapacity(newKeyIDs.count + expected)
         newOffsets.reserveCapacity(newOffsets.count + expected)
-        var previous: KeyTable.ID = newKeyIDs.last ?? -1
+        // The successor guess needs an id of the table parsed with: with a thread's own table,
+        // ids from before this parse belong to the collector's.
+        let lastIsFromThisTable = localKeysFrom.map { $0 < newKeyIDs.count } ?? true
+        var previous: KeyTable.ID = lastIsFromThisTable ? newKeyIDs.last ?? -1 : -1
         var parsedAny = false
         let outcome = EntryParser.parse(bytes, from: parsedEnd, used: used) { entry in
             parsedAny = true

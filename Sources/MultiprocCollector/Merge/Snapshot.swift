@@ -85,6 +85,9 @@ public struct ScrapeStatistics: Sendable, Equatable {
     public var planRebuilt: Bool = false
     /// Wall time of the refresh, in seconds.
     public var duration: Double = 0
+    /// `SIGBUS` faults absorbed while checking frozen files (for tests of that path; faults
+    /// while reading a file are reported as ``FileProblem/Reason/truncatedWhileReading``).
+    var sigbusFaults = 0
 
     public init() {}
 }

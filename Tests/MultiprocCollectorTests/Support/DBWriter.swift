@@ -2,14 +2,18 @@ import Foundation
 @testable import MultiprocCollector
 
 /// Writes metric files in prometheus_client's mmap layout, the way `MmapedDict` does: a
-/// 64 KiB file that doubles when full, entries appended before `used` is bumped, values
-/// updated in place. Used to drive the cache through the changes a live writer makes.
+/// 64 KiB file that doubles when full (`ftruncate`, then a new mapping), entries appended
+/// before `used` is bumped, values updated in place — all through a shared mapping, so, as
+/// with the real writer, only creation and growth are system calls on the file. Used to
+/// drive the cache through the changes a live writer makes.
 final class DBWriter {
     let path: String
     private(set) var used = 8
     private(set) var capacity = 1 << 16
     private(set) var positions: [String: Int] = [:]
-    private var order: [String] = []
+    private var map: UnsafeMutableRawPointer?
+    /// Bytes mapped at `map` (the capacity when it was mapped).
+    private var mappedLength = 0
 
     /// Creates the file, or empties an existing one in place (same inode: a writer that
     /// opened it with `O_TRUNC`, or a new worker reusing a dead worker's pid).
@@ -20,8 +24,11 @@ final class DBWriter {
         ftruncate(fd, 0)
         ftruncate(fd, off_t(capacity))
         close(fd)
+        remap()
         writeUsed()
     }
+
+    deinit { unmap() }
 
     /// The JSON key prometheus_client writes: `json.dumps([metric, sample, labels, help], sort_keys=True)`.
     static func key(metric: String, sample: String, labels: [String: String] = [:], help: String = "help") -> String {
@@ -31,27 +38,19 @@ final class DBWriter {
     /// Sets a value (and timestamp), appending the entry first if the key is new.
     func set(_ key: String, _ value: Double, timestamp: Double = 0) {
         if positions[key] == nil { append(key) }
-        var pair = (value, timestamp)
-        let fd = open(path, O_RDWR)
-        withUnsafeBytes(of: &pair) { _ = pwrite(fd, $0.baseAddress, 16, off_t(positions[key]!)) }
-        close(fd)
+        store((value, timestamp), at: positions[key]!)
     }
 
     /// Appends raw bytes to the entry area without validation (for corrupt-file tests).
     func appendRaw(_ bytes: [UInt8], bumpUsedBy: Int? = nil) {
-        let fd = open(path, O_RDWR)
-        _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(used)) }
-        close(fd)
+        bytes.withUnsafeBytes { store($0, at: used) }
         used += bumpUsedBy ?? bytes.count
         writeUsed()
     }
 
     /// Overwrites the `used` header.
     func forceUsed(_ value: Int32) {
-        var v = value
-        let fd = open(path, O_RDWR)
-        withUnsafeBytes(of: &v) { _ = pwrite(fd, $0.baseAddress, 4, 0) }
-        close(fd)
+        store(value.littleEndian, at: 0)
     }
 
     private func append(_ key: String) {
@@ -61,23 +60,45 @@ final class DBWriter {
         withUnsafeBytes(of: Int32(encoded.count).littleEndian) { entry.append(contentsOf: $0) }
         entry += encoded + Array(repeating: UInt8(ascii: " "), count: padding)
         entry += Array(repeating: 0, count: 16)
-        while used + entry.count > capacity {
-            capacity *= 2
+        if used + entry.count > capacity {
+            while used + entry.count > capacity { capacity *= 2 }
             let fd = open(path, O_RDWR)
             ftruncate(fd, off_t(capacity))
             close(fd)
+            remap()
         }
-        let fd = open(path, O_RDWR)
-        _ = entry.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(used)) }
-        close(fd)
+        entry.withUnsafeBytes { store($0, at: used) }
         used += entry.count
         writeUsed()
         positions[key] = used - 16
-        order.append(key)
     }
 
     private func writeUsed() {
         forceUsed(Int32(used))
+    }
+
+    private func store<T>(_ value: T, at offset: Int) {
+        withUnsafeBytes(of: value) { store($0, at: offset) }
+    }
+
+    private func store(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+        guard let map, offset + bytes.count <= mappedLength else { return }
+        (map + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+    }
+
+    private func remap() {
+        unmap()
+        let fd = open(path, O_RDWR)
+        defer { close(fd) }
+        let raw = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        map = raw == MAP_FAILED ? nil : raw
+        mappedLength = map == nil ? 0 : capacity
+    }
+
+    private func unmap() {
+        if let map { munmap(map, mappedLength) }
+        map = nil
+        mappedLength = 0
     }
 }
 
