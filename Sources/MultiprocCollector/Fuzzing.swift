@@ -217,7 +217,7 @@ package enum CollectorFuzzing {
         }
         let used = EntryParser.readUsed(data)
         _ = EntryParser.headerProblem(used: used, fileSize: data.count)
-        let outcome = EntryParser.parse(data, from: EntryParser.headerSize, used: used)
+        let outcome = EntryParser.parse(data, from: EntryParser.headerSize, used: used, valueWidth: 16)
         var previousEnd = EntryParser.headerSize
         for entry in outcome.entries {
             let start = Int(entry.keyStart), length = Int(entry.keyLength), value = Int(entry.valueOffset)
@@ -227,7 +227,7 @@ package enum CollectorFuzzing {
         }
         guard outcome.end == previousEnd else { fatalError("end \(outcome.end) is not past the last entry \(previousEnd)") }
         if let middle = outcome.entries.dropFirst(outcome.entries.count / 2).first {
-            let resumed = EntryParser.parse(data, from: Int(middle.keyStart) - 4, used: used)
+            let resumed = EntryParser.parse(data, from: Int(middle.keyStart) - 4, used: used, valueWidth: 16)
             let tail = outcome.entries.drop { $0.keyStart != middle.keyStart }
             guard resumed.entries.map(\.valueOffset) == tail.map(\.valueOffset), resumed.end == outcome.end else {
                 fatalError("resumed parse disagrees")
@@ -242,7 +242,7 @@ package enum CollectorFuzzing {
         var bytes = [UInt8](content)
         guard content.count >= EntryParser.headerSize else { return bytes }
         let used = EntryParser.readUsed(content)
-        let boundaries = [EntryParser.headerSize] + EntryParser.parse(content, from: EntryParser.headerSize, used: used)
+        let boundaries = [EntryParser.headerSize] + EntryParser.parse(content, from: EntryParser.headerSize, used: used, valueWidth: 16)
             .entries.map { Int($0.valueOffset) + 16 }
         let earlierUsed = boundaries[(mode >> 2) % boundaries.count]
         withUnsafeBytes(of: Int32(earlierUsed).littleEndian) { for i in 0..<4 { bytes[i] = $0[i] } }

@@ -203,7 +203,7 @@ final class TrackedFile {
         newOffsets.reserveCapacity(newOffsets.count + expected)
         var previous: KeyTable.ID = newKeyIDs.last ?? -1
         var parsedAny = false
-        let outcome = EntryParser.parse(bytes, from: parsedEnd, used: used) { entry in
+        let outcome = EntryParser.parse(bytes, from: parsedEnd, used: used, valueWidth: 16) { entry in
             parsedAny = true
             let start = Int(entry.keyStart)
             let id = keys.intern(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(entry.keyLength))]), after: previous)
