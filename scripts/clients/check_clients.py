@@ -87,7 +87,7 @@ def expect_layouts(binary, directory, layout_of_file, what):
     out = run([binary, 'check', '--multiproc-dir', directory]).stdout.decode()
     for name, layout in layout_of_file.items():
         line = next((l for l in out.splitlines() if name in l.split()), None)
-        if line is None or layout not in line.split():
+        if line is None or f'layout={layout}' not in line.split():
             raise Failure(f'{what}: check says {line!r} for {name}, expected layout {layout}')
 
 
@@ -178,7 +178,16 @@ def check_served(binary, pythons, version, seed, scratch, steps=3):
                 joined = write(python, directory, seed + step, workers=1, dead=0, first=50)
                 server.mark_dead(joined['pids'][0])
             expect_equal(record(python, directory, scratch), server.get(), f'{version} served, step {step}')
-        return f'{steps} steps of a live writer, a worker marked dead over HTTP'
+        # The writer must have grown a file past its first size (1 MiB before 0.16, 64 KiB after).
+        first_size = 1 << 20 if LAYOUT_OF[version] == 'k3v8' else 1 << 16
+        largest = max(os.path.getsize(os.path.join(directory, n)) for n in os.listdir(directory))
+        if largest <= first_size:
+            raise Failure(f'{version}: no file grew past {first_size} bytes (largest {largest})')
+        with open(server.log, errors='replace') as f:
+            warnings = [l for l in f if 'level=warn' in l or 'level=error' in l]
+        if warnings:
+            raise Failure(f'{version}: serve logged problems:\n' + ''.join(warnings[:10]))
+        return f'{steps} steps of a live writer (largest file {largest >> 10} KiB), a worker marked dead over HTTP'
     finally:
         stepper.stdin.close()
         stepper.wait(timeout=30)

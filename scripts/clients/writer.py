@@ -207,10 +207,12 @@ def command_steps(directory, seed):
         if step % 3 == 2:
             # Enough new series to grow the files past their first size (1 MiB before 0.16,
             # 64 KiB after), which makes the writer extend and remap them.
+            # (1 MiB / 64 bytes per entry = 16384 entries).
             grow = pc.Gauge('app_growth', 'Many series.', ['n'], registry=None, multiprocess_mode='all')
-            counter = pc.Counter('app_growth_events', 'Many series.', ['n'], registry=None)
-            for n in range(step * 4000, step * 4000 + 4000):
+            for n in range(step * 20000, step * 20000 + 20000):
                 grow.labels(str(n)).set(n)
+            counter = pc.Counter('app_growth_events', 'Many series.', ['n'], registry=None)
+            for n in range(2000):
                 counter.labels(str(n)).inc(0.5)
         print(f'done {step}', flush=True)
 
