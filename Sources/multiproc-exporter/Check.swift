@@ -42,11 +42,11 @@ struct Check: ParsableCommand {
             if !reasons.isEmpty {
                 print("problems_by_reason: " + reasons.keys.sorted().map { "\($0.rawValue)=\(reasons[$0]!.count)" }.joined(separator: " "))
             }
+            // Which client releases wrote the files: an old one shows at a glance.
             let layouts = Dictionary(grouping: report.files.compactMap(\.layout), by: { $0 })
-            if !layouts.isEmpty {
-                print("files_by_layout: " + layouts.keys.sorted().map { "\($0.rawValue)=\(layouts[$0]!.count)" }.joined(separator: " "))
-            }
-            print("files=\(report.files.count) with_problems=\(bad) pids=\(report.pids) entries=\(report.entries) bytes_used=\(report.bytesUsed)")
+            let byLayout = layouts.keys.sorted().map { "\($0.rawValue):\(layouts[$0]!.count)" }.joined(separator: ",")
+            print("files=\(report.files.count) with_problems=\(bad) pids=\(report.pids) entries=\(report.entries) "
+                  + "bytes_used=\(report.bytesUsed) files_by_layout=\(byLayout)")
             if !report.directoryProblems.isEmpty { throw CommandFailure("cannot read \(directory.multiprocDir ?? "the directory")") }
             if report.hasProblems { throw ExitCode(1) }
         }

@@ -10,11 +10,15 @@ final class DBWriter {
     private(set) var capacity = 1 << 16
     private(set) var positions: [String: Int] = [:]
     private var order: [String] = []
+    /// How entries are laid out: today's by default, or an older release's (no timestamp
+    /// for 8-byte layouts; keys are whatever the caller passes).
+    let layout: FileLayout
 
     /// Creates the file, or empties an existing one in place (same inode: a writer that
     /// opened it with `O_TRUNC`, or a new worker reusing a dead worker's pid).
-    init(path: String, initialCapacity: Int = 1 << 16) {
+    init(path: String, initialCapacity: Int = 1 << 16, layout: FileLayout = .k4v16) {
         self.path = path
+        self.layout = layout
         capacity = initialCapacity
         let fd = open(path, O_RDWR | O_CREAT, 0o644)
         ftruncate(fd, 0)
@@ -24,8 +28,9 @@ final class DBWriter {
     }
 
     /// The JSON key prometheus_client writes: `json.dumps([metric, sample, labels, help], sort_keys=True)`.
-    static func key(metric: String, sample: String, labels: [String: String] = [:], help: String = "help") -> String {
-        PythonKeys.encode(metric: metric, sample: sample, labels: labels.map { ($0.key, $0.value) }, help: help)
+    static func key(metric: String, sample: String, labels: [String: String] = [:], help: String = "help",
+                    shape: KeyShape = .labelsAndHelp) -> String {
+        PythonKeys.encode(metric: metric, sample: sample, labels: labels.map { ($0.key, $0.value) }, help: help, shape: shape)
     }
 
     /// Sets a value (and timestamp), appending the entry first if the key is new.
@@ -33,7 +38,7 @@ final class DBWriter {
         if positions[key] == nil { append(key) }
         var pair = (value, timestamp)
         let fd = open(path, O_RDWR)
-        withUnsafeBytes(of: &pair) { _ = pwrite(fd, $0.baseAddress, 16, off_t(positions[key]!)) }
+        withUnsafeBytes(of: &pair) { _ = pwrite(fd, $0.baseAddress, layout.valueWidth, off_t(positions[key]!)) }
         close(fd)
     }
 
@@ -60,7 +65,7 @@ final class DBWriter {
         var entry: [UInt8] = []
         withUnsafeBytes(of: Int32(encoded.count).littleEndian) { entry.append(contentsOf: $0) }
         entry += encoded + Array(repeating: UInt8(ascii: " "), count: padding)
-        entry += Array(repeating: 0, count: 16)
+        entry += Array(repeating: 0, count: layout.valueWidth)
         while used + entry.count > capacity {
             capacity *= 2
             let fd = open(path, O_RDWR)
@@ -72,7 +77,7 @@ final class DBWriter {
         close(fd)
         used += entry.count
         writeUsed()
-        positions[key] = used - 16
+        positions[key] = used - layout.valueWidth
         order.append(key)
     }
 
