@@ -118,7 +118,7 @@ bench: release
 ## fuzz: every libFuzzer target for FUZZ_SECONDS (default 60), seeded from real prometheus_client
 ## files; the corpus grows in fuzz-corpus-work/ (not committed), crash inputs land there too.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := file-reader scrape key-decoder accept-negotiation http-request
+FUZZ_TARGETS := file-reader scrape key-decoder layout-equivalence accept-negotiation http-request
 FUZZ_BUILD   := MULTIPROC_FUZZ=1 $(SWIFT) build --scratch-path .build-fuzz -c release \
                 -Xswiftc -sanitize=fuzzer,address -Xswiftc -g
 # Small allocations are the common case: skip recording their stacks (a third faster).

@@ -25,8 +25,8 @@ final class TrackedFile {
     /// Parsing stopped at a corrupt entry: nothing after it is trusted until the file is
     /// replaced or rewritten.
     private(set) var stalled = false
-    /// The layout of this content of the file (which prometheus_client release wrote it):
-    /// decides the value width of every entry and the key shape every key must have.
+    /// The layout of the file as last read (which prometheus_client release wrote it): decides
+    /// the value width of every entry and the key shape every key must have.
     private(set) var detectedLayout = DetectedLayout.pending
     /// The layout, once known.
     var layout: FileLayout? { detectedLayout.layout }
@@ -178,19 +178,23 @@ final class TrackedFile {
         }
         let currentUsed = EntryParser.readUsed(bytes)
         if currentUsed > bytes.count, !acceptShortMapping { return nil }
-        if currentUsed < used || parsedEnd > bytes.count || !entryProblems.isEmpty {
-            // `used` never goes down in a live file, and a file never gets shorter than what
-            // was parsed from it: this is new content under the same inode (or a file cut
-            // short while it grew). The old value offsets may lie past this mapping.
-            // A file with corrupt entries may have been caught mid-rewrite (half a key, zeros
-            // where an entry goes): it is parsed afresh each scrape, as a cold read would.
-            resetEntries()
-        }
+        // `used` never goes down in a live file, and a file never gets shorter than what was
+        // parsed from it: this is new content under the same inode (or a file cut short while
+        // it grew). The old value offsets may lie past this mapping. A file with corrupt
+        // entries may have been caught mid-rewrite (half a key, zeros where an entry goes): it
+        // is parsed afresh each scrape, as a cold read would.
+        let newContent = currentUsed < used || parsedEnd > bytes.count || !entryProblems.isEmpty
+        // Whenever there are bytes to parse, the layout is decided on the file as it is now,
+        // exactly as a cold read decides it (a few entries' lengths, see LayoutDetection); a
+        // layout decided on fewer entries that no longer holds means starting over.
+        let layoutNow = newContent || (!stalled && min(currentUsed, bytes.count) > parsedEnd)
+            ? DetectedLayout(detecting: bytes, used: currentUsed) : detectedLayout
+        if newContent || (detectedLayout != .pending && layoutNow != detectedLayout) { resetEntries() }
+        detectedLayout = layoutNow
         // After the reset, which clears it (a negative `used` is below the initial 0).
         headerProblem = EntryParser.headerProblem(used: currentUsed, fileSize: bytes.count).map { problem($0.0, $0.1) }
         used = currentUsed
         guard !stalled, min(currentUsed, bytes.count) > parsedEnd else { return false }
-        detectedLayout.settle(bytes, used: currentUsed)
         switch detectedLayout {
         case .pending:
             return false
@@ -289,7 +293,6 @@ final class TrackedFile {
         parsedEnd = EntryParser.headerSize
         used = 0
         stalled = false
-        detectedLayout = .pending
         keyIDs = []
         if localKeysFrom != nil { localKeysFrom = 0 }
         valueOffsets = []
@@ -305,6 +308,7 @@ final class TrackedFile {
     func reset() {
         mapping = nil
         isFrozen = false
+        detectedLayout = .pending
         resetEntries()
     }
 

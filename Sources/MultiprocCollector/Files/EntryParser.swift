@@ -57,15 +57,17 @@ enum EntryParser {
     }
 
     /// The same walk, handing each entry to `visit` as soon as it is validated, so a caller
-    /// that reads the key streams through the file once (`entries` stays empty).
+    /// that reads the key streams through the file once (`entries` stays empty). Stops after
+    /// `maxEntries` entries (then `end` is where the next one starts).
     @inline(__always)
     static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int, used: Int, valueWidth: Int,
-                      visit: (RawEntry) -> Void) -> Outcome {
+                      maxEntries: Int = .max, visit: (RawEntry) -> Void) -> Outcome {
         var outcome = Outcome(end: start)
         let limit = min(used, bytes.count)
         let cutByFileEnd = used > bytes.count
         var pos = start
-        while pos < limit {
+        var count = 0
+        while pos < limit, count < maxEntries {
             guard limit - pos >= 4 else {
                 if !cutByFileEnd { outcome.problem = (.truncatedEntry, "entry at offset \(pos) is cut off by used=\(used)") }
                 break
@@ -84,6 +86,7 @@ enum EntryParser {
                 break
             }
             visit(RawEntry(keyStart: Int32(pos + 4), keyLength: Int32(n), valueOffset: Int32(valueOffset)))
+            count += 1
             pos = valueOffset + valueWidth
         }
         outcome.end = pos

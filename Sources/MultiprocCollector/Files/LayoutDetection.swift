@@ -5,7 +5,9 @@
 /// Nothing in a file names its writer, but the entries do: a writer appends whole entries and
 /// then bumps `used`, so walking the entries with the right value width lands exactly on
 /// `used`, while the wrong width reads a timestamp, or the middle of the next key, as a key
-/// length and stops. A 16-byte walk over 8-byte entries lands 8 bytes into the next entry,
+/// length and stops. Each walk looks at the first ``entriesExamined`` entries at most: a walk
+/// that gets through them without a fault "fits" as well as one that lands on `used`, so the
+/// cost per file is constant (the wrong width stops at the second entry of a real file). A 16-byte walk over 8-byte entries lands 8 bytes into the next entry,
 /// where key text (`"m`…, at least 0x20 in every byte) makes a length far past any `used`; an
 /// 8-byte walk over 16-byte entries reads a timestamp, whose low half is 0 for every entry
 /// but `mostrecent` gauges'. The first key then says which shape an 8-byte file has (16-byte
@@ -14,8 +16,8 @@
 /// The rules, in order:
 /// 1. no entry fits either width: undecided while `used` leaves room for none (a new file),
 ///    else ``Outcome/undetectable(_:)``;
-/// 2. exactly one width's walk ends on `used`: that width;
-/// 3. otherwise (both end on `used`, or neither: a damaged file): each walk scores the entries
+/// 2. exactly one width's walk fits: that width;
+/// 3. otherwise (both fit, or neither: a damaged file): each walk scores the entries
 ///    whose keys decode in a shape that width allows; the higher score wins; a tie between
 ///    two damaged walks goes to the one that reads further (with the same entries, that is
 ///    today's layout, so damaged files of today are read exactly as before); any other tie
@@ -23,9 +25,16 @@
 /// A 16-byte width means ``FileLayout/k4v16``; an 8-byte one takes the shape of the first
 /// key that decodes.
 ///
-/// Cost for today's files: two walks that read one int32 per entry (the wrong one stops at
-/// the second entry); keys are decoded only for 8-byte files (one key) and under rule 3.
+/// Cost for today's files: two walks that read one int32 per entry examined (the wrong one
+/// stops at the second entry); keys are decoded only for 8-byte files (one key) and under
+/// rule 3. The walks read lengths, and the wrong width reads value or timestamp bytes as
+/// lengths: a decision could in principle depend on values a writer changes in place, so it
+/// is taken again whenever a file has new bytes, never on a mere value change.
 enum LayoutDetection {
+    /// Entries each walk examines at most: far more than the one or two the wrong width of a
+    /// real file survives, few enough to cost nothing on a directory of large files.
+    static let entriesExamined = 16
+
     enum Outcome: Equatable, Sendable {
         case detected(FileLayout)
         /// No entry yet: decide again when there is one. Not a problem.
@@ -44,13 +53,13 @@ enum LayoutDetection {
             return .undetectable("the first entry fits neither 16- nor 8-byte values (\(stop))")
         }
         let valueWidth: Int
-        if wide.complete != narrow.complete {
-            valueWidth = wide.complete ? 16 : 8
+        if wide.fits != narrow.fits {
+            valueWidth = wide.fits ? 16 : 8
         } else {
             let (wideScore, narrowScore) = (wide.decodableKeys(bytes), narrow.decodableKeys(bytes))
             if wideScore != narrowScore {
                 valueWidth = wideScore > narrowScore ? 16 : 8
-            } else if !wide.complete, wide.end != narrow.end {
+            } else if !wide.fits, wide.end != narrow.end {
                 valueWidth = wide.end > narrow.end ? 16 : 8
             } else {
                 return .undetectable("its \(wide.count) entries fit 16-byte values and its \(narrow.count) entries "
@@ -79,14 +88,16 @@ enum LayoutDetection {
             self.used = used
             self.valueWidth = valueWidth
             var count = 0
-            let outcome = EntryParser.parse(bytes, from: EntryParser.headerSize, used: used, valueWidth: valueWidth) { _ in count += 1 }
+            let outcome = EntryParser.parse(bytes, from: EntryParser.headerSize, used: used, valueWidth: valueWidth,
+                                            maxEntries: LayoutDetection.entriesExamined) { _ in count += 1 }
             self.count = count
             end = outcome.end
             problem = outcome.problem?.1
         }
 
-        /// The walk ended exactly on `used`: every byte of the file is explained.
-        var complete: Bool { end == used }
+        /// The walk explains every byte it looked at: it ended exactly on `used`, or went
+        /// through all the entries it examines without a fault.
+        var fits: Bool { end == used || (count == LayoutDetection.entriesExamined && problem == nil) }
 
         /// Entries whose key decodes in a shape this width was written with.
         func decodableKeys(_ bytes: UnsafeRawBufferPointer) -> Int {
@@ -111,7 +122,8 @@ enum LayoutDetection {
         /// Hands each entry's key shape (nil: it does not decode) to `body` while it returns true.
         private func forEachKey(_ bytes: UnsafeRawBufferPointer, _ body: (KeyShape?) -> Bool) {
             var going = true
-            _ = EntryParser.parse(bytes, from: EntryParser.headerSize, used: used, valueWidth: valueWidth) { entry in
+            _ = EntryParser.parse(bytes, from: EntryParser.headerSize, used: used, valueWidth: valueWidth,
+                                  maxEntries: LayoutDetection.entriesExamined) { entry in
                 guard going else { return }
                 let start = Int(entry.keyStart)
                 let key = UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(entry.keyLength))])
