@@ -8,7 +8,10 @@ Uses the virtualenvs of venvs.py (created on first use, cached under .venvs/). T
 1. Per release (0.4.2 0.9.0 0.12.0 0.16.0 0.17.1 0.26.0): forked workers of that release write a
    directory (writer.py: every metric type and gauge mode it has, escaping, special floats,
    custom buckets, a dead pid); `dump` must equal what that release's MultiProcessCollector
-   serves, and `check` must name the release's layout for every file.
+   serves, and `check` must name the release's layout for every file. Also 0.3.1 (label
+   lists, before 0.4): `dump` must equal 0.26 on the directory converted to today's layout,
+   and its sample lines those of 0.3.1's own collector (which names counter families without
+   `_total`, as every release before OpenMetrics support did).
 2. Mixed: 0.9.0, 0.16.0 and 0.26.0 workers write ONE directory; `dump` must equal 0.26's
    collector on a copy where each file was rewritten in today's layout (writer.py convert:
    HELP `Multiprocess metric` for 3-element keys, timestamp 0 for 8-byte values).
@@ -38,7 +41,7 @@ import lines  # noqa: E402
 import venvs  # noqa: E402
 
 WRITER = os.path.join(HERE, 'writer.py')
-LAYOUT_OF = {'0.4.2': 'k3v8', '0.9.0': 'k3v8', '0.12.0': 'k3v8', '0.16.0': 'k4v8', '0.17.1': 'k4v8', '0.26.0': 'k4v16'}
+LAYOUT_OF = {'0.3.1': 'k4lv8', '0.4.2': 'k3v8', '0.9.0': 'k3v8', '0.12.0': 'k3v8', '0.16.0': 'k4v8', '0.17.1': 'k4v8', '0.26.0': 'k4v16'}
 MIXED = ['0.9.0', '0.16.0', '0.26.0']
 SERVED = ['0.4.2', '0.9.0', '0.16.0', '0.17.1']
 
@@ -96,7 +99,35 @@ def layouts_by_file(directory, manifests):
     return {name: layout_of_pid[name[:-3].rsplit('_', 1)[1]] for name in os.listdir(directory) if name.endswith('.db')}
 
 
-# MARK: - The three checks
+# MARK: - The checks
+
+def converted_expectation(pythons, directory, layouts, scratch, name):
+    """0.26's collector on a copy of `directory` with every file rewritten in today's layout."""
+    layouts_path = os.path.join(scratch, f'{name}-layouts.json')
+    with open(layouts_path, 'w') as f:
+        json.dump(layouts, f)
+    expected_path = os.path.join(scratch, f'{name}-expected.prom')
+    run([pythons['0.26.0'], WRITER, 'convert', directory, os.path.join(scratch, f'{name}-converted'), layouts_path, expected_path])
+    with open(expected_path, 'rb') as f:
+        return f.read()
+
+
+def samples_only(body):
+    return b''.join(l + b'\n' for l in body.split(b'\n') if l and not l.startswith(b'#'))
+
+
+def check_pre04(binary, pythons, seed, scratch):
+    """0.3.1 (label lists): read as if written today. Its own collector names counter families
+    without `_total` (before OpenMetrics); the sample lines must still equal its own."""
+    directory = os.path.join(scratch, 'release-0.3.1')
+    manifest = write(pythons['0.3.1'], directory, seed)
+    layouts = layouts_by_file(directory, [manifest])
+    ours = dump(binary, directory)
+    expect_equal(converted_expectation(pythons, directory, layouts, scratch, 'pre04'), ours, '0.3.1 as if today')
+    expect_equal(samples_only(record(pythons['0.3.1'], directory, scratch)), samples_only(ours), '0.3.1 samples, own collector')
+    expect_layouts(binary, directory, layouts, '0.3.1')
+    return f'{len(layouts)} files, modes {",".join(manifest["modes"])}'
+
 
 def check_release(binary, pythons, version, seed, scratch):
     directory = os.path.join(scratch, f'release-{version}')
@@ -112,14 +143,7 @@ def check_mixed(binary, pythons, seed, scratch):
     directory = os.path.join(scratch, 'mixed')
     manifests = [write(pythons[v], directory, seed + i, workers=2, dead=1, first=10 * i) for i, v in enumerate(MIXED)]
     layouts = layouts_by_file(directory, manifests)
-    layouts_path = os.path.join(scratch, 'mixed-layouts.json')
-    with open(layouts_path, 'w') as f:
-        json.dump(layouts, f)
-    expected_path = os.path.join(scratch, 'mixed-expected.prom')
-    run([pythons['0.26.0'], WRITER, 'convert', directory, os.path.join(scratch, 'mixed-converted'), layouts_path, expected_path])
-    with open(expected_path, 'rb') as f:
-        expected = f.read()
-    expect_equal(expected, dump(binary, directory), 'mixed dump')
+    expect_equal(converted_expectation(pythons, directory, layouts, scratch, 'mixed'), dump(binary, directory), 'mixed dump')
     expect_layouts(binary, directory, layouts, 'mixed')
     counts = {l: list(layouts.values()).count(l) for l in sorted(set(layouts.values()))}
     return f'{len(layouts)} files by layout {counts}'
@@ -203,10 +227,11 @@ def main(argv=None):
     binary = os.path.abspath(args.binary)
     seed = args.seed if args.seed is not None else int(time.time()) % 100000
     started = time.monotonic()
-    pythons = venvs.ensure(os.path.join(venvs.ROOT, '.venvs'), venvs.VERSIONS)
+    pythons = venvs.ensure(os.path.join(venvs.ROOT, '.venvs'), venvs.VERSIONS + venvs.OPTIONAL)
     print(f'clients: venvs ready in {time.monotonic() - started:.1f}s; seed {seed}')
     scratch = tempfile.mkdtemp(prefix='clients-')
     checks = [(f'release {v}', lambda v=v: check_release(binary, pythons, v, seed, scratch)) for v in venvs.VERSIONS]
+    checks.append(('release 0.3.1 (before 0.4, label lists)', lambda: check_pre04(binary, pythons, seed, scratch)))
     checks.append(('mixed 0.9.0+0.16.0+0.26.0', lambda: check_mixed(binary, pythons, seed, scratch)))
     checks += [(f'served {v}', lambda v=v: check_served(binary, pythons, v, seed, scratch)) for v in SERVED]
     passed = failed = 0

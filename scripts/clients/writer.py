@@ -166,7 +166,7 @@ def command_write(directory, seed, workers, dead, first=0):
     mark_dead(directory, pids[:dead])
     # Layout names as DESIGN.md §2a and the exporter use them.
     v = version_tuple()
-    layout = 'k3v8' if v < (0, 16) else 'k4v8' if v < (0, 18) else 'k4v16'
+    layout = 'k4lv8' if v < (0, 4) else 'k3v8' if v < (0, 16) else 'k4v8' if v < (0, 18) else 'k4v16'
     print(json.dumps({'version': version(), 'layout': layout, 'modes': gauge_modes(client_module()),
                       'pids': pids, 'dead': pids[:dead]}))
 
@@ -220,7 +220,8 @@ def command_steps(directory, seed):
 # MARK: - The expectation for a mixed directory (0.26)
 
 def read_entries(path, value_bytes, elements):
-    """(key as a 4-element list, value, timestamp) of a well-formed file of a known layout."""
+    """(key as a 4-element list, value, timestamp) of a well-formed file of a known layout.
+    `elements` 2 means the label lists of releases before 0.4 (zipped into a dict)."""
     with open(path, 'rb') as f:
         data = f.read()
     used = struct.unpack_from('<i', data, 0)[0]
@@ -228,11 +229,15 @@ def read_entries(path, value_bytes, elements):
     while pos < used:
         n = struct.unpack_from('<i', data, pos)[0]
         key = json.loads(data[pos + 4:pos + 4 + n].decode('utf-8'))
-        assert len(key) == elements, f'{path}: key {key!r} is not of {elements} elements'
+        if elements == 2:
+            assert len(key) == 4 and isinstance(key[2], list), f'{path}: key {key!r} has no label lists'
+            key = [key[0], key[1], dict(zip(key[2], key[3]))]
+        else:
+            assert len(key) == elements, f'{path}: key {key!r} is not of {elements} elements'
         pos += 4 + n + (8 - (n + 4) % 8)
         value = struct.unpack_from('<d', data, pos)[0]
         timestamp = struct.unpack_from('<d', data, pos + 8)[0] if value_bytes == 16 else 0.0
-        if elements == 3:
+        if len(key) == 3:
             key.append('Multiprocess metric')
         out.append((key, value, timestamp))
         pos += value_bytes
@@ -245,7 +250,7 @@ def command_convert(src, dst, layouts_path, out):
     from prometheus_client.multiprocess import MultiProcessCollector
     with open(layouts_path) as f:
         layouts = json.load(f)
-    shapes = {'k3v8': (8, 3), 'k4v8': (8, 4), 'k4v16': (16, 4)}
+    shapes = {'k4lv8': (8, 2), 'k3v8': (8, 3), 'k4v8': (8, 4), 'k4v16': (16, 4)}
     os.makedirs(dst, exist_ok=True)
     files = []
     for name in os.listdir(src):  # the order glob (and our reader) sees
