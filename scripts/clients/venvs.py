@@ -4,8 +4,9 @@
     scripts/clients/venvs.py [--root .venvs] [VERSION ...]     # prints one `VERSION PYTHON` line each
 
 Each version gets `.venvs/prometheus-client-<version>/`, made with `python3 -m venv
---without-pip` (no ensurepip, so Debian needs no python3-venv) and filled by this
-interpreter's pip through `pip --python` (pip >= 22.3). A venv counts as ready when its stamp
+--without-pip` and filled by this interpreter's pip through `pip --python` (pip >= 22.3);
+where that fails, with a venv of its own pip (`ensurepip`: Debian's python3-venv, which
+.ci/run and `make deps` install). A venv counts as ready when its stamp
 file names the same version and the same base interpreter; a ready venv is not touched, so
 a repeated run costs one stat per version. Missing ones are installed in parallel (the
 downloads dominate). A failed install leaves no stamp and is retried on the next run.
@@ -56,9 +57,15 @@ def create(root, version):
     target = venv_dir(root, version)
     shutil.rmtree(target, ignore_errors=True)
     subprocess.run([sys.executable, '-m', 'venv', '--without-pip', target], check=True)
-    pip = [sys.executable, '-m', 'pip', '--python', python_of(root, version), 'install', '-q',
-           '--disable-pip-version-check', '--no-warn-script-location', f'prometheus-client=={version}']
-    result = subprocess.run(pip, capture_output=True, text=True)
+    options = ['install', '-q', '--disable-pip-version-check', '--no-warn-script-location', f'prometheus-client=={version}']
+    result = subprocess.run([sys.executable, '-m', 'pip', '--python', python_of(root, version), *options],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        # A pip without --python (< 22.3), or one that cannot run inside a venv (a distro's
+        # debundled pip): give the venv a pip of its own (ensurepip; Debian: python3-venv).
+        shutil.rmtree(target, ignore_errors=True)
+        subprocess.run([sys.executable, '-m', 'venv', target], check=True, capture_output=True)
+        result = subprocess.run([python_of(root, version), '-m', 'pip', *options], capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f'pip install prometheus-client=={version} failed:\n{result.stdout}{result.stderr}')
     check = subprocess.run([python_of(root, version), '-c',
