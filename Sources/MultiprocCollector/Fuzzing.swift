@@ -128,7 +128,7 @@ package enum CollectorFuzzing {
     }
 
     /// A metric file held in an anonymous mapping, tracked as if it had been listed.
-    private final class InMemoryFile {
+    final class InMemoryFile {
         let tracked: TrackedFile
         private let base: UnsafeMutableRawPointer
         private let length: Int
@@ -153,7 +153,7 @@ package enum CollectorFuzzing {
 
     /// ``CacheState/refresh(path:newlyDead:)`` without the directory: refresh each file, load
     /// values, update the plan when the inputs changed, fold.
-    private struct InMemoryScrape {
+    struct InMemoryScrape {
         var keys = KeyTable()
         var builder = PlanBuilder()
         var signature: [[Int]] = []
@@ -188,46 +188,65 @@ package enum CollectorFuzzing {
         }
     }
 
-    /// The key decoder with a round-trip oracle: a key that decodes, re-encoded as
-    /// prometheus_client's `json.dumps(..., sort_keys=True)` writes it, decodes to the same key.
+    /// The key decoder with a round-trip oracle: a key that decodes, re-encoded the way the
+    /// releases that wrote its shape write it (`json.dumps(..., sort_keys=True)`, or the label
+    /// lists of releases before 0.4), decodes to the same key and shape; and today's decoder
+    /// accepts exactly the keys of today's shape.
     package static func keyDecoder(_ data: UnsafeRawBufferPointer) {
-        let decoded: SampleKey
-        do { decoded = try SampleKey.decode(data) } catch {
+        let decoded: SampleKey, shape: KeyShape
+        do { (decoded, shape) = try SampleKey.decodeAnyShape(data) } catch {
             _ = error.reason
             _ = error.detail
+            if (try? SampleKey.decode(data)) != nil { fatalError("today's decoder accepts a key decodeAnyShape refuses") }
             return
         }
+        if ((try? SampleKey.decode(data)) == decoded) != (shape == .labelsAndHelp) {
+            fatalError("today's decoder and decodeAnyShape disagree on a key of shape \(shape)")
+        }
+        if shape != .labelsAndHelp, decoded.help != SampleKey.multiprocessHelp { fatalError("an old key got help \(decoded.help)") }
         for label in decoded.labels.indices.dropFirst()
         where !decoded.labels[label - 1].name.exactlyPrecedes(decoded.labels[label].name) {
             fatalError("labels not strictly sorted: \(decoded.labels)")
         }
-        let encoded = Array(decoded.pythonEncoded.utf8)
-        let again = encoded.withUnsafeBytes { try? SampleKey.decode($0) }
+        let encoded = Array(PythonKeys.encode(metric: decoded.metricName, sample: decoded.sampleName,
+                                              labels: decoded.labels.map { ($0.name, $0.value) }, help: decoded.help, shape: shape).utf8)
+        let again = encoded.withUnsafeBytes { try? SampleKey.decodeAnyShape($0) }
         guard let again else { fatalError("re-encoded key does not decode: \(String(decoding: encoded, as: UTF8.self))") }
-        guard again == decoded else { fatalError("round trip changed the key: \(decoded) -> \(again)") }
+        guard again.0 == decoded, again.1 == shape else { fatalError("round trip changed the key: \(decoded) -> \(again)") }
     }
 
-    /// The entry parser alone on an in-memory image: every entry it returns lies inside the
-    /// bytes and inside `used`, entries do not overlap, and parsing resumed from any entry
-    /// boundary finds the same entries.
+    /// The entry parser alone on an in-memory image, with both value widths: every entry it
+    /// returns lies inside the bytes and inside `used`, entries do not overlap, and parsing
+    /// resumed from any entry boundary finds the same entries. Layout detection never traps
+    /// and, when it decides, decides a width whose walk finds entries.
     package static func entryParser(_ data: UnsafeRawBufferPointer) {
+        for width in [16, 8] { entryParser(data, valueWidth: width) }
+        guard data.count >= EntryParser.headerSize else { return }
+        let used = EntryParser.readUsed(data)
+        guard used >= EntryParser.headerSize, case .detected(let layout) = LayoutDetection.detect(data, used: used) else { return }
+        if EntryParser.parse(data, from: EntryParser.headerSize, used: used, valueWidth: layout.valueWidth).entries.isEmpty {
+            fatalError("detected \(layout) for a file without entries of that width")
+        }
+    }
+
+    private static func entryParser(_ data: UnsafeRawBufferPointer, valueWidth: Int) {
         guard data.count >= EntryParser.headerSize else {
             _ = EntryParser.headerProblem(used: 0, fileSize: data.count)
             return
         }
         let used = EntryParser.readUsed(data)
         _ = EntryParser.headerProblem(used: used, fileSize: data.count)
-        let outcome = EntryParser.parse(data, from: EntryParser.headerSize, used: used)
+        let outcome = EntryParser.parse(data, from: EntryParser.headerSize, used: used, valueWidth: valueWidth)
         var previousEnd = EntryParser.headerSize
         for entry in outcome.entries {
             let start = Int(entry.keyStart), length = Int(entry.keyLength), value = Int(entry.valueOffset)
             guard start == previousEnd + 4, length > 0, start + length < value, value % 8 == 0,
-                  value + 16 <= min(used, data.count) else { fatalError("entry out of bounds: \(entry) used=\(used) size=\(data.count)") }
-            previousEnd = value + 16
+                  value + valueWidth <= min(used, data.count) else { fatalError("entry out of bounds: \(entry) used=\(used) size=\(data.count)") }
+            previousEnd = value + valueWidth
         }
         guard outcome.end == previousEnd else { fatalError("end \(outcome.end) is not past the last entry \(previousEnd)") }
         if let middle = outcome.entries.dropFirst(outcome.entries.count / 2).first {
-            let resumed = EntryParser.parse(data, from: Int(middle.keyStart) - 4, used: used)
+            let resumed = EntryParser.parse(data, from: Int(middle.keyStart) - 4, used: used, valueWidth: valueWidth)
             let tail = outcome.entries.drop { $0.keyStart != middle.keyStart }
             guard resumed.entries.map(\.valueOffset) == tail.map(\.valueOffset), resumed.end == outcome.end else {
                 fatalError("resumed parse disagrees")
@@ -242,8 +261,13 @@ package enum CollectorFuzzing {
         var bytes = [UInt8](content)
         guard content.count >= EntryParser.headerSize else { return bytes }
         let used = EntryParser.readUsed(content)
-        let boundaries = [EntryParser.headerSize] + EntryParser.parse(content, from: EntryParser.headerSize, used: used)
-            .entries.map { Int($0.valueOffset) + 16 }
+        // Entry boundaries in the content's own layout (today's when undecided).
+        var width = 16
+        if used >= EntryParser.headerSize, case .detected(let layout) = LayoutDetection.detect(content, used: used) {
+            width = layout.valueWidth
+        }
+        let boundaries = [EntryParser.headerSize] + EntryParser.parse(content, from: EntryParser.headerSize, used: used, valueWidth: width)
+            .entries.map { Int($0.valueOffset) + width }
         let earlierUsed = boundaries[(mode >> 2) % boundaries.count]
         withUnsafeBytes(of: Int32(earlierUsed).littleEndian) { for i in 0..<4 { bytes[i] = $0[i] } }
         if mode & 2 != 0 { for i in earlierUsed..<bytes.count { bytes[i] = 0 } }
@@ -251,7 +275,7 @@ package enum CollectorFuzzing {
         return bytes
     }
 
-    private static func render(_ snapshot: Snapshot, _ formats: [ExpositionFormat]) -> [[UInt8]] {
+    static func render(_ snapshot: Snapshot, _ formats: [ExpositionFormat]) -> [[UInt8]] {
         _ = snapshot.families
         return formats.map { snapshot.body($0) }
     }

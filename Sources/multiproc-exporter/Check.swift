@@ -6,7 +6,9 @@ struct Check: ParsableCommand {
         abstract: "Report every metric file's status; exit 1 if any file is corrupt.",
         discussion: """
             Reads the directory from scratch and prints one line per metric file \
-            (ok, or the reasons it is skipped), then totals. Run it when scrapes look wrong. \
+            (ok with its layout, or the reasons it is skipped), then totals. The layout says \
+            which prometheus_client releases write such files: k4v16 0.18.0 and later, k4v8 \
+            0.16.0-0.17.1, k3v8 0.4.0-0.15.x, k4lv8 before 0.4.0. Run it when scrapes look wrong. \
             Exit status: 0 all files fine, 1 some file has a problem, 2 the directory cannot be read.
             """)
 
@@ -21,7 +23,10 @@ struct Check: ParsableCommand {
             for problem in report.directoryProblems { print("directory: \(problem.reason.rawValue): \(problem.detail)") }
             for status in report.files.sorted(by: { $0.name < $1.name }) {
                 if status.isOK {
-                    if !quiet { print("ok      \(status.name)  entries=\(status.entries) used=\(status.bytesUsed)") }
+                    if !quiet {
+                        let layout = status.layout?.rawValue ?? "none"
+                        print("ok      \(status.name)  layout=\(layout) entries=\(status.entries) used=\(status.bytesUsed)")
+                    }
                 } else {
                     for problem in status.problems {
                         print("PROBLEM \(status.name)  \(problem.reason.rawValue): \(problem.detail)")
@@ -37,7 +42,11 @@ struct Check: ParsableCommand {
             if !reasons.isEmpty {
                 print("problems_by_reason: " + reasons.keys.sorted().map { "\($0.rawValue)=\(reasons[$0]!.count)" }.joined(separator: " "))
             }
-            print("files=\(report.files.count) with_problems=\(bad) pids=\(report.pids) entries=\(report.entries) bytes_used=\(report.bytesUsed)")
+            // Which client releases wrote the files: an old one shows at a glance.
+            let layouts = Dictionary(grouping: report.files.compactMap(\.layout), by: { $0 })
+            let byLayout = layouts.keys.sorted().map { "\($0.rawValue):\(layouts[$0]!.count)" }.joined(separator: ",")
+            print("files=\(report.files.count) with_problems=\(bad) pids=\(report.pids) entries=\(report.entries) "
+                  + "bytes_used=\(report.bytesUsed) files_by_layout=\(byLayout)")
             if !report.directoryProblems.isEmpty { throw CommandFailure("cannot read \(directory.multiprocDir ?? "the directory")") }
             if report.hasProblems { throw ExitCode(1) }
         }

@@ -35,9 +35,25 @@ struct CheckCommandTests {
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
         #expect(run.lines.count == 7)
         #expect(run.lines.filter { $0.hasPrefix("ok      ") }.count == 6)
-        #expect(run.lines.contains { $0.hasPrefix("ok      counter_101.db  entries=2 used=") })
+        #expect(run.lines.contains { $0.hasPrefix("ok      counter_101.db  layout=k4v16 entries=2 used=") })
         #expect(run.lines.last?.hasPrefix("files=6 with_problems=0 pids=2 entries=12 bytes_used=") == true)
+        #expect(run.lines.last?.hasSuffix(" files_by_layout=k4v16:6") == true)
         #expect(!run.stdout.contains("problems_by_reason"))
+    }
+
+    @Test(.enabled(if: LifecycleTests.binary != nil)) func oldClientLayoutsAreNamed() throws {
+        let fixture = try FixtureDirectory.make()
+        defer { fixture.remove() }
+        let entry = MetricFileWriter.Entry(metric: "jobs", sample: "jobs_total", labels: ["kind": "a"], help: "Jobs done.", value: 1)
+        for (pid, layout) in [(201, FileLayout.k3v8), (202, .k4v8), (203, .k4lv8)] {
+            try MetricFileWriter.write([entry], to: fixture.url, name: "counter_\(pid).db", layout: layout)
+        }
+        let run = try Self.check(["--multiproc-dir", fixture.path])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        for (pid, layout) in [(201, "k3v8"), (202, "k4v8"), (203, "k4lv8"), (101, "k4v16")] {
+            #expect(run.lines.contains { $0.hasPrefix("ok      counter_\(pid).db  layout=\(layout) entries=") }, "\(pid)")
+        }
+        #expect(run.lines.last?.hasSuffix(" files_by_layout=k3v8:1,k4lv8:1,k4v16:6,k4v8:1") == true, "\(run.lines.last ?? "")")
     }
 
     @Test(.enabled(if: LifecycleTests.binary != nil)) func environmentVariableIsTheDefault() throws {

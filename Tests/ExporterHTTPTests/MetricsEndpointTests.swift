@@ -46,7 +46,8 @@ struct MetricsEndpointTests {
             }
             for name in ["multiproc_exporter_scrape_duration_seconds", "multiproc_exporter_files{type=\"counter\"} 2.0",
                          "multiproc_exporter_files{type=\"summary\"} 0.0", "multiproc_exporter_bytes",
-                         "multiproc_exporter_pids 2.0",
+                         "multiproc_exporter_pids 2.0", "multiproc_exporter_files_by_layout{layout=\"k4v16\"} 6.0",
+                         "multiproc_exporter_files_by_layout{layout=\"k3v8\"} 0.0",
                          "multiproc_exporter_file_errors_total{reason=\"empty_file\"} 0.0",
                          "multiproc_exporter_file_errors_total{reason=\"directory_unreadable\"} 0.0",
                          "multiproc_exporter_mark_dead_requests_total{result=\"removed\"} 0.0",

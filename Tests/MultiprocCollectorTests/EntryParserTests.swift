@@ -20,7 +20,7 @@ import Testing
 
     private func parse(_ file: [UInt8]) -> EntryParser.Outcome {
         file.withUnsafeBytes { raw in
-            EntryParser.parse(raw, from: 8, used: raw.count >= 8 ? EntryParser.readUsed(raw) : 0)
+            EntryParser.parse(raw, from: 8, used: raw.count >= 8 ? EntryParser.readUsed(raw) : 0, valueWidth: 16)
         }
     }
 
@@ -39,7 +39,7 @@ import Testing
         file.withUnsafeBytes { raw in
             let used = 200
             #expect(EntryParser.headerProblem(used: used, fileSize: raw.count)?.0 == .usedBeyondFile)
-            let outcome = EntryParser.parse(raw, from: 8, used: used)
+            let outcome = EntryParser.parse(raw, from: 8, used: used, valueWidth: 16)
             #expect(outcome.entries.count == 1)
             #expect(outcome.problem == nil)  // reported once, as the header problem
         }
@@ -101,7 +101,7 @@ import Testing
             }
             bytes.withUnsafeBytes { raw in
                 let used = raw.count >= 8 ? EntryParser.readUsed(raw) : 0
-                let outcome = EntryParser.parse(raw, from: 8, used: used)
+                let outcome = EntryParser.parse(raw, from: 8, used: used, valueWidth: 16)
                 for entry in outcome.entries {
                     #expect(Int(entry.keyStart) + Int(entry.keyLength) <= raw.count)
                     #expect(Int(entry.valueOffset) + 16 <= raw.count)

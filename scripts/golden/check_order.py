@@ -6,7 +6,9 @@
 For every case (corrupt ones: their repaired form is not kept, so they are skipped; their
 base directory follows the rule by construction) this merges db/*.db with
 MultiProcessCollector.merge in N shuffled orders and compares each exposition, normalised as
-record.normalize_body does, with the recorded expected/ bodies. Run by regenerate.sh.
+record.normalize_body does, with the recorded expected/ bodies. Cases of older releases'
+layouts (expected/layouts.json) are first rewritten in today's layout (fixtures.convert_copy),
+so 0.26.0 must also agree with the old release that recorded them. Run by regenerate.sh.
 """
 import argparse
 import glob
@@ -14,6 +16,7 @@ import json
 import os
 import random
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import record  # noqa: E402
@@ -37,6 +40,13 @@ def check(fixtures, trials):
         if case.startswith('corrupt_') or not os.path.isdir(expected_dir):
             continue
         files = sorted(glob.glob(os.path.join(fixtures, case, 'db', '*.db')))
+        layouts_path = os.path.join(expected_dir, 'layouts.json')
+        if os.path.exists(layouts_path):
+            import fixtures as builder
+            layouts = json.load(open(layouts_path, encoding='utf-8'))
+            converted = builder.convert_copy(os.path.join(fixtures, case, 'db'), layouts,
+                                             tempfile.mkdtemp(prefix=f'order-{case}-'))
+            files = sorted(glob.glob(os.path.join(converted, '*.db')))
         index = json.load(open(os.path.join(expected_dir, 'index.json'), encoding='utf-8'))
         for trial in range(trials):
             order = files[:]

@@ -25,6 +25,14 @@ report (FileProblem.Reason raw values). expected/setup.json, when present, lists
 test must create in its temporary copy because git cannot hold it: directories and symlinks
 (their problems are in problems.json too).
 
+release_<version>/: written by forked workers of an OLD prometheus_client release (the
+venvs of scripts/clients/venvs.py; scripts/clients/writer.py --golden), expected/ recorded
+by THAT release's own MultiProcessCollector (text 0.0.4 only: those releases predate the other
+formats). mixed_releases/: workers of 0.9.0, 0.16.0 and 0.26.0 in one directory; expected/ is
+0.26.0 on a copy with every file rewritten in today's layout (all Accept headers). Both hold
+expected/layouts.json ({file: layout}, from the writers, never guessed), which check_order.py
+uses to convert before it shuffles.
+
 See workload.py for the ORDER RULE every committed multi-pid series follows.
 """
 import argparse
@@ -33,6 +41,7 @@ import os
 import shutil
 import sqlite3
 import struct
+import subprocess
 import sys
 import tempfile
 
@@ -41,6 +50,16 @@ sys.path.insert(0, HERE)
 
 import record  # noqa: E402
 import workload  # noqa: E402
+
+CLIENTS = os.path.join(os.path.dirname(HERE), 'clients')
+sys.path.insert(0, CLIENTS)
+import venvs  # noqa: E402
+import writer  # noqa: E402
+
+# (case, release): files of the layouts before today's, as their writers left them.
+OLD_RELEASE_CASES = [('release_0_9_0', '0.9.0'), ('release_0_16_0', '0.16.0')]
+MIXED_RELEASES = ['0.9.0', '0.16.0', '0.26.0']
+TEXT_004 = 'text/plain; version=0.0.4; charset=utf-8'
 
 CASES = ['kitchen_sink', 'dead_and_live_pids', 'histogram_custom_buckets', 'histogram_nan_bound',
          'utf8_names', 'special_floats', 'gauge_modes', 'empty_directory']
@@ -348,6 +367,49 @@ def build_after_mark_dead(path, manifest, scratch):
     write_json(os.path.join(out, 'mark_dead.json'), {'pid': pid, 'removed': removed})
 
 
+def write_release(python, db, seed, workers, dead, first=0, extra=()):
+    out = subprocess.run([python, os.path.join(CLIENTS, 'writer.py'), 'write', db, '--golden', '--seed', str(seed),
+                          '--workers', str(workers), '--dead', str(dead), '--first-worker', str(first), *extra],
+                         check=True, capture_output=True, text=True).stdout
+    manifest = json.loads(out.strip().splitlines()[-1])
+    return {name: manifest['layout'] for name in os.listdir(db)
+            if name.endswith('.db') and int(name[:-3].rsplit('_', 1)[1]) in manifest['pids']}
+
+
+def build_old_release_cases(fixtures, seed, scratch):
+    pythons = venvs.ensure(os.path.join(venvs.ROOT, '.venvs'), sorted(set(MIXED_RELEASES) | {v for _, v in OLD_RELEASE_CASES}))
+    for case, version in OLD_RELEASE_CASES:
+        path = fresh_case(fixtures, case)
+        db, expected = os.path.join(path, 'db'), os.path.join(path, 'expected')
+        layouts = write_release(pythons[version], db, seed, workers=3, dead=1)
+        workload.trim_db_files(db)
+        os.makedirs(expected)
+        subprocess.run([pythons[version], os.path.join(CLIENTS, 'writer.py'), 'record', db, os.path.join(expected, 'none.body')],
+                       check=True)
+        write_json(os.path.join(expected, 'index.json'), [{'slug': 'none', 'accept': None, 'content_type': TEXT_004}])
+        write_json(os.path.join(expected, 'layouts.json'), layouts)
+    path = fresh_case(fixtures, 'mixed_releases')
+    db = os.path.join(path, 'db')
+    layouts = {}
+    for i, version in enumerate(MIXED_RELEASES):
+        # The same HELP in every release's files: which file is merged first (the order a
+        # checkout lists them) must not matter. The live check (check_clients.py) mixes HELPs.
+        layouts.update(write_release(pythons[version], db, seed + i, workers=2, dead=1, first=10 * i,
+                                     extra=['--uniform-help']))
+    workload.trim_db_files(db)
+    converted = convert_copy(db, layouts, os.path.join(scratch, 'mixed_releases.converted'))
+    record.record(converted, os.path.join(path, 'expected'))
+    write_json(os.path.join(path, 'expected', 'layouts.json'), layouts)
+
+
+def convert_copy(db, layouts, target):
+    """A copy of `db` with every file rewritten in today's layout (0.26's MmapedDict)."""
+    os.makedirs(target, exist_ok=True)
+    for name, layout in layouts.items():
+        writer.convert_file(os.path.join(db, name), os.path.join(target, name), layout)
+    return target
+
+
 def build_corrupt_cases(fixtures, seed, scratch):
     base = os.path.join(scratch, 'corrupt_base')
     manifest = workload.build(base, 'corrupt_base', seed, trim=True)
@@ -371,9 +433,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('fixtures')
     parser.add_argument('--seed', type=int, default=2)
+    parser.add_argument('--only-old-releases', action='store_true',
+                        help='(re)build only release_* and mixed_releases, leaving the other cases as they are')
     args = parser.parse_args(argv)
     os.makedirs(args.fixtures, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix='golden-') as scratch:
+        if args.only_old_releases:
+            build_old_release_cases(args.fixtures, args.seed, scratch)
+            print('fixtures: release_*, mixed_releases')
+            return
         for case in CASES:
             build_case(args.fixtures, case, args.seed, scratch)
             print(f'fixtures: {case}')
@@ -382,6 +450,8 @@ def main(argv=None):
         print('fixtures: crafted_*')
         build_corrupt_cases(args.fixtures, args.seed, scratch)
         print('fixtures: corrupt_*')
+        build_old_release_cases(args.fixtures, args.seed, scratch)
+        print('fixtures: release_*, mixed_releases')
 
 
 if __name__ == '__main__':

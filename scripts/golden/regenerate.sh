@@ -15,6 +15,9 @@
 #                             problems.json (and setup.json for what git cannot hold) (fixtures.py)
 #   floats.tsv                floatToGoString and repr of >= 10,000 doubles (floats.py)
 #   negotiation.tsv           choose_encoder for a table of Accept headers (negotiation.py)
+#   release_<version>/        files of an OLD release (0.9.0, 0.16.0; virtualenvs of
+#                             scripts/clients/venvs.py) and what THAT release served (text 0.0.4)
+#   mixed_releases/           0.9.0 + 0.16.0 + 0.26.0 files; 0.26.0 on a copy in today's layout
 #
 # ORDER RULE: Python merges files in readdir order, and a git checkout does not preserve it.
 # So in committed fixtures every series combined across several pids uses values whose

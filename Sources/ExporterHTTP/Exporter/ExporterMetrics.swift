@@ -70,6 +70,12 @@ final class ExporterMetrics: Sendable {
                       Sample(name: prefix + "files", labels: [Label(name: "type", value: $0.rawValue)],
                              value: Double(statistics.filesByType[$0] ?? 0))
                   }),
+            gauge("files_by_layout", "Metric files merged by the last refresh, by the layout their writer used: "
+                  + FileLayout.allCases.map { "\($0.rawValue) = prometheus_client \($0.writers)" }.joined(separator: ", ") + ".",
+                  FileLayout.allCases.map {
+                      Sample(name: prefix + "files_by_layout", labels: [Label(name: "layout", value: $0.rawValue)],
+                             value: Double(statistics.filesByLayout[$0] ?? 0))
+                  }),
             MetricFamily(
                 name: prefix + "mark_dead_requests", type: .counter,
                 help: "Requests to POST /mark-dead/<pid>, by result.",

@@ -217,6 +217,7 @@ extension ScrapeStatistics {
         var pids = Set<ExactString>()
         for file in merged {
             filesByType[file.parsedName.type, default: 0] += 1
+            if let layout = file.layout { filesByLayout[layout, default: 0] += 1 }
             bytesUsed += min(file.used, file.mapping?.length ?? 0)
             entries += file.keyIDs.count
             if file.isFrozen { filesFrozen += 1 }

@@ -12,6 +12,8 @@ public struct DirectoryReport: Sendable {
         public var bytesUsed: Int
         /// Entries that take part in the merge.
         public var entries: Int
+        /// The layout detected (nil when the file has no entry yet or was left out).
+        public var layout: FileLayout?
         /// Empty when the file is fine.
         public var problems: [FileProblem]
         public var isOK: Bool { problems.isEmpty }
@@ -47,7 +49,8 @@ extension DirectoryCollector {
         for listed in cache.lastListing {
             report.files.append(DirectoryReport.FileStatus(
                 name: listed.name, file: listed.parsed, bytesUsed: listed.merged?.used ?? 0,
-                entries: listed.merged?.keyIDs.count ?? 0, problems: problemsByFile[listed.name] ?? []))
+                entries: listed.merged?.keyIDs.count ?? 0, layout: listed.merged?.layout,
+                problems: problemsByFile[listed.name] ?? []))
         }
         if let dir = try? MetricDirectory(path: directory) { report.ignoredNames = dir.otherNames() }
         return report

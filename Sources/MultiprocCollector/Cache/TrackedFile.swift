@@ -25,11 +25,17 @@ final class TrackedFile {
     /// Parsing stopped at a corrupt entry: nothing after it is trusted until the file is
     /// replaced or rewritten.
     private(set) var stalled = false
+    /// The layout of the file as last read (which prometheus_client release wrote it): decides
+    /// the value width of every entry and the key shape every key must have.
+    private(set) var detectedLayout = DetectedLayout.pending
+    /// The layout, once known.
+    var layout: FileLayout? { detectedLayout.layout }
 
     private(set) var keyIDs: [KeyTable.ID] = []
     private(set) var valueOffsets: [Int32] = []
     var valueCount: Int { valueOffsets.count }
-    /// Values (and, for gauge files, timestamps) as of the last successful read.
+    /// Values (and, for gauge files of a layout with timestamps, timestamps; empty means all
+    /// 0, as Python reads entries without one) as of the last successful read.
     private(set) var values: [Double] = []
     private(set) var timestamps: [Double] = []
     /// Problems with entries (bad keys, the corrupt entry parsing stopped at): they last as
@@ -172,26 +178,38 @@ final class TrackedFile {
         }
         let currentUsed = EntryParser.readUsed(bytes)
         if currentUsed > bytes.count, !acceptShortMapping { return nil }
-        if currentUsed < used || parsedEnd > bytes.count || !entryProblems.isEmpty {
-            // `used` never goes down in a live file, and a file never gets shorter than what
-            // was parsed from it: this is new content under the same inode (or a file cut
-            // short while it grew). The old value offsets may lie past this mapping.
-            // A file with corrupt entries may have been caught mid-rewrite (half a key, zeros
-            // where an entry goes): it is parsed afresh each scrape, as a cold read would.
-            resetEntries()
-        }
+        // `used` never goes down in a live file, and a file never gets shorter than what was
+        // parsed from it: this is new content under the same inode (or a file cut short while
+        // it grew). The old value offsets may lie past this mapping. A file with corrupt
+        // entries may have been caught mid-rewrite (half a key, zeros where an entry goes): it
+        // is parsed afresh each scrape, as a cold read would.
+        let newContent = currentUsed < used || parsedEnd > bytes.count || !entryProblems.isEmpty
+        // Whenever there are bytes to parse, the layout is decided on the file as it is now,
+        // exactly as a cold read decides it (a few entries' lengths, see LayoutDetection); a
+        // layout decided on fewer entries that no longer holds means starting over.
+        let layoutNow = newContent || (!stalled && min(currentUsed, bytes.count) > parsedEnd)
+            ? DetectedLayout(detecting: bytes, used: currentUsed) : detectedLayout
+        if newContent || (detectedLayout != .pending && layoutNow != detectedLayout) { resetEntries() }
+        detectedLayout = layoutNow
         // After the reset, which clears it (a negative `used` is below the initial 0).
         headerProblem = EntryParser.headerProblem(used: currentUsed, fileSize: bytes.count).map { problem($0.0, $0.1) }
         used = currentUsed
-        var parsed = false
-        if !stalled, min(currentUsed, bytes.count) > parsedEnd {
-            parse(bytes, keys: &keys)
-            parsed = true
+        guard !stalled, min(currentUsed, bytes.count) > parsedEnd else { return false }
+        switch detectedLayout {
+        case .pending:
+            return false
+        case .undetectable(let why):
+            // Kept as an entry problem: the next read starts over and decides afresh.
+            entryProblems = [problem(.undetectedLayout, "\(why); the file is left out")]
+            stalled = true
+            return false
+        case .known(let layout):
+            parse(bytes, keys: &keys, layout: layout)
+            return true
         }
-        return parsed
     }
 
-    private func parse(_ bytes: UnsafeRawBufferPointer, keys: inout KeyTable) {
+    private func parse(_ bytes: UnsafeRawBufferPointer, keys: inout KeyTable, layout: FileLayout) {
         // Work on locals: class properties pay an exclusivity check on every access.
         var newKeyIDs = keyIDs
         var newOffsets = valueOffsets
@@ -206,15 +224,14 @@ final class TrackedFile {
         let lastIsFromThisTable = localKeysFrom.map { $0 < newKeyIDs.count } ?? true
         var previous: KeyTable.ID = lastIsFromThisTable ? newKeyIDs.last ?? -1 : -1
         var parsedAny = false
-        let outcome = EntryParser.parse(bytes, from: parsedEnd, used: used) { entry in
+        let shape = layout.keyShape
+        let outcome = EntryParser.parse(bytes, from: parsedEnd, used: used, valueWidth: layout.valueWidth) { entry in
             parsedAny = true
             let start = Int(entry.keyStart)
             let id = keys.intern(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(entry.keyLength))]), after: previous)
             previous = id
-            guard keys.isValid[Int(id)] else {
-                if case .failure(let error) = keys.decoded[Int(id)] {
-                    problems.append(FileProblem(file: name, reason: error.reason, detail: "entry at offset \(start - 4) skipped: \(error.detail)"))
-                }
+            guard keys.shapes[Int(id)] == shape else {
+                problems.append(keyProblem(keys, id, at: start - 4, layout: layout))
                 return
             }
             newKeyIDs.append(id)
@@ -231,6 +248,17 @@ final class TrackedFile {
         if parsedAny { generation += 1 }
     }
 
+    /// Why the key `id` at `offset` is skipped: it did not decode, or has a shape other than
+    /// the one `layout` has.
+    private func keyProblem(_ keys: KeyTable, _ id: KeyTable.ID, at offset: Int, layout: FileLayout) -> FileProblem {
+        if case .failure(let error) = keys.decoded[Int(id)] {
+            return problem(error.reason, "entry at offset \(offset) skipped: \(error.detail)")
+        }
+        let found = keys.shapes[Int(id)]?.spelled ?? "?"
+        return problem(.unexpectedKeyShape, "entry at offset \(offset) skipped: a key of shape \(found) in a file of "
+                       + "layout \(layout.rawValue), whose keys are \(layout.keyShape.spelled)")
+    }
+
     /// Loads every value (and gauge timestamp) from the mapping. Touches nothing but this
     /// file's own state, so different files may load on different threads. Returns nil when
     /// the file shrank under the read: it is then reset and must be left out of the merge.
@@ -245,7 +273,8 @@ final class TrackedFile {
     private func loadValues(_ bytes: UnsafeRawBufferPointer) {
         let count = valueOffsets.count
         if values.count != count { values = [Double](repeating: 0, count: count) }
-        let isGauge = parsedName.type == .gauge
+        // Only `mostrecent` gauges read timestamps; files of layouts without any keep none.
+        let isGauge = parsedName.type == .gauge && layout?.hasTimestamps == true
         if isGauge, timestamps.count != count { timestamps = [Double](repeating: 0, count: count) }
         valueOffsets.withUnsafeBufferPointer { offsets in
             values.withUnsafeMutableBufferPointer { out in
@@ -282,6 +311,7 @@ final class TrackedFile {
     func reset() {
         mapping = nil
         isFrozen = false
+        detectedLayout = .pending
         resetEntries()
     }
 

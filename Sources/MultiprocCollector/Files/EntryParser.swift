@@ -12,6 +12,9 @@ struct RawEntry {
 ///     offset 0: int32 used · 4 bytes padding
 ///     entries from 8 to used: int32 n · n bytes key · 1…8 spaces to 8-byte alignment · f64 value · f64 timestamp
 ///
+/// Files written before prometheus_client 0.18 have no timestamp: the caller passes the
+/// ``FileLayout/valueWidth`` (16 or 8) of the file's layout.
+///
 /// Nothing in the file is trusted: every length is checked against `used` and against the
 /// bytes actually available, and parsing stops (keeping the entries before it) at the first
 /// entry that does not fit.
@@ -44,24 +47,27 @@ enum EntryParser {
     /// Parses the entries between `start` (8, or where the previous parse ended) and `used`,
     /// never reading past `bytes.count`. An entry cut off by the end of the file when `used`
     /// lies beyond it is left for ``headerProblem(used:fileSize:)`` to report.
-    static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int, used: Int) -> Outcome {
+    static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int, used: Int, valueWidth: Int) -> Outcome {
         var entries: [RawEntry] = []
         // Entries are rarely shorter than 64 bytes (4 + key + padding + 16).
         entries.reserveCapacity(max(0, min(used, bytes.count) - start) / 64)
-        var outcome = parse(bytes, from: start, used: used) { entries.append($0) }
+        var outcome = parse(bytes, from: start, used: used, valueWidth: valueWidth) { entries.append($0) }
         outcome.entries = entries
         return outcome
     }
 
     /// The same walk, handing each entry to `visit` as soon as it is validated, so a caller
-    /// that reads the key streams through the file once (`entries` stays empty).
+    /// that reads the key streams through the file once (`entries` stays empty). Stops after
+    /// `maxEntries` entries (then `end` is where the next one starts).
     @inline(__always)
-    static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int, used: Int, visit: (RawEntry) -> Void) -> Outcome {
+    static func parse(_ bytes: UnsafeRawBufferPointer, from start: Int, used: Int, valueWidth: Int,
+                      maxEntries: Int = .max, visit: (RawEntry) -> Void) -> Outcome {
         var outcome = Outcome(end: start)
         let limit = min(used, bytes.count)
         let cutByFileEnd = used > bytes.count
         var pos = start
-        while pos < limit {
+        var count = 0
+        while pos < limit, count < maxEntries {
             guard limit - pos >= 4 else {
                 if !cutByFileEnd { outcome.problem = (.truncatedEntry, "entry at offset \(pos) is cut off by used=\(used)") }
                 break
@@ -75,12 +81,13 @@ enum EntryParser {
             }
             let padded = n + (8 - (n + 4) % 8)
             let valueOffset = pos + 4 + padded
-            guard valueOffset <= limit - 16 else {
+            guard valueOffset <= limit - valueWidth else {
                 if !cutByFileEnd { outcome.problem = (.truncatedEntry, "value of entry at offset \(pos) runs past used=\(used)") }
                 break
             }
             visit(RawEntry(keyStart: Int32(pos + 4), keyLength: Int32(n), valueOffset: Int32(valueOffset)))
-            pos = valueOffset + 16
+            count += 1
+            pos = valueOffset + valueWidth
         }
         outcome.end = pos
         return outcome

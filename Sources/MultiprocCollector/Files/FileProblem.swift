@@ -23,8 +23,12 @@ public struct FileProblem: Hashable, Sendable, CustomStringConvertible {
         case invalidUTF8Key = "invalid_utf8_key"
         /// A key that is not JSON (that entry is skipped).
         case invalidJSONKey = "invalid_json_key"
-        /// A JSON key that is not `[metric, sample, {labels}, help]` of strings (that entry is skipped).
+        /// A JSON key that is not of the shape its file's layout has (`[metric, sample, {labels},
+        /// help]` of strings in today's files; that entry is skipped).
         case unexpectedKeyShape = "unexpected_key_shape"
+        /// Entries whose layout (which prometheus_client release wrote them) cannot be told
+        /// from the bytes: the file is left out (see ``FileLayout``).
+        case undetectedLayout = "undetected_layout"
         /// A histogram bucket whose `le` is not a number (that entry is skipped).
         case invalidBucketBound = "invalid_bucket_bound"
         /// A metric file name that is a directory, FIFO, socket or device.

@@ -13,7 +13,9 @@ public struct Label: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(name)=\(value)" }
 }
 
-/// The decoded key of one entry: `[metric_name, sample_name, {labels}, help_text]`.
+/// The decoded key of one entry: `[metric_name, sample_name, {labels}, help_text]`, or one of
+/// the older ``KeyShape``s read as if it had been written that way (HELP
+/// ``multiprocessHelp`` when the key has none).
 ///
 /// Labels are sorted by name in code point order (UTF-8 byte order), as Python's
 /// `sorted(labels.items())` sorts them.
@@ -43,7 +45,7 @@ enum KeyDecodingError: Error, Equatable {
         switch self {
         case .invalidUTF8: return "key is not valid UTF-8"
         case .invalidJSON(let why): return "key is not valid JSON: \(why)"
-        case .unexpectedShape(let why): return "key is not [metric, sample, {labels}, help]: \(why)"
+        case .unexpectedShape(let why): return "key is not [metric, sample, {labels}, help] nor an older shape: \(why)"
         case .unsupportedString(let why): return "key holds a string Python could not render: \(why)"
         }
     }
@@ -51,9 +53,17 @@ enum KeyDecodingError: Error, Equatable {
 
 extension SampleKey {
 
-    /// Decodes a key as prometheus_client does (`bytes.decode('utf-8')` then `json.loads`, strict),
-    /// and checks that it has the shape the merge needs. Never traps on any input.
+    /// Decodes a key in today's shape (``KeyShape/labelsAndHelp``); any other shape is an
+    /// ``KeyDecodingError/unexpectedShape(_:)``. Never traps on any input.
     static func decode(_ bytes: UnsafeRawBufferPointer) throws(KeyDecodingError) -> SampleKey {
+        let (key, shape) = try decodeAnyShape(bytes)
+        guard shape == .labelsAndHelp else { throw .unexpectedShape("a key of shape \(shape.spelled)") }
+        return key
+    }
+
+    /// Decodes a key as prometheus_client does (`bytes.decode('utf-8')` then `json.loads`, strict),
+    /// and says which ``KeyShape`` it has; anything else is an error. Never traps on any input.
+    static func decodeAnyShape(_ bytes: UnsafeRawBufferPointer) throws(KeyDecodingError) -> (SampleKey, KeyShape) {
         // Python's writer escapes everything to ASCII; other bytes must still be valid UTF-8.
         var ascii = true
         for b in bytes where b >= 0x80 { ascii = false; break }
@@ -62,24 +72,51 @@ extension SampleKey {
         // Fast path for the shape every writer produces; anything unexpected (including every
         // error) is settled by the general parser below, which decides what Python would say.
         var fast = JSONParser(bytes: bytes)
-        if let key = fast.parseKeyShape() { return key }
+        if let decoded = fast.parseKeyShape() { return decoded }
 
         var parser = JSONParser(bytes: bytes)
         let value = try parser.parseDocument()
         guard case .array(let items) = value else { throw .unexpectedShape("not an array") }
-        guard items.count == 4 else { throw .unexpectedShape("array of \(items.count) elements") }
+        guard items.count == 3 || items.count == 4 else { throw .unexpectedShape("array of \(items.count) elements") }
         guard case .string(let metricName) = items[0] else { throw .unexpectedShape("metric name is not a string") }
         guard case .string(let sampleName) = items[1] else { throw .unexpectedShape("sample name is not a string") }
-        guard case .object(let members) = items[2] else { throw .unexpectedShape("labels are not an object") }
-        guard case .string(let help) = items[3] else { throw .unexpectedShape("help is not a string") }
         // prometheus_client refuses an empty metric name (`Metric()` raises).
         guard !metricName.isEmpty else { throw .unexpectedShape("empty metric name") }
+        let labels: [Label], help: String, shape: KeyShape
+        switch (items[2], items.count == 4 ? items[3] : nil) {
+        case (.object(let members), .string(let text)?):
+            (labels, help, shape) = (try strings(members), text, .labelsAndHelp)
+        case (.object(let members), nil):
+            (labels, help, shape) = (try strings(members), multiprocessHelp, .labelsWithoutHelp)
+        case (.array(let names), .array(let values)?):
+            (labels, help, shape) = (try zipped(names, values), multiprocessHelp, .labelLists)
+        case (.object, _): throw .unexpectedShape("help is not a string")
+        default: throw .unexpectedShape("labels are neither an object nor two lists")
+        }
+        return (SampleKey(metricName: metricName, sampleName: sampleName, labels: sortedUnique(labels), help: help), shape)
+    }
+
+    private static func strings(_ members: [(String, JSONParser.Value)]) throws(KeyDecodingError) -> [Label] {
         var labels: [Label] = []
         for (name, member) in members {
             guard case .string(let labelValue) = member else { throw .unexpectedShape("label \(name) is not a string") }
             labels.append(Label(name: name, value: labelValue))
         }
-        return SampleKey(metricName: metricName, sampleName: sampleName, labels: sortedUnique(labels), help: help)
+        return labels
+    }
+
+    /// The labels of a key from before 0.4: `zip(labelnames, labelvalues)`. Writers always
+    /// stored lists of equal length; anything else is refused rather than truncated.
+    private static func zipped(_ names: [JSONParser.Value], _ values: [JSONParser.Value]) throws(KeyDecodingError) -> [Label] {
+        guard names.count == values.count else {
+            throw .unexpectedShape("\(names.count) label names but \(values.count) label values")
+        }
+        var labels: [Label] = []
+        for (name, value) in zip(names, values) {
+            guard case .string(let n) = name, case .string(let v) = value else { throw .unexpectedShape("a label name or value is not a string") }
+            labels.append(Label(name: n, value: v))
+        }
+        return labels
     }
 
     /// Labels sorted by name (code points), later duplicates winning, as a Python dict of
@@ -120,9 +157,10 @@ struct JSONParser {
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
-    /// `[string, string, {string: string, …}, string]` (JSON whitespace allowed) straight
-    /// into a key, without building a value tree. Nil on anything else, errors included.
-    mutating func parseKeyShape() -> SampleKey? {
+    /// `[string, string, {string: string, …}, string]` or the same without help (JSON
+    /// whitespace allowed) straight into a key, without building a value tree. Nil on
+    /// anything else, errors included.
+    mutating func parseKeyShape() -> (SampleKey, KeyShape)? {
         func expect(_ byte: UInt8) -> Bool {
             skipWhitespace()
             guard peek() == byte else { return false }
@@ -151,10 +189,16 @@ struct JSONParser {
                 guard c == UInt8(ascii: ",") else { return nil }
             }
         }
-        guard expect(UInt8(ascii: ",")), let help = string(), expect(UInt8(ascii: "]")) else { return nil }
+        let help: String, shape: KeyShape
+        if expect(UInt8(ascii: "]")) {
+            (help, shape) = (SampleKey.multiprocessHelp, .labelsWithoutHelp)
+        } else {
+            guard expect(UInt8(ascii: ",")), let text = string(), expect(UInt8(ascii: "]")) else { return nil }
+            (help, shape) = (text, .labelsAndHelp)
+        }
         skipWhitespace()
         guard pos == bytes.count else { return nil }
-        return SampleKey(metricName: metricName, sampleName: sampleName, labels: SampleKey.sortedUnique(labels), help: help)
+        return (SampleKey(metricName: metricName, sampleName: sampleName, labels: SampleKey.sortedUnique(labels), help: help), shape)
     }
 
     mutating func parseDocument() throws(KeyDecodingError) -> Value {

@@ -17,8 +17,9 @@ struct KeyTable {
     private var successor: [ID] = []
     /// Decoded key for each id (or why it could not be decoded).
     private(set) var decoded: [Result<SampleKey, KeyDecodingError>] = []
-    /// Whether each id decoded: a cheap check for the per-entry hot path.
-    private(set) var isValid: [Bool] = []
+    /// The shape of each id's key, nil when it did not decode: the per-entry hot path
+    /// compares it with the shape its file's ``FileLayout`` has.
+    private(set) var shapes: [KeyShape?] = []
 
     var count: Int { spans.count }
 
@@ -74,7 +75,7 @@ struct KeyTable {
             for (local, span) in other.spans.enumerated() where include(ID(local)) {
                 let bytes = UnsafeRawBufferPointer(rebasing: arena[span.offset..<(span.offset + span.length)])
                 mapping[local] = lookup(bytes, hash: span.hash)
-                    ?? insert(bytes, hash: span.hash, decoded: other.decoded[local])
+                    ?? insert(bytes, hash: span.hash, known: (other.decoded[local], other.shapes[local]))
             }
         }
         return mapping
@@ -92,7 +93,7 @@ struct KeyTable {
     }
 
     private mutating func insert(_ bytes: UnsafeRawBufferPointer, hash: UInt64,
-                                 decoded known: Result<SampleKey, KeyDecodingError>? = nil) -> ID {
+                                 known: (Result<SampleKey, KeyDecodingError>, KeyShape?)? = nil) -> ID {
         let mask = slots.count - 1
         var i = Int(truncatingIfNeeded: hash) & mask
         while true {
@@ -105,12 +106,21 @@ struct KeyTable {
         spans.append((arena.count, bytes.count, hash))
         successor.append(-1)
         arena.append(contentsOf: bytes)
-        let result = known ?? Result { () throws(KeyDecodingError) in try SampleKey.decode(bytes) }
+        let (result, shape) = known ?? Self.decode(bytes)
         decoded.append(result)
-        if case .success = result { isValid.append(true) } else { isValid.append(false) }
+        shapes.append(shape)
         slots[i] = id
         if spans.count * 2 > slots.count { grow() }
         return id
+    }
+
+    private static func decode(_ bytes: UnsafeRawBufferPointer) -> (Result<SampleKey, KeyDecodingError>, KeyShape?) {
+        do {
+            let (key, shape) = try SampleKey.decodeAnyShape(bytes)
+            return (.success(key), shape)
+        } catch {
+            return (.failure(error), nil)
+        }
     }
 
     private mutating func grow() {

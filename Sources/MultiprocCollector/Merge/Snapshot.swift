@@ -67,6 +67,8 @@ public struct Snapshot: Sendable {
 public struct ScrapeStatistics: Sendable, Equatable {
     /// Metric files merged, by type.
     public var filesByType: [MetricType: Int] = [:]
+    /// Metric files merged, by the layout (prometheus_client release) they were written in.
+    public var filesByLayout: [FileLayout: Int] = [:]
     /// Bytes in use (`used`) across merged files.
     public var bytesUsed: Int = 0
     /// Entries merged.

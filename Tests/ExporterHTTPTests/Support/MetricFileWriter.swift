@@ -13,34 +13,17 @@ struct MetricFileWriter {
         var timestamp: Double = 0
     }
 
-    /// The key as prometheus_client writes it.
-    static func key(_ e: Entry) -> String {
-        PythonKeys.encode(metric: e.metric, sample: e.sample, labels: e.labels.map { ($0.key, $0.value) }, help: e.help)
+    /// The key as the writers of `layout` write it.
+    static func key(_ e: Entry, layout: FileLayout = .k4v16) -> String {
+        PythonKeys.encode(metric: e.metric, sample: e.sample, labels: e.labels.map { ($0.key, $0.value) }, help: e.help,
+                          shape: layout.keyShape)
     }
 
-    /// Writes `entries` to `directory/name`: header, entries, zero tail up to 64 KiB.
-    static func write(_ entries: [Entry], to directory: URL, name: String) throws {
-        var body = Data()
-        for e in entries {
-            let key = Array(key(e).utf8)
-            let pad = 8 - (4 + key.count) % 8
-            append(Int32(key.count), to: &body)
-            body.append(contentsOf: key)
-            body.append(contentsOf: [UInt8](repeating: 0x20, count: pad))
-            append(e.value.bitPattern, to: &body)
-            append(e.timestamp.bitPattern, to: &body)
-        }
-        var file = Data()
-        append(Int32(8 + body.count), to: &file)
-        append(Int32(0), to: &file)
-        file.append(body)
-        let size = max(65536, file.count)
-        file.append(Data(count: size - file.count))
-        try file.write(to: directory.appendingPathComponent(name))
-    }
-
-    private static func append<T: FixedWidthInteger>(_ value: T, to data: inout Data) {
-        withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) }
+    /// Writes `entries` to `directory/name` in `layout`: header, entries, zero tail up to 64 KiB.
+    static func write(_ entries: [Entry], to directory: URL, name: String, layout: FileLayout = .k4v16) throws {
+        let image = FileImage.build(entries.map { FileImage.Entry(key: key($0, layout: layout), value: $0.value, timestamp: $0.timestamp) },
+                                    valueWidth: layout.valueWidth, size: 65536)
+        try Data(image).write(to: directory.appendingPathComponent(name))
     }
 }
 

@@ -14,11 +14,15 @@ final class DBWriter {
     private var map: UnsafeMutableRawPointer?
     /// Bytes mapped at `map` (the capacity when it was mapped).
     private var mappedLength = 0
+    /// How entries are laid out: today's by default, or an older release's (no timestamp
+    /// for 8-byte layouts; keys are whatever the caller passes).
+    let layout: FileLayout
 
     /// Creates the file, or empties an existing one in place (same inode: a writer that
     /// opened it with `O_TRUNC`, or a new worker reusing a dead worker's pid).
-    init(path: String, initialCapacity: Int = 1 << 16) {
+    init(path: String, initialCapacity: Int = 1 << 16, layout: FileLayout = .k4v16) {
         self.path = path
+        self.layout = layout
         capacity = initialCapacity
         let fd = open(path, O_RDWR | O_CREAT, 0o644)
         ftruncate(fd, 0)
@@ -31,14 +35,15 @@ final class DBWriter {
     deinit { unmap() }
 
     /// The JSON key prometheus_client writes: `json.dumps([metric, sample, labels, help], sort_keys=True)`.
-    static func key(metric: String, sample: String, labels: [String: String] = [:], help: String = "help") -> String {
-        PythonKeys.encode(metric: metric, sample: sample, labels: labels.map { ($0.key, $0.value) }, help: help)
+    static func key(metric: String, sample: String, labels: [String: String] = [:], help: String = "help",
+                    shape: KeyShape = .labelsAndHelp) -> String {
+        PythonKeys.encode(metric: metric, sample: sample, labels: labels.map { ($0.key, $0.value) }, help: help, shape: shape)
     }
 
     /// Sets a value (and timestamp), appending the entry first if the key is new.
     func set(_ key: String, _ value: Double, timestamp: Double = 0) {
         if positions[key] == nil { append(key) }
-        store((value, timestamp), at: positions[key]!)
+        withUnsafeBytes(of: (value, timestamp)) { store(UnsafeRawBufferPointer(rebasing: $0[0..<layout.valueWidth]), at: positions[key]!) }
     }
 
     /// Appends raw bytes to the entry area without validation (for corrupt-file tests).
@@ -59,7 +64,7 @@ final class DBWriter {
         var entry: [UInt8] = []
         withUnsafeBytes(of: Int32(encoded.count).littleEndian) { entry.append(contentsOf: $0) }
         entry += encoded + Array(repeating: UInt8(ascii: " "), count: padding)
-        entry += Array(repeating: 0, count: 16)
+        entry += Array(repeating: 0, count: layout.valueWidth)
         if used + entry.count > capacity {
             while used + entry.count > capacity { capacity *= 2 }
             let fd = open(path, O_RDWR)
@@ -70,7 +75,7 @@ final class DBWriter {
         entry.withUnsafeBytes { store($0, at: used) }
         used += entry.count
         writeUsed()
-        positions[key] = used - 16
+        positions[key] = used - layout.valueWidth
     }
 
     private func writeUsed() {
