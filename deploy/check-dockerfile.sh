@@ -10,8 +10,8 @@
 #      when nothing listens or when the answer is not 200;
 #   5. only with ROOTFS=1 (root, debootstrap, Debian's mirror; about a minute): the runtime
 #      stage short of Docker itself: its RUN commands in a debootstrap --variant=minbase
-#      bookworm (the package set of bookworm-slim), then its ENTRYPOINT as its USER with its
-#      ENV, and the HEALTHCHECK, inside that root.
+#      bookworm (the package set of bookworm-slim; deploy/bookworm-root.sh, cached), then its
+#      ENTRYPOINT as its USER with its ENV, and the HEALTHCHECK, inside that root.
 #
 # usage: deploy/check-dockerfile.sh            (builds, about 1-2 minutes)
 #        BINARY=path deploy/check-dockerfile.sh   skip step 2 and check that binary instead
@@ -109,9 +109,8 @@ if [[ "${ROOTFS:-}" == 1 ]]; then
   step "runtime stage in a debootstrap --variant=minbase bookworm"
   for tool in debootstrap chroot unshare; do command -v $tool >/dev/null || fail "$tool not found (apt-get install debootstrap)"; done
   ROOT="$WORK/rootfs"
-  debootstrap --variant=minbase bookworm "$ROOT" http://deb.debian.org/debian >"$WORK/debootstrap.log" 2>&1 \
-    || { tail -5 "$WORK/debootstrap.log"; fail "debootstrap"; }
-  cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+  deploy/bookworm-root.sh "$ROOT" >"$WORK/debootstrap.log" 2>&1 || { tail -5 "$WORK/debootstrap.log"; fail "debootstrap"; }
+  echo "    $(head -1 "$WORK/debootstrap.log")"
   eval "$($FACTS runtime "$DOCKERFILE")"
   for command in "${IMAGE_RUNS[@]}"; do
     chroot "$ROOT" /bin/sh -c "$command" >"$WORK/run.log" 2>&1 || { tail -5 "$WORK/run.log"; fail "RUN $command"; }
