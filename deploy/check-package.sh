@@ -25,21 +25,7 @@ cd "$(dirname "$0")/.."
 
 DIST=${1:-dist}
 ROOTFS=${ROOTFS:-$([[ $(id -u) == 0 ]] && echo 1 || echo 0)}
-WORK=$(mktemp -d -t multiproc-package.XXXXXX)
-SERVER_PID=""
-cleanup() {
-  local rc=$?
-  if [[ -n "$SERVER_PID" ]]; then
-    kill "$(cat "/proc/$SERVER_PID/task/$SERVER_PID/children" 2>/dev/null)" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  if [[ $rc -ne 0 && -f "$WORK/exporter.log" ]]; then echo "--- exporter log"; tail -20 "$WORK/exporter.log"; fi
-  rm -rf "$WORK"
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-step() { echo "==> $*"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+WORK_PREFIX=multiproc-package source deploy/check-lib.sh
 for tool in dpkg-deb lintian systemd-analyze man curl python3; do
   command -v "$tool" >/dev/null || fail "$tool not found (make deps-dist installs it)"
 done
@@ -195,7 +181,7 @@ UNIT=$ROOT/lib/systemd/system/multiproc-exporter.service
 exec_start=$(sed -n 's/^ExecStart=//p' "$UNIT")
 environment_file=$(sed -n 's/^EnvironmentFile=-\{0,1\}//p' "$UNIT")
 [[ $environment_file == /etc/default/multiproc-exporter ]] || fail "unexpected EnvironmentFile=$environment_file"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 mkdir -p "$ROOT/run/app-metrics"
 PROMETHEUS_MULTIPROC_DIR="$ROOT/run/app-metrics" python3 -c '
 from prometheus_client import Counter
