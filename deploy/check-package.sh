@@ -206,7 +206,7 @@ build_info=$(grep '^multiproc_exporter_build_info{' "$WORK/metrics") || fail "/m
 [[ $build_info =~ ^multiproc_exporter_build_info\{revision=\"([0-9a-f]{40})\",version=\"(.*)\"\}\ 1\.0$ ]] \
   && [[ ${BASH_REMATCH[2]} == "$VERSION" ]] || fail "unexpected $build_info (version $VERSION, a full commit wanted)"
 # A development version names the commit too: both must be the same one.
-[[ $VERSION != *~dev+git*.g* ]] || [[ ${BASH_REMATCH[1]} == $(sed 's/.*\.g\([0-9a-f]*\).*/\1/' <<<"$VERSION")* ]] \
+[[ $VERSION != *+git*.g* ]] || [[ ${BASH_REMATCH[1]} == $(sed 's/.*\.g\([0-9a-f]*\).*/\1/' <<<"$VERSION")* ]] \
   || fail "$build_info: the revision is not the commit in the version"
 kill "$(cat "/proc/$SERVER_PID/task/$SERVER_PID/children")"
 wait "$SERVER_PID" || fail "exporter did not exit 0 on SIGTERM"; SERVER_PID=""

@@ -4,6 +4,7 @@
 # the version being developed, and `git describe`:
 #
 #   commit tagged v<base>, clean tree    <base>                          0.2.0
+#   ... with uncommitted changes         <base>+git0.g<commit>.dirty     0.2.0+git0.g1a2b3c4.dirty
 #   any other commit                     <base>~dev+git<n>.g<commit>     0.2.0~dev+git12.g1a2b3c4
 #   ... with uncommitted changes         <base>~dev+git<n>.g<commit>.dirty
 #
@@ -36,9 +37,10 @@ commit=$(git rev-parse --short=7 HEAD)
 if [[ $described =~ ^v([0-9][0-9a-z.+~]*)(-([0-9]+)-g[0-9a-f]+)?$ ]]; then
   tag=${BASH_REMATCH[1]}
   distance=${BASH_REMATCH[3]:-0}
-  if [[ $distance == 0 && -z $dirty ]]; then
+  if [[ $distance == 0 ]]; then
     [[ $tag == "$base" ]] || fail "HEAD is tagged v$tag but Package.swift's baseVersion is $base: make them agree"
-    echo "$tag"
+    # A release, or a change to it, which sorts after it.
+    [[ -z $dirty ]] && echo "$tag" || echo "$tag+git0.g$commit$dirty"
     exit 0
   fi
   dpkg --compare-versions "$base" gt "$tag" \
