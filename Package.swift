@@ -1,5 +1,34 @@
 // swift-tools-version:6.0
 import PackageDescription
+import Glibc  // exit(): Linux only, like the package (below)
+
+// MARK: - Build information
+
+/// The version being developed; bump it right after tagging a release (CHANGELOG.md).
+/// `make dist` (deploy/version.sh) turns it into `0.2.0~dev+git<n>.g<commit>` from
+/// `git describe`, or the tag's version on a tagged commit, and passes that in
+/// MULTIPROC_EXPORTER_VERSION; a plain `swift build` reports `<baseVersion>-dev`.
+let baseVersion = "0.2.0"
+
+/// `-D` definitions for CBuildInfo from the build's environment. SwiftPM evaluates the
+/// manifest again when the environment changes, and a changed definition recompiles the one
+/// C file: no generated source is committed.
+var buildInfoSettings: [CSetting] {
+    let values = [
+        ("MULTIPROC_EXPORTER_VERSION", Context.environment["MULTIPROC_EXPORTER_VERSION"] ?? "\(baseVersion)-dev"),
+        ("MULTIPROC_EXPORTER_REVISION", Context.environment["MULTIPROC_EXPORTER_REVISION"] ?? "unknown"),
+    ]
+    // Debian version characters plus what a revision needs; anything else would have to be
+    // escaped into the C string literal.
+    let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.+~-")
+    return values.map { name, value in
+        guard !value.isEmpty, value.allSatisfy(allowed.contains) else {
+            print("error: \(name)=\"\(value)\": use only letters, digits and . + ~ -")
+            exit(1)
+        }
+        return .define(name, to: "\"\(value)\"")
+    }
+}
 
 // Linux only: the collector relies on Linux interfaces (mmap + SIGBUS recovery, st_mtim,
 // CLOCK_REALTIME_COARSE, memfd_create, /proc), and CI runs on Debian. No other platform is
@@ -31,6 +60,9 @@ let package = Package(
         // `package` access only: not part of any product's API.
         .target(name: "MultiprocSupport"),
 
+        // The version and git revision this build reports (see "Build information" above).
+        .target(name: "CBuildInfo", cSettings: buildInfoSettings),
+
         // Files -> merge -> render. Knows nothing of HTTP or libevent.
         .target(name: "MultiprocCollector", dependencies: ["MultiprocSupport"]),
 
@@ -38,6 +70,7 @@ let package = Package(
         .target(
             name: "ExporterHTTP",
             dependencies: [
+                "CBuildInfo",
                 "CLibevent",
                 "CZlib",
                 "MultiprocCollector",

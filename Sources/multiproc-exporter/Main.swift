@@ -14,4 +14,16 @@ struct MultiprocExporter: ParsableCommand {
         version: ExporterVersion.current,
         subcommands: [Serve.self, Dump.self, MarkDead.self, Check.self, Profile.self]
     )
+
+    /// Swift finds its command line on Linux through /proc (the stack's place in
+    /// /proc/self/maps): where /proc is not mounted, a bare chroot for instance, it sees no
+    /// arguments at all, not even its own name, and would print the help and exit 0 whatever
+    /// it was asked to do. Say so and fail instead.
+    static func main() {
+        guard CommandLine.argc > 0 else {
+            Output.stderr("multiproc-exporter: cannot read its command line: is /proc mounted?\n")
+            exit(withError: ExitCode(2))
+        }
+        main(nil)
+    }
 }

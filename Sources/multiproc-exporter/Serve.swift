@@ -71,7 +71,7 @@ struct Serve: ParsableCommand {
             }
             let server = try ExporterServer(configuration: config, source: collector, logger: logger)
             try server.bind()
-            logger.info("serving", metadata: ["dir": "\(config.directory)", "version": "\(config.version)"])
+            logger.info("serving", metadata: ["dir": "\(config.directory)", "version": "\(config.version)", "revision": "\(config.revision)"])
             server.run()
         } catch let error as ConfigurationError {
             logger.error("\(error.description)")

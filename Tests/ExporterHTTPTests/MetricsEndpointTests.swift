@@ -52,7 +52,7 @@ struct MetricsEndpointTests {
                          "multiproc_exporter_file_errors_total{reason=\"directory_unreadable\"} 0.0",
                          "multiproc_exporter_mark_dead_requests_total{result=\"removed\"} 0.0",
                          "multiproc_exporter_mark_dead_requests_total{result=\"invalid_pid\"} 0.0",
-                         "multiproc_exporter_build_info{version=\"\(ExporterVersion.current)\"} 1.0",
+                         "multiproc_exporter_build_info{revision=\"\(ExporterVersion.revision)\",version=\"\(ExporterVersion.current)\"} 1.0",
                          "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
                          "process_start_time_seconds", "process_max_fds"] {
                 #expect(own.contains(name), "\(name)")

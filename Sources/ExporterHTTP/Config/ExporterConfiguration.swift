@@ -8,6 +8,8 @@ public struct ExporterConfiguration: Sendable {
     public var directory = ""
     /// Reported by `multiproc_exporter_build_info` and the landing page.
     public var version = ExporterVersion.current
+    /// The git commit, reported by `multiproc_exporter_build_info`.
+    public var revision = ExporterVersion.revision
     /// `--web.disable-exporter-metrics` turns off `multiproc_exporter_*` and `process_*`.
     public var exporterMetricsEnabled = true
     /// `--[no-]web.enable-admin`: whether `POST /mark-dead/<pid>` exists.
@@ -46,10 +48,4 @@ public struct ExporterConfiguration: Sendable {
         guard maxRequests >= 1 else { throw ConfigurationError("--web.max-requests must be at least 1") }
         guard minScrapeInterval >= 0 else { throw ConfigurationError("--scrape.min-interval must not be negative") }
     }
-}
-
-/// The version this build reports.
-public enum ExporterVersion {
-    /// Semantic version of this build.
-    public static let current = "0.1.0-dev"
 }

@@ -29,9 +29,12 @@ final class ExporterMetrics: Sendable {
     }
 
     private let counts = Locked(Counts())
-    let version: String
+    /// The `build_info` labels, in name order: the commit and the version.
+    private let buildLabels: [Label]
 
-    init(version: String) { self.version = version }
+    init(version: String, revision: String) {
+        buildLabels = [Label(name: "revision", value: revision), Label(name: "version", value: version)]
+    }
 
     func count(problems: [FileProblem]) {
         counts.withLock { for problem in problems { $0.fileErrors[problem.reason, default: 0] += 1 } }
@@ -54,8 +57,8 @@ final class ExporterMetrics: Sendable {
         func one(_ name: String, _ value: Double) -> [Sample] { [Sample(name: prefix + name, labels: [], value: value)] }
 
         return [
-            gauge("build_info", "A metric with a constant '1' value labeled by the version of multiproc-exporter.",
-                  [Sample(name: prefix + "build_info", labels: [Label(name: "version", value: version)], value: 1)]),
+            gauge("build_info", "A metric with a constant '1' value labeled by the version and revision of multiproc-exporter.",
+                  [Sample(name: prefix + "build_info", labels: buildLabels, value: 1)]),
             gauge("bytes", "Bytes in use across the metric files merged by the last refresh.",
                   one("bytes", Double(statistics.bytesUsed))),
             MetricFamily(

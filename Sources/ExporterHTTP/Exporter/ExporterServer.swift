@@ -23,7 +23,7 @@ public final class ExporterServer: Sendable {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
-        let metrics = ExporterMetrics(version: configuration.version)
+        let metrics = ExporterMetrics(version: configuration.version, revision: configuration.revision)
         self.metrics = metrics
         let pool = WorkerPool(threads: configuration.workerThreads, name: "exporter-worker")
         self.pool = pool
