@@ -42,10 +42,20 @@ public final class DirectoryCollector: @unchecked Sendable {
         /// with ``CollectorError/sigbusProtectionMissing``.
         public var installsSigbusHandler = true
 
+        /// Whether ``DirectoryCollector/markDead(pid:)`` records the pid (with its files as they
+        /// are) in the directory's compaction journal, for ``DirectoryCollector/compact(delay:)``
+        /// to fold later. Off by default; `serve --compaction` and `compact` turn it on. A pid
+        /// is also recorded whenever the directory already has a journal (an exporter compacts
+        /// it), so `multiproc-exporter mark-dead` feeds a compacting exporter.
+        public var recordsDeadPids = false
+
         /// Entries from which values load on two threads (tests lower it to force that path).
         var parallelLoadThreshold = ValueLoader.parallelThreshold
         /// How files changed by system calls are noticed (tests pick the fallbacks).
         var changeDetection = FileChangeWatch.Detection.inotify
+        /// Compaction stops before the step for which this returns true, as a crash would
+        /// (tests of crash safety).
+        var compactionStopBefore: @Sendable (CompactionStep) -> Bool = { _ in false }
 
         /// The defaults.
         public init() {}
@@ -54,9 +64,12 @@ public final class DirectoryCollector: @unchecked Sendable {
     /// The directory holding the `.db` files (`PROMETHEUS_MULTIPROC_DIR`).
     public let directory: String
 
-    private let state: Locked<CacheState>
+    let options: Options
+    let state: Locked<CacheState>
     /// Pids marked dead since the last scrape: kept apart so mark-dead never waits for a scrape.
-    private let newlyDead = Locked<[String]>([])
+    let newlyDead = Locked<[String]>([])
+    /// Serializes compaction passes of this process (others are kept out by `flock`).
+    let compactionLock = Locked(())
     /// Where the async `collect()` runs the blocking work.
     private let queue = DispatchQueue(label: "multiproc-collector")
 
@@ -74,6 +87,7 @@ public final class DirectoryCollector: @unchecked Sendable {
         }
         _ = try MetricDirectory(path: directory)
         self.directory = directory
+        self.options = options
         state = Locked(CacheState(options: options))
     }
 
@@ -122,9 +136,15 @@ public final class DirectoryCollector: @unchecked Sendable {
     /// which reads the files once more.
     ///
     /// - Returns: the names of the files removed (empty when there were none).
+    /// When the directory is compacted (``Options/recordsDeadPids``, or a journal exists), the
+    /// pid and its foldable files as they are now are also recorded in the journal: after
+    /// the compaction delay, ``compact(delay:)`` folds them if they are still exactly so.
+    ///
     /// - Throws: ``CollectorError/invalidPid(_:)`` for a pid below 1, the directory errors
     ///   of ``init(directory:options:)`` when the directory cannot be opened,
-    ///   ``CollectorError/removeFailed(file:reason:)`` when a file exists but cannot be removed.
+    ///   ``CollectorError/removeFailed(file:reason:)`` when a file exists but cannot be removed,
+    ///   ``CollectorError/deadPidNotRecorded(pid:reason:)`` when the live gauges are gone but
+    ///   the journal could not record the pid.
     @discardableResult
     public func markDead(pid: Int) throws(CollectorError) -> [String] {
         guard pid > 0 else { throw .invalidPid(pid) }
@@ -140,6 +160,7 @@ public final class DirectoryCollector: @unchecked Sendable {
         }
         // From the next scrape on, this pid's other files are read once more, then folded.
         newlyDead.withLock { $0.append(String(pid)) }
+        try recordDead(pid: String(pid), in: dir.descriptor)
         return removed
     }
 }
@@ -158,6 +179,9 @@ public enum CollectorError: Error, Equatable, CustomStringConvertible {
     case invalidPid(Int)
     /// A live gauge file exists but could not be removed.
     case removeFailed(file: String, reason: String)
+    /// mark-dead removed the pid's live gauge files but could not record the pid in the
+    /// compaction journal (it will not be compacted unless marked dead again).
+    case deadPidNotRecorded(pid: Int, reason: String)
     /// ``SigbusProtection/install()`` failed.
     case sigbusProtectionFailed(String)
     /// ``DirectoryCollector/Options/installsSigbusHandler`` is false and nobody installed it.
@@ -171,6 +195,8 @@ public enum CollectorError: Error, Equatable, CustomStringConvertible {
         case .directoryUnreadable(let path, let reason): return "\(path): \(reason)"
         case .invalidPid(let pid): return "invalid pid \(pid): must be a positive integer"
         case .removeFailed(let file, let reason): return "cannot remove \(file): \(reason)"
+        case .deadPidNotRecorded(let pid, let reason):
+            return "pid \(pid): live gauge files removed, but the compaction journal could not record it: \(reason)"
         case .sigbusProtectionFailed(let reason): return "cannot install the SIGBUS handler: \(reason)"
         case .sigbusProtectionMissing:
             return "the SIGBUS handler is not installed: call SigbusProtection.install() or set Options.installsSigbusHandler"

@@ -37,6 +37,17 @@ struct CacheState: ~Copyable {
         changeWatch = FileChangeWatch(options.changeDetection)
     }
 
+    /// Pids no longer dead (see ``DeadPids/forget(_:files:)``).
+    mutating func forgetDeadPids(_ pids: [String]) {
+        deadPids.forget(pids, files: files)
+    }
+
+    /// Drops what is known of file `name`: the next refresh reads it from scratch (the
+    /// compactor changed it in place).
+    mutating func forgetFile(_ name: String) {
+        files[name] = nil
+    }
+
     /// Brings every file up to date and merges them. `newlyDead` are pids marked dead since
     /// the last refresh.
     mutating func refresh(path: String, newlyDead: [String] = []) -> Snapshot {

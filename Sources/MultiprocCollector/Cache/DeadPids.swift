@@ -12,6 +12,9 @@
 /// there when the pid died (new name or new inode), or a frozen file's `used` changes (it
 /// added a series). A reuser that only updates existing series in place shows none of these
 /// until it is marked dead in turn, which reads its files once more.
+///
+/// Compaction archives (pid ``ArchiveContent/pid``) freeze the same way, for good: only the
+/// compactor changes them, by replacing them (a new file) or by telling the cache.
 struct DeadPids {
     private var pids: Set<ExactString> = []
 
@@ -54,12 +57,18 @@ struct DeadPids {
         return faults.count
     }
 
-    /// After a scrape has read them, the non-live files of dead pids are final.
+    /// After a scrape has read them, the non-live files of dead pids (and archives) are final.
     func freeze(_ merged: [TrackedFile]) {
-        guard !pids.isEmpty else { return }
         for file in merged where !file.isFrozen && file.parsedName.gaugeMode?.isLive != true {
-            if pids.contains(ExactString(file.parsedName.pid)) { file.freeze() }
+            let pid = file.parsedName.pid
+            if pid.exactlyEquals(ArchiveContent.pid) || pids.contains(ExactString(pid)) { file.freeze() }
         }
+    }
+
+    /// Pids that are not dead after all (their files changed: a reused pid) or whose files
+    /// are gone (folded into the archives): their files, if any, are read normally.
+    mutating func forget(_ forgotten: [String], files: [String: TrackedFile]) {
+        for pid in forgotten { thaw(pid, files: files) }
     }
 
     /// A pid marked dead is alive again: its files are read normally.

@@ -78,6 +78,25 @@ struct MetricDirectory: ~Copyable {
         }
     }
 
+    /// The metric files of the directory open as `descriptor` (which stays the caller's).
+    static func metricFiles(of descriptor: Int32) -> [Entry] {
+        let copy = dup(descriptor)
+        guard copy >= 0 else { return [] }
+        return MetricDirectory(adopting: copy).metricFiles()
+    }
+
+    /// The names that are not metric files in the directory open as `descriptor`.
+    static func otherNames(of descriptor: Int32) -> [String] {
+        let copy = dup(descriptor)
+        guard copy >= 0 else { return [] }
+        return MetricDirectory(adopting: copy).otherNames()
+    }
+
+    /// Takes ownership of an open directory descriptor.
+    private init(adopting descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
     /// Metric files in `readdir` order, the order Python's `glob` merges them in (which
     /// decides float rounding of sums and ties). Other names are skipped without a look.
     func metricFiles() -> [Entry] {

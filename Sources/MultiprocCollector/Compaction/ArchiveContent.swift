@@ -1,0 +1,144 @@
+// MARK: - What an archive file holds
+
+/// The entries of one archive file, and how the entries of a dead worker's file fold into it.
+///
+/// Archives are ordinary metric files of a pid no process can have, `0`: `counter_0.db`,
+/// `histogram_0.db`, `summary_0.db` and `gauge_{min,max,sum,mostrecent}_0.db`, written in
+/// today's layout (``FileLayout/k4v16``) so that prometheus_client's own collector reads
+/// them. Entries fold per key, the way prometheus_client's collector combines the same key
+/// across files: counters, histograms, summaries and `sum` gauges add; `min`/`max` gauges keep
+/// the smaller/larger (the first value stays unless a later one is strictly smaller/larger);
+/// `mostrecent` gauges keep the value with the strictly latest timestamp. Keys of older
+/// layouts are rewritten in today's shape first (help `Multiprocess metric` where they had
+/// none), as the collector itself reads them.
+struct ArchiveContent {
+    /// The pid archives are named with: no process has it.
+    static let pid = "0"
+
+    /// How values of one key combine.
+    enum Fold: Equatable {
+        case sum, min, max, mostRecent
+    }
+
+    /// One entry: its key in today's shape, value and timestamp.
+    struct Entry: Equatable {
+        var key: String
+        var value: Double
+        var timestamp: Double
+    }
+
+    let name: String
+    let fold: Fold
+    /// In order of first appearance (the old archive's order, then new keys as folded).
+    private(set) var entries: [Entry] = []
+    private var index: [String: Int] = [:]
+
+    init(name: String, fold: Fold) {
+        self.name = name
+        self.fold = fold
+    }
+
+    /// The archive `file` folds into, and how; nil for files that are never folded (`all`
+    /// gauges keep one series per pid; live gauges belong to running processes; archives).
+    static func target(of file: MetricFileName) -> (name: String, fold: Fold)? {
+        guard file.pid != pid else { return nil }
+        switch file.type {
+        case .counter, .histogram, .summary: return ("\(file.type.rawValue)_\(pid).db", .sum)
+        case .gauge:
+            switch file.gaugeMode {
+            case .sum?: return ("gauge_sum_\(pid).db", .sum)
+            case .min?: return ("gauge_min_\(pid).db", .min)
+            case .max?: return ("gauge_max_\(pid).db", .max)
+            case .mostRecent?: return ("gauge_mostrecent_\(pid).db", .mostRecent)
+            default: return nil
+            }
+        }
+    }
+
+    /// Folds `entries` in, in order.
+    mutating func add(_ incoming: [Entry]) {
+        for entry in incoming {
+            guard let i = index[entry.key] else {
+                index[entry.key] = entries.count
+                entries.append(entry)
+                continue
+            }
+            switch fold {
+            case .sum: entries[i].value += entry.value
+            case .min: if entry.value < entries[i].value { entries[i].value = entry.value }
+            case .max: if entry.value > entries[i].value { entries[i].value = entry.value }
+            case .mostRecent:
+                if entry.timestamp > entries[i].timestamp {
+                    entries[i].value = entry.value
+                    entries[i].timestamp = entry.timestamp
+                }
+            }
+        }
+    }
+
+    /// Where each entry's value lies in ``bytes``, by key.
+    var valueOffsets: [String: Int] {
+        var offsets: [String: Int] = [:]
+        var position = EntryParser.headerSize
+        for entry in entries {
+            let length = entry.key.utf8.count
+            position += 4 + length + (8 - (length + 4) % 8)
+            offsets[entry.key] = position
+            position += 16
+        }
+        return offsets
+    }
+
+    /// The file, as prometheus_client's writer lays it out: 64 KiB doubled until it fits.
+    var bytes: [UInt8] {
+        let image = FileImage.build(entries.map { FileImage.Entry(key: $0.key, value: $0.value, timestamp: $0.timestamp) }, valueWidth: 16)
+        var size = 1 << 16
+        while size < image.count { size *= 2 }
+        return image + [UInt8](repeating: 0, count: size - image.count)
+    }
+
+    /// The entries of a metric file's bytes (up to `used`), keys in today's shape. Throws
+    /// when the file is not entirely sound: a file that cannot be read whole is never folded.
+    static func entries(of bytes: [UInt8], name: String) throws(FoldError) -> [Entry] {
+        try bytes.withUnsafeBytes { raw in Result { () throws(FoldError) in try entries(of: raw, name: name) } }.get()
+    }
+
+    private static func entries(of raw: UnsafeRawBufferPointer, name: String) throws(FoldError) -> [Entry] {
+        guard raw.count >= EntryParser.headerSize else { throw FoldError(file: name, reason: "shorter than its header") }
+        let used = EntryParser.readUsed(raw)
+        if let (_, why) = EntryParser.headerProblem(used: used, fileSize: raw.count) { throw FoldError(file: name, reason: why) }
+        let layout: FileLayout
+        switch LayoutDetection.detect(raw, used: used) {
+        case .detected(let detected): layout = detected
+        case .noEntries: return []
+        case .undetectable(let why): throw FoldError(file: name, reason: why)
+        }
+        let parsed = EntryParser.parse(raw, from: EntryParser.headerSize, used: used, valueWidth: layout.valueWidth)
+        if let (_, why) = parsed.problem { throw FoldError(file: name, reason: why) }
+        var out: [Entry] = []
+        out.reserveCapacity(parsed.entries.count)
+        for entry in parsed.entries {
+            let keyBytes = UnsafeRawBufferPointer(rebasing: raw[Int(entry.keyStart)..<Int(entry.keyStart + entry.keyLength)])
+            let decoded: (SampleKey, KeyShape)
+            do throws(KeyDecodingError) { decoded = try SampleKey.decodeAnyShape(keyBytes) } catch {
+                throw FoldError(file: name, reason: "entry at offset \(entry.keyStart - 4): \(error.detail)")
+            }
+            guard decoded.1 == layout.keyShape else {
+                throw FoldError(file: name, reason: "a key of shape \(decoded.1.spelled) in a \(layout.rawValue) file")
+            }
+            // Today's keys stay byte for byte; older shapes are written as today's writer would.
+            let key = decoded.1 == .labelsAndHelp ? String(decoding: keyBytes, as: UTF8.self) : decoded.0.pythonEncoded
+            let value = raw.loadUnaligned(fromByteOffset: Int(entry.valueOffset), as: Double.self)
+            let timestamp = layout.hasTimestamps ? raw.loadUnaligned(fromByteOffset: Int(entry.valueOffset) + 8, as: Double.self) : 0
+            out.append(Entry(key: key, value: value, timestamp: timestamp))
+        }
+        return out
+    }
+}
+
+/// A file that cannot be folded (it stays as it is, and is reported).
+struct FoldError: Error, CustomStringConvertible {
+    let file: String
+    let reason: String
+    var description: String { "\(file): \(reason)" }
+}

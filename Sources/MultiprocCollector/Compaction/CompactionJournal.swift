@@ -1,0 +1,112 @@
+import Glibc
+
+// MARK: - The journal file: dead pids and compaction passes, in the metric directory
+
+/// `multiproc-exporter.journal` in the metric directory: the dead pids (with their files as
+/// they were when marked dead) and the steps of compaction passes, as an append-only list of
+/// ``JournalRecord`` lines.
+///
+/// Why in the directory, and why this shape: the record must outlive the exporter (restart,
+/// `kill -9`) and go with the directory when the app wipes it. prometheus_client reads only
+/// `*.db` files, so it ignores this one; it is a plain file (not a folder), so every wipe
+/// idiom removes it (`rm -f $DIR/*.db` leaves it, and then its records simply no longer match
+/// any file). Appends are single `write`s under an exclusive `flock`, so the exporter and a
+/// concurrent `multiproc-exporter mark-dead` never interleave; each line is checksummed, so a
+/// line torn by a crash is ignored with everything after it. ``rewrite(_:)`` drops what is
+/// no longer needed when the journal has grown.
+struct CompactionJournal {
+    static let fileName = "multiproc-exporter.journal"
+    private static let temporaryName = "multiproc-exporter.journal.tmp"
+
+    /// The directory descriptor (owned by the caller, valid for every call).
+    let directory: Int32
+
+    /// Appends `records`, durably (fsync), in one write.
+    func append(_ records: [JournalRecord]) throws(JournalError) {
+        guard !records.isEmpty else { return }
+        let text = Array(records.map(\.line).joined().utf8)
+        try withLockedJournal(create: true) { fd throws(JournalError) in
+            var done = 0
+            while done < text.count {
+                let n = text.withUnsafeBytes { write(fd, $0.baseAddress! + done, text.count - done) }
+                if n < 0, errno == EINTR { continue }
+                guard n > 0 else { throw .io("append: \(errnoText(errno))") }
+                done += n
+            }
+            guard fsync(fd) == 0 else { throw .io("fsync: \(errnoText(errno))") }
+        }
+    }
+
+    /// The records up to the first torn or unreadable line, and how many lines were read.
+    func load() throws(JournalError) -> (records: [JournalRecord], lines: Int) {
+        let fd = openat(directory, Self.fileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return ([], 0) }
+            throw .io("open: \(errnoText(errno))")
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n < 0, errno == EINTR { continue }
+            if n < 0 { throw .io("read: \(errnoText(errno))") }
+            if n == 0 { break }
+            bytes += chunk[0..<n]
+        }
+        var records: [JournalRecord] = []
+        var lines = 0
+        let text = String(decoding: bytes, as: UTF8.self)
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) where !line.isEmpty {
+            guard let record = JournalRecord(line: line) else { break }
+            records.append(record)
+            lines += 1
+        }
+        return (records, lines)
+    }
+
+    /// Replaces the journal with `records` (temporary file, fsync, rename), under the lock.
+    func rewrite(_ records: [JournalRecord]) throws(JournalError) {
+        try withLockedJournal(create: true) { _ throws(JournalError) in
+            let fd = openat(directory, Self.temporaryName, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw .io("create \(Self.temporaryName): \(errnoText(errno))") }
+            defer { close(fd) }
+            let text = Array(records.map(\.line).joined().utf8)
+            guard text.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == text.count, fsync(fd) == 0,
+                  renameat(directory, Self.temporaryName, directory, Self.fileName) == 0 else {
+                let why = errnoText(errno)
+                unlinkat(directory, Self.temporaryName, 0)
+                throw .io("rewrite: \(why)")
+            }
+            fsync(directory)
+        }
+    }
+
+    /// Runs `body` with the journal open for appending and exclusively locked. A journal
+    /// replaced (rewritten, or removed and created again) while waiting for the lock is
+    /// opened again, so nothing is appended to a file that no longer has the name.
+    private func withLockedJournal(create: Bool, _ body: (Int32) throws(JournalError) -> Void) throws(JournalError) {
+        for _ in 0..<8 {
+            let fd = openat(directory, Self.fileName, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0o644)
+            guard fd >= 0 else { throw .io("open: \(errnoText(errno))") }
+            defer { close(fd) }
+            while flock(fd, LOCK_EX) != 0 {
+                guard errno == EINTR else { throw .io("flock: \(errnoText(errno))") }
+            }
+            var opened = stat(), named = stat()
+            guard fstat(fd, &opened) == 0 else { throw .io("fstat: \(errnoText(errno))") }
+            if fstatat(directory, Self.fileName, &named, AT_SYMLINK_NOFOLLOW) == 0, named.st_ino == opened.st_ino {
+                try body(fd)
+                return  // closing the descriptor releases the lock
+            }
+        }
+        throw .io("the journal keeps being replaced")
+    }
+}
+
+/// Why the journal could not be read or written.
+struct JournalError: Error, CustomStringConvertible {
+    let reason: String
+    static func io(_ reason: String) -> JournalError { JournalError(reason: reason) }
+    var description: String { "\(CompactionJournal.fileName): \(reason)" }
+}

@@ -1,0 +1,357 @@
+import Glibc
+
+// MARK: - Folding dead workers' files into archives, crash-safely
+
+/// One compaction pass over a directory, in the steps the README's "Compaction" section
+/// describes; every step that changes the directory is recorded in the journal before it is
+/// done, so that a pass interrupted anywhere (`kill -9`) is finished or undone by
+/// ``recover(_:)`` before anything is served again.
+///
+/// 1. **plan** (no lock): dead pids marked at least `delay` ago whose recorded files are all
+///    still there, byte for byte as when they were marked dead, and mapped by no process;
+/// 2. **prepare** (no lock): the new content of each archive they fold into (the archive as
+///    it is plus their entries) written to a temporary file and synced; then the journal
+///    records the pass (`begin`, `planned`, `archive`, `ready`);
+/// 3. **switch** (under the collector's lock, so no scrape sees a half-done pass): each
+///    planned file renamed to `<name>.folding` (from now on a writer opening the path starts
+///    a fresh file), then checked again (a writer that had it mapped may have written since
+///    the plan: then the pass is undone and the pid is alive again); each temporary file
+///    renamed over its archive; `commit` journalled; the `.folding` files deleted; the folded
+///    pids forgotten.
+struct Compactor {
+    let directory: Int32
+    let journal: CompactionJournal
+    /// Test hook: called before each step; returning true stops the pass right there, as a
+    /// crash would (``SimulatedCrash``), leaving the directory and the journal as they are.
+    var stopBefore: (CompactionStep) -> Bool = { _ in false }
+
+    struct SimulatedCrash: Error {}
+
+    init(directory: Int32) {
+        self.directory = directory
+        journal = CompactionJournal(directory: directory)
+    }
+
+    static func foldingName(_ name: String) -> String { name + ".folding" }
+    static func temporaryName(pass: Int, archive: String) -> String { "multiproc-exporter.\(pass).\(archive).tmp" }
+
+    /// What the plan and prepare steps produced: ready to switch.
+    struct PreparedPass {
+        var id: Int
+        var planned: [FileSnapshot]
+        var archives: [JournalRecord.ArchiveSwap]
+        var pids: [String]
+        /// Where each archive's entries lie (for ``MonotonicGuard``): entry key → value offset.
+        var valueOffsets: [String: [String: Int]]
+    }
+
+    // MARK: Plan and prepare
+
+    /// Plans and prepares a pass; nil when nothing is due. Updates `ledger` and the journal
+    /// for pids found revived or gone.
+    mutating func prepare(_ ledger: inout CompactionLedger, delay: Double, now: Double,
+                          report: inout CompactionReport) throws(CompactionFailure) -> PreparedPass? {
+        var planned: [FileSnapshot] = []
+        var pids: [String] = []
+        var forget: [JournalRecord] = []
+        let present = presentFiles()
+        for (pid, entry) in ledger.dead.sorted(by: { $0.key < $1.key }) {
+            let current = present.filter { $0.pid == pid }.compactMap { try? FileSnapshot.take($0.description, in: directory) }
+            if current.isEmpty, entry.files.isEmpty || !entry.files.contains(where: { f in present.contains { $0.description == f.name } }) {
+                forget.append(.forget(pid: pid))  // nothing of it left (a wipe, or another compactor)
+                continue
+            }
+            // Revived: a file changed, or a foldable file appeared that was not there when it died.
+            let recorded = Dictionary(entry.files.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
+            let foldable = current.filter { ArchiveContent.target(of: MetricFileName($0.name)!) != nil }
+            if foldable.contains(where: { !$0.unchanged(as: recorded[$0.name]) }) {
+                forget.append(.forget(pid: pid))
+                report.pidsRevived.append(pid)
+                continue
+            }
+            guard now - entry.markedAt >= delay else {
+                report.pidsWaiting += 1
+                continue
+            }
+            guard !foldable.isEmpty else { continue }
+            planned += foldable
+            pids.append(pid)
+        }
+        for case .forget(let pid) in forget { ledger.apply(.forget(pid: pid)) }
+        do { try journal.append(forget) } catch { throw .journal(error) }
+        guard !planned.isEmpty else { return nil }
+
+        // A file some process maps is in use (a reused pid that opened it): leave that pid.
+        if let mapped = ProcessMaps.mapped(planned.map { ($0.device, $0.inode) }), !mapped.isEmpty {
+            let busy = Set(planned.filter { mapped.contains($0.inode) }.map { MetricFileName($0.name)!.pid })
+            report.pidsInUse = busy.sorted()
+            planned.removeAll { busy.contains(MetricFileName($0.name)!.pid) }
+            pids.removeAll { busy.contains($0) }
+            if planned.isEmpty { return nil }
+        }
+        return try write(planned: planned, pids: pids, pass: ledger.lastPass + 1, ledger: &ledger, report: &report)
+    }
+
+    /// Step 2: temporary archives written and synced, the pass journalled. A pid with a file
+    /// that cannot be read whole is left out (and reported): a pid is folded whole or not at all.
+    private func write(planned: [FileSnapshot], pids: [String], pass id: Int, ledger: inout CompactionLedger,
+                       report: inout CompactionReport) throws(CompactionFailure) -> PreparedPass? {
+        var entries: [String: [ArchiveContent.Entry]] = [:]
+        var unreadable = Set<String>()
+        for file in planned {
+            do { entries[file.name] = try ArchiveContent.entries(of: try read(file.name), name: file.name) } catch {
+                report.errors.append("\(error)")
+                unreadable.insert(MetricFileName(file.name)!.pid)
+            }
+        }
+        let planned = planned.filter { !unreadable.contains(MetricFileName($0.name)!.pid) }
+        let pids = pids.filter { !unreadable.contains($0) }
+        guard !planned.isEmpty else { return nil }
+
+        // Each archive: as it is now, then the planned files' entries in plan order.
+        var contents: [String: ArchiveContent] = [:]
+        for file in planned {
+            let (archive, fold) = ArchiveContent.target(of: MetricFileName(file.name)!)!
+            if contents[archive] == nil {
+                var content = ArchiveContent(name: archive, fold: fold)
+                if exists(archive) {
+                    do { content.add(try ArchiveContent.entries(of: try read(archive), name: archive)) } catch {
+                        throw .io("archive \(error)")  // never replace an archive we cannot read whole
+                    }
+                }
+                contents[archive] = content
+            }
+            contents[archive]!.add(entries[file.name]!)
+        }
+
+        try stop(.writeTemporaries)
+        var swaps: [JournalRecord.ArchiveSwap] = []
+        var offsets: [String: [String: Int]] = [:]
+        for (name, content) in contents.sorted(by: { $0.key < $1.key }) {
+            let temporary = Self.temporaryName(pass: id, archive: name)
+            let bytes = content.bytes
+            try writeFile(temporary, bytes)
+            let replaced = (try? FileSnapshot.take(name, in: directory))??.inode
+            swaps.append(.init(name: name, temporary: temporary, hash: FileSnapshot.hash(Array(bytes[0..<FileSnapshot.used(of: bytes)])),
+                               replacedInode: replaced))
+            offsets[name] = content.valueOffsets
+        }
+        try stop(.journalReady)
+        let records: [JournalRecord] = [.begin(pass: id)] + planned.map { .planned(pass: id, $0) }
+            + swaps.map { .archive(pass: id, $0) } + [.ready(pass: id)]
+        do { try journal.append(records) } catch { throw .journal(error) }
+        for record in records { ledger.apply(record) }
+        return PreparedPass(id: id, planned: planned, archives: swaps, pids: pids, valueOffsets: offsets)
+    }
+
+    // MARK: Switch
+
+    /// Step 3, to run under the collector's lock. Returns false when a planned file changed
+    /// after the plan (the pass is undone; its pids are forgotten: they are alive).
+    mutating func switchArchives(_ pass: PreparedPass, ledger: inout CompactionLedger,
+                                 report: inout CompactionReport) throws(CompactionFailure) -> Bool {
+        try stop(.renameFiles)
+        var renamed: [FileSnapshot] = []
+        for file in pass.planned {
+            guard renameat(directory, file.name, directory, Self.foldingName(file.name)) == 0 else {
+                report.errors.append("\(file.name): rename: \(errnoText(errno))")
+                try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
+                return false
+            }
+            renamed.append(file)
+        }
+        try stop(.verifyFiles)
+        // A writer that had a file mapped may have written between the plan and the rename.
+        let changed = pass.planned.filter { !$0.unchanged(as: (try? FileSnapshot.take(Self.foldingName($0.name), in: directory)) ?? nil) }
+        if !changed.isEmpty {
+            let revived = Set(changed.map { MetricFileName($0.name)!.pid })
+            report.pidsRevived += revived.sorted()
+            try undo(pass, renamed: renamed, ledger: &ledger, revived: revived)
+            return false
+        }
+        for swap in pass.archives {
+            try stop(.switchArchive)
+            guard renameat(directory, swap.temporary, directory, swap.name) == 0 else {
+                // Only the journal can finish this pass now: leave it to recovery.
+                throw .io("\(swap.name): rename: \(errnoText(errno))")
+            }
+        }
+        fsync(directory)
+        try stop(.journalCommit)
+        do { try journal.append([.commit(pass: pass.id)]) } catch { throw .journal(error) }
+        ledger.apply(.commit(pass: pass.id))
+        try finishCommitted(pass.id, planned: pass.planned, pids: pass.pids, ledger: &ledger)
+        report.pidsFolded += pass.pids
+        report.filesFolded += pass.planned.count
+        report.bytesFolded += pass.planned.reduce(0) { $0 + $1.size }
+        return true
+    }
+
+    /// After `commit`: the folded files and temporaries go, the folded pids are forgotten.
+    private func finishCommitted(_ id: Int, planned: [FileSnapshot], pids: [String], ledger: inout CompactionLedger) throws(CompactionFailure) {
+        try stop(.unlinkFiles)
+        for file in planned { unlinkat(directory, Self.foldingName(file.name), 0) }
+        try stop(.forgetPids)
+        let forget = pids.map { JournalRecord.forget(pid: $0) }
+        do { try journal.append(forget) } catch { throw .journal(error) }
+        for record in forget { ledger.apply(record) }
+        ledger.finish(pass: id)
+    }
+
+    /// Undoes a pass whose archives were not switched: files renamed back, temporaries
+    /// removed, `abort` journalled, `revived` pids forgotten.
+    private func undo(_ pass: PreparedPass, renamed: [FileSnapshot], ledger: inout CompactionLedger,
+                      revived: Set<String>) throws(CompactionFailure) {
+        for file in renamed { _ = renameBack(file.name) }
+        for swap in pass.archives { unlinkat(directory, swap.temporary, 0) }
+        let records = [JournalRecord.abort(pass: pass.id)] + revived.sorted().map { .forget(pid: $0) }
+        do { try journal.append(records) } catch { throw .journal(error) }
+        for record in records { ledger.apply(record) }
+    }
+
+    /// Renames `<name>.folding` back to `name` unless something else took the name since
+    /// (link, then unlink: a rename that never replaces).
+    private func renameBack(_ name: String) -> Bool {
+        guard linkat(directory, Self.foldingName(name), directory, name, 0) == 0 else { return false }
+        unlinkat(directory, Self.foldingName(name), 0)
+        return true
+    }
+
+    // MARK: Recovery
+
+    /// Settles a pass the journal began and did not end (a crash): finished when it can be
+    /// (every temporary intact, every planned file as planned), else undone. Committed passes
+    /// get their leftovers deleted.
+    mutating func recover(_ ledger: inout CompactionLedger) throws(CompactionFailure) -> CompactionReport.Recovery? {
+        removeStrayTemporaries(ledger)
+        var outcome: CompactionReport.Recovery?
+        for id in ledger.passes.keys.sorted() {
+            let pass = ledger.passes[id]!
+            if pass.committed {
+                try finishCommitted(id, planned: pass.planned, pids: pids(of: pass.planned), ledger: &ledger)
+                continue
+            }
+            let prepared = PreparedPass(id: id, planned: pass.planned, archives: pass.archives, pids: pids(of: pass.planned), valueOffsets: [:])
+            if pass.ready, canFinish(pass) {
+                for file in pass.planned where exists(file.name) {
+                    renameat(directory, file.name, directory, Self.foldingName(file.name))
+                }
+                for swap in pass.archives where exists(swap.temporary) {
+                    // Switched already (or the new content is the old one): the temporary goes.
+                    if archiveHash(swap.name) == swap.hash {
+                        unlinkat(directory, swap.temporary, 0)
+                    } else if renameat(directory, swap.temporary, directory, swap.name) != 0 {
+                        throw .io("\(swap.name): rename: \(errnoText(errno))")
+                    }
+                }
+                fsync(directory)
+                do { try journal.append([.commit(pass: id)]) } catch { throw .journal(error) }
+                ledger.apply(.commit(pass: id))
+                try finishCommitted(id, planned: pass.planned, pids: prepared.pids, ledger: &ledger)
+                outcome = .rolledForward
+            } else {
+                try undo(prepared, renamed: pass.planned.filter { exists(Self.foldingName($0.name)) },
+                         ledger: &ledger, revived: [])
+                outcome = .rolledBack
+            }
+        }
+        return outcome
+    }
+
+    /// Whether an interrupted pass can be finished: every archive either switched already or
+    /// still the one the pass replaces with its temporary intact, and every planned file
+    /// (under its name or renamed) exactly as planned.
+    private func canFinish(_ pass: CompactionLedger.Pass) -> Bool {
+        for swap in pass.archives where archiveHash(swap.name) != swap.hash {
+            let current = (try? FileSnapshot.take(swap.name, in: directory))??.inode
+            guard current == swap.replacedInode,
+                  let temporary = try? FileSnapshot.take(swap.temporary, in: directory), temporary.hash == swap.hash else { return false }
+        }
+        for file in pass.planned {
+            let now = ((try? FileSnapshot.take(file.name, in: directory)) ?? nil)
+                ?? ((try? FileSnapshot.take(Self.foldingName(file.name), in: directory)) ?? nil)
+            guard file.unchanged(as: now) else {
+                // Already deleted after a switch is fine only if some archive was switched.
+                if pass.archives.contains(where: { archiveHash($0.name) == $0.hash }) { continue }
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Temporary archives of passes the journal does not know (a crash before `ready`), and a
+    /// journal rewrite's temporary: never part of anything, so they go.
+    func removeStrayTemporaries(_ ledger: CompactionLedger) {
+        let known = Set(ledger.passes.values.flatMap { $0.archives.map(\.temporary) })
+        for name in MetricDirectory.otherNames(of: directory)
+        where name.hasPrefix("multiproc-exporter.") && name.hasSuffix(".tmp") && !known.contains(name) {
+            unlinkat(directory, name, 0)
+        }
+    }
+
+    // MARK: Helpers
+
+    private func archiveHash(_ name: String) -> UInt64? {
+        (try? FileSnapshot.take(name, in: directory))??.hash
+    }
+
+    private func pids(of files: [FileSnapshot]) -> [String] {
+        Array(Set(files.compactMap { MetricFileName($0.name)?.pid })).sorted()
+    }
+
+    /// Metric files of the directory, archives excluded.
+    private func presentFiles() -> [MetricFileName] {
+        MetricDirectory.metricFiles(of: directory).map(\.parsed).filter { $0.pid != ArchiveContent.pid }
+    }
+
+    private func exists(_ name: String) -> Bool {
+        var info = stat()
+        return fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0
+    }
+
+    private func read(_ name: String) throws(FoldError) -> [UInt8] {
+        let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw FoldError(file: name, reason: errnoText(errno)) }
+        defer { close(fd) }
+        var info = stat()
+        fstat(fd, &info)
+        do { return try FileSnapshot.read(descriptor: fd, name: name, upTo: Int(info.st_size)) } catch {
+            throw FoldError(file: name, reason: "\(error)")
+        }
+    }
+
+    private func writeFile(_ name: String, _ bytes: [UInt8]) throws(CompactionFailure) {
+        let fd = openat(directory, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io("\(name): create: \(errnoText(errno))") }
+        defer { close(fd) }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { throw .io("\(name): write: \(errnoText(errno))") }
+            done += n
+        }
+        guard fsync(fd) == 0 else { throw .io("\(name): fsync: \(errnoText(errno))") }
+    }
+
+    private func stop(_ step: CompactionStep) throws(CompactionFailure) {
+        if stopBefore(step) { throw .simulatedCrash(step) }
+    }
+}
+
+/// Why a pass stopped before its end. The journal says how far it got; the next pass (or
+/// the next start) settles it.
+enum CompactionFailure: Error, CustomStringConvertible {
+    case journal(JournalError)
+    case io(String)
+    /// A test stopped the pass before `step`.
+    case simulatedCrash(CompactionStep)
+
+    var description: String {
+        switch self {
+        case .journal(let error): return "\(error)"
+        case .io(let why): return why
+        case .simulatedCrash(let step): return "stopped before \(step.rawValue)"
+        }
+    }
+}

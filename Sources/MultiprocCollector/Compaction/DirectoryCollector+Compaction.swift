@@ -1,0 +1,139 @@
+import Glibc
+import MultiprocSupport
+
+// MARK: - Compaction through the collector
+
+extension DirectoryCollector {
+
+    /// Folds the files of pids marked dead at least `delay` seconds ago into archive files, so
+    /// the directory holds the live workers' files plus a few archives however many workers
+    /// came and went. One pass; call it periodically (`serve --compaction`) or from cron
+    /// (`multiproc-exporter compact`).
+    ///
+    /// Guarantees (see the README's "Compaction" for the protocol and its limits):
+    /// - a pid is folded only if every file it had when marked dead is still there, byte for
+    ///   byte, no process maps it, and nothing changed between the last check and the rename
+    ///   that takes it out of the way; a pid whose files changed is alive again (reused);
+    /// - no scrape of this collector sees a pass half done (the switch runs under the scrape
+    ///   lock), and no counter served goes down across it (``MonotonicGuard``);
+    /// - a pass interrupted anywhere (`kill -9`) is finished or undone by the next pass or
+    ///   ``recoverCompaction()``; nothing is lost or counted twice.
+    ///
+    /// Blocks: the pass reads and writes files; scrapes wait only for the switch.
+    public func compact(delay: Double) -> CompactionReport {
+        runCompaction { compactor, ledger, report throws(CompactionFailure) in
+            try recover(&compactor, &ledger, &report)
+            guard let pass = try compactor.prepare(&ledger, delay: delay, now: Self.wallClock(), report: &report) else {
+                forgetInCache(report.pidsRevived)
+                return
+            }
+            try state.withLock { cache throws(CompactionFailure) in
+                let before = cache.refresh(path: directory, newlyDead: takeNewlyDead())
+                if try compactor.switchArchives(pass, ledger: &ledger, report: &report) {
+                    cache.forgetDeadPids(pass.pids)
+                    keepCountersMonotonic(cache: &cache, before: before, pass: pass, directory: compactor.directory, report: &report)
+                }
+                cache.forgetDeadPids(report.pidsRevived)
+            }
+        }
+    }
+
+    /// Settles a compaction pass that a crash interrupted (finishes it if it can, else undoes
+    /// it), so that what is served next counts every sample once. `serve` calls it before it
+    /// listens; ``compact(delay:)`` does it first too.
+    public func recoverCompaction() -> CompactionReport {
+        runCompaction { compactor, ledger, report throws(CompactionFailure) in
+            try recover(&compactor, &ledger, &report)
+        }
+    }
+
+    /// Recovery moves files in and out of the merge: under the scrape lock, like a switch.
+    private func recover(_ compactor: inout Compactor, _ ledger: inout CompactionLedger,
+                         _ report: inout CompactionReport) throws(CompactionFailure) {
+        guard !ledger.passes.isEmpty else {
+            compactor.removeStrayTemporaries(ledger)
+            return
+        }
+        try state.withLock { _ throws(CompactionFailure) in report.recovered = try compactor.recover(&ledger) }
+    }
+
+    /// Runs `body` with the directory locked against other compactors (this process's and
+    /// others', by `flock` on the directory), the journal replayed, and the journal rewritten
+    /// afterwards when it has grown much longer than what it says.
+    private func runCompaction(_ body: (inout Compactor, inout CompactionLedger, inout CompactionReport) throws(CompactionFailure) -> Void) -> CompactionReport {
+        let started = monotonicNow()
+        var report = CompactionReport()
+        compactionLock.withLock { _ in
+            let dir: MetricDirectory
+            do throws(CollectorError) { dir = try MetricDirectory(path: directory) } catch {
+                report.errors.append(error.description)
+                return
+            }
+            while flock(dir.descriptor, LOCK_EX) != 0, errno == EINTR {}
+            var compactor = Compactor(directory: dir.descriptor)
+            compactor.stopBefore = options.compactionStopBefore
+            do {
+                let (records, lines) = try compactor.journal.load()
+                var ledger = CompactionLedger(records)
+                try body(&compactor, &ledger, &report)
+                let compacted = ledger.records
+                if lines > 64, lines > 4 * compacted.count { try compactor.journal.rewrite(compacted) }
+            } catch let failure as CompactionFailure {
+                report.errors.append(failure.description)
+            } catch {
+                report.errors.append("\(error)")
+            }
+        }
+        report.duration = monotonicNow() - started
+        return report
+    }
+
+    /// Raises archive entries until no counter-like series served is below what was served
+    /// before the switch (a few rounds at most: each doubles the raise).
+    private func keepCountersMonotonic(cache: inout CacheState, before: Snapshot, pass: Compactor.PreparedPass, directory fd: Int32,
+                                       report: inout CompactionReport) {
+        for round in 0..<8 {
+            let after = cache.refresh(path: directory, newlyDead: [])
+            let drops = MonotonicGuard.drops(from: before, to: after)
+            guard !drops.isEmpty else { return }
+            let written = MonotonicGuard.raise(drops, directory: fd, valueOffsets: pass.valueOffsets, round: round)
+            guard !written.isEmpty else { return }
+            report.seriesRaised += drops.count
+            for name in written { cache.forgetFile(name) }
+        }
+    }
+
+    private func forgetInCache(_ pids: [String]) {
+        guard !pids.isEmpty else { return }
+        state.withLock { $0.forgetDeadPids(pids) }
+    }
+
+    func takeNewlyDead() -> [String] {
+        newlyDead.withLock { pending in
+            defer { pending = [] }
+            return pending
+        }
+    }
+
+    /// Records `pid` dead in the journal with its foldable files as they are, when the
+    /// directory is compacted (see ``Options/recordsDeadPids``).
+    func recordDead(pid: String, in directory: Int32) throws(CollectorError) {
+        var info = stat()
+        let journalExists = fstatat(directory, CompactionJournal.fileName, &info, AT_SYMLINK_NOFOLLOW) == 0
+        guard options.recordsDeadPids || journalExists else { return }
+        let files = MetricDirectory.metricFiles(of: directory)
+            .filter { $0.parsed.pid.exactlyEquals(pid) && ArchiveContent.target(of: $0.parsed) != nil }
+            .compactMap { (try? FileSnapshot.take($0.name, in: directory)) ?? nil }
+        let records = [JournalRecord.dead(pid: pid, markedAt: Self.wallClock())] + files.map { .file(pid: pid, $0) }
+        do { try CompactionJournal(directory: directory).append(records) } catch {
+            throw .deadPidNotRecorded(pid: Int(pid) ?? 0, reason: error.description)
+        }
+    }
+
+    /// Seconds since the Unix epoch (the journal's dates must mean the same after a restart).
+    static func wallClock() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+}
