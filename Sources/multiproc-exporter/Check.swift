@@ -9,7 +9,8 @@ struct Check: ParsableCommand {
             (ok with its layout, or the reasons it is skipped), then totals. The layout says \
             which prometheus_client releases write such files: k4v16 0.18.0 and later, k4v8 \
             0.16.0-0.17.1, k3v8 0.4.0-0.15.x, k4lv8 before 0.4.0. Run it when scrapes look wrong. \
-            Exit status: 0 all files fine, 1 some file has a problem, 2 the directory cannot be read.
+            Exit status: 0 all files fine, 1 some file has a problem (or a compaction pass was interrupted), \
+            2 the directory cannot be read.
             """)
 
     @OptionGroup var directory: DirectoryOption
@@ -35,6 +36,14 @@ struct Check: ParsableCommand {
             }
             if !report.ignoredNames.isEmpty, !quiet {
                 print("ignored (not metric files): \(report.ignoredNames.sorted().joined(separator: ", "))")
+            }
+            if let compaction = report.compaction {
+                if let pass = compaction.interruptedPass {
+                    print("PROBLEM compaction pass \(pass) was interrupted: `serve` or `compact` settles it before anything else")
+                }
+                if let error = compaction.journalError { print("PROBLEM \(error)") }
+                print("compaction: archives=\(compaction.archives.count) dead_pids_not_folded=\(compaction.deadPids.count)"
+                      + (compaction.deadPids.isEmpty ? "" : " (\(compaction.deadPids.prefix(10).joined(separator: ",")))"))
             }
             let bad = report.files.filter { !$0.isOK }.count
             // Per reason, as multiproc_exporter_file_errors_total counts them: what to alert on.

@@ -9,12 +9,12 @@ struct DirectoryOption: ParsableArguments {
     var multiprocDir: String?
 
     /// Opens the collector, or exits with status 2 and a one-line error.
-    func collector() throws -> DirectoryCollector {
+    func collector(options: DirectoryCollector.Options = DirectoryCollector.Options()) throws -> DirectoryCollector {
         guard let dir = multiprocDir ?? environment("PROMETHEUS_MULTIPROC_DIR"), !dir.isEmpty else {
             throw CommandFailure("no metric directory: pass --multiproc-dir or set PROMETHEUS_MULTIPROC_DIR")
         }
         do {
-            return try DirectoryCollector(directory: dir)
+            return try DirectoryCollector(directory: dir, options: options)
         } catch {
             throw CommandFailure(error.description)
         }

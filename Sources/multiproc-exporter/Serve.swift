@@ -41,6 +41,17 @@ struct Serve: ParsableCommand {
             help: "Reuse the last refresh and its rendered bodies for requests within this time of it (e.g. 500ms, 2s). Trades freshness for throughput; 0s (default) refreshes on every scrape.")
     var minInterval = "0s"
 
+    @Flag(name: .customLong("compaction"),
+          help: "Fold the files of dead pids (marked dead through mark-dead) into archive files, so the directory stays bounded. Rewrites the app's directory; see the README's Compaction section.")
+    var compaction = false
+
+    @Option(name: .customLong("compaction.delay"),
+            help: "How long a dead pid's files must stay unchanged before they are folded (e.g. 1m, 30s).")
+    var compactionDelay = "1m"
+
+    @Option(name: .customLong("compaction.interval"), help: "Time between compaction passes (e.g. 10s).")
+    var compactionInterval = "10s"
+
     @OptionGroup var directory: DirectoryOption
 
     @Option(name: .customLong("log.level"), help: "Only log messages at this level or above: debug, info, warn, error.")
@@ -64,9 +75,18 @@ struct Serve: ParsableCommand {
             let config = try configuration()
             let collector: DirectoryCollector
             do {
-                collector = try DirectoryCollector(directory: config.directory)
+                var options = DirectoryCollector.Options()
+                options.recordsDeadPids = config.compaction != nil
+                collector = try DirectoryCollector(directory: config.directory, options: options)
             } catch {
                 logger.error("cannot use metric directory", metadata: ["dir": "\(config.directory)", "err": "\(error)"])
+                throw ExitCode(2)
+            }
+            // A compaction pass a crash interrupted is settled before anything is served.
+            let recovery = collector.recoverCompaction()
+            ExporterServer.log(recovery, logger: logger)
+            guard recovery.errors.isEmpty else {
+                logger.error("cannot settle an interrupted compaction pass; not serving numbers that could count samples twice")
                 throw ExitCode(2)
             }
             let server = try ExporterServer(configuration: config, source: collector, logger: logger)
@@ -91,6 +111,10 @@ struct Serve: ParsableCommand {
         config.gzipLevel = gzipLevel
         config.limits.connectionTimeout = try DurationParser.seconds(connectionTimeout)
         config.minScrapeInterval = try DurationParser.seconds(minInterval)
+        if compaction {
+            config.compaction = CompactionSchedule(delay: try DurationParser.seconds(compactionDelay),
+                                                   interval: try DurationParser.seconds(compactionInterval))
+        }
         guard let dir = directory.multiprocDir ?? environment("PROMETHEUS_MULTIPROC_DIR"), !dir.isEmpty else {
             throw ConfigurationError("no metric directory: pass --multiproc-dir or set PROMETHEUS_MULTIPROC_DIR")
         }

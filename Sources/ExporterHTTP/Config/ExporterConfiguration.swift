@@ -29,6 +29,9 @@ public struct ExporterConfiguration: Sendable {
     public var workerThreads = 2
     /// Header/body sizes and timeouts enforced by the transport.
     public var limits = ServerLimits()
+    /// `--compaction`: fold dead pids' files into archives every `interval` seconds, once
+    /// they are `delay` seconds dead (nil: off, the default).
+    public var compaction: CompactionSchedule?
     /// Whether SIGTERM/SIGINT start a graceful shutdown (the CLI sets this; in-process tests do not).
     public var handlesSignals = false
 
@@ -47,5 +50,23 @@ public struct ExporterConfiguration: Sendable {
         guard (1...9).contains(gzipLevel) else { throw ConfigurationError("--web.gzip-level must be 1 to 9, not \(gzipLevel)") }
         guard maxRequests >= 1 else { throw ConfigurationError("--web.max-requests must be at least 1") }
         guard minScrapeInterval >= 0 else { throw ConfigurationError("--scrape.min-interval must not be negative") }
+        if let compaction {
+            guard compaction.delay >= 0 else { throw ConfigurationError("--compaction.delay must not be negative") }
+            guard compaction.interval > 0 else { throw ConfigurationError("--compaction.interval must be positive") }
+        }
+    }
+}
+
+/// When compaction passes run (see ``ExporterConfiguration/compaction``).
+public struct CompactionSchedule: Sendable, Equatable {
+    /// `--compaction.delay`: seconds a dead pid's files must stay unchanged before they are folded.
+    public var delay: Double
+    /// `--compaction.interval`: seconds between passes.
+    public var interval: Double
+
+    /// Defaults: folded one minute after death, passes every 10 seconds.
+    public init(delay: Double = 60, interval: Double = 10) {
+        self.delay = delay
+        self.interval = interval
     }
 }

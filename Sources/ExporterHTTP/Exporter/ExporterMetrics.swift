@@ -31,9 +31,12 @@ final class ExporterMetrics: Sendable {
     private let counts = Locked(Counts())
     /// The `build_info` labels, in name order: the commit and the version.
     private let buildLabels: [Label]
+    /// Nil unless `--compaction` is on.
+    let compaction: CompactionMetrics?
 
-    init(version: String, revision: String) {
+    init(version: String, revision: String, compaction: Bool = false) {
         buildLabels = [Label(name: "revision", value: revision), Label(name: "version", value: version)]
+        self.compaction = compaction ? CompactionMetrics() : nil
     }
 
     func count(problems: [FileProblem]) {
@@ -56,7 +59,7 @@ final class ExporterMetrics: Sendable {
         }
         func one(_ name: String, _ value: Double) -> [Sample] { [Sample(name: prefix + name, labels: [], value: value)] }
 
-        return [
+        return ((compaction?.families(prefix: prefix) ?? []) + [
             gauge("build_info", "A metric with a constant '1' value labeled by the version and revision of multiproc-exporter.",
                   [Sample(name: prefix + "build_info", labels: buildLabels, value: 1)]),
             gauge("bytes", "Bytes in use across the metric files merged by the last refresh.",
@@ -90,6 +93,6 @@ final class ExporterMetrics: Sendable {
                   one("pids", Double(statistics.pids))),
             gauge("scrape_duration_seconds", "Duration of the last refresh of the metric directory (list, read, merge).",
                   one("scrape_duration_seconds", statistics.duration)),
-        ]
+        ]).sorted { $0.name < $1.name }
     }
 }

@@ -17,13 +17,16 @@ public final class ExporterServer: Sendable {
     private let pool: WorkerPool
     private let metrics: ExporterMetrics
     private let logger: Logger
+    /// Background passes (compaction); stopped when ``run()`` returns.
+    private let maintenance: PeriodicJobs
 
     /// Prepares the server; nothing is bound yet.
     public init(configuration: ExporterConfiguration, source: any MetricsSource, logger: Logger) throws(ConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
-        let metrics = ExporterMetrics(version: configuration.version, revision: configuration.revision)
+        let metrics = ExporterMetrics(version: configuration.version, revision: configuration.revision,
+                                      compaction: configuration.compaction != nil)
         self.metrics = metrics
         let pool = WorkerPool(threads: configuration.workerThreads, name: "exporter-worker")
         self.pool = pool
@@ -56,6 +59,15 @@ public final class ExporterServer: Sendable {
             throw error
         }
         if configuration.handlesSignals { loop.handleSignals() }
+        maintenance = PeriodicJobs(configuration.compaction.map { schedule in
+            [PeriodicJobs.Job(name: "compaction", interval: schedule.interval) {
+                let report = source.compact(delay: schedule.delay)
+                metrics.compaction?.count(report)
+                Self.log(report, logger: logger)
+                // Files left the merge: the next scrape must not reuse a snapshot from before.
+                if report.filesFolded > 0 || !report.pidsRevived.isEmpty { coordinator.invalidate() }
+            }]
+        } ?? [])
     }
 
     /// Binds ``ExporterConfiguration/listenAddress`` and logs the address actually bound
@@ -71,6 +83,7 @@ public final class ExporterServer: Sendable {
     /// ``ServerLimits/shutdownTimeout``), return.
     public func run() {
         loop.run()
+        maintenance.stop()
         pool.stop()
         logger.info("stopped")
     }
@@ -78,6 +91,24 @@ public final class ExporterServer: Sendable {
     /// Starts a graceful shutdown from any thread; ``run()`` returns when it is done.
     public func shutdown() {
         loop.mailbox.post(.shutdown)
+    }
+
+    /// Logs what a compaction pass did, when it did anything.
+    public static func log(_ report: CompactionReport, logger: Logger) {
+        if let recovered = report.recovered {
+            logger.warning("compaction: settled an interrupted pass", metadata: ["outcome": "\(recovered.rawValue)"])
+        }
+        for error in report.errors { logger.error("compaction failed", metadata: ["err": "\(error)"]) }
+        if !report.pidsRevived.isEmpty {
+            logger.info("compaction: pids marked dead write again (reused): read normally",
+                        metadata: ["pids": "\(report.pidsRevived.joined(separator: ","))"])
+        }
+        if report.filesFolded > 0 {
+            logger.info("compaction: folded dead pids into archives", metadata: [
+                "pids": "\(report.pidsFolded.count)", "files": "\(report.filesFolded)", "bytes": "\(report.bytesFolded)",
+                "duration_seconds": "\(report.duration)",
+            ])
+        }
     }
 
     /// Logs and counts the problems first seen by this refresh.

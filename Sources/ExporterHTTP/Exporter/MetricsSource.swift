@@ -9,6 +9,13 @@ public protocol MetricsSource: Sendable {
     func collect() -> Snapshot
     /// Removes `pid`'s live gauge files; returns the names removed.
     func markDead(pid: Int) throws(CollectorError) -> [String]
+    /// One compaction pass (``DirectoryCollector/compact(delay:)``); sources that do not
+    /// compact report an empty pass.
+    func compact(delay: Double) -> CompactionReport
+}
+
+extension MetricsSource {
+    public func compact(delay: Double) -> CompactionReport { CompactionReport() }
 }
 
 extension DirectoryCollector: MetricsSource {}

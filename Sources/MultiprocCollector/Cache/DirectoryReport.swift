@@ -24,11 +24,27 @@ public struct DirectoryReport: Sendable {
     public var ignoredNames: [String] = []
     /// Problems not tied to one file (the directory itself).
     public var directoryProblems: [FileProblem] = []
+    /// What compaction left in the directory; nil when it was never compacted.
+    public var compaction: CompactionStatus?
+
+    /// The archives and the journal of a compacted directory.
+    public struct CompactionStatus: Sendable {
+        /// Archive files (pid `0`): what folded dead workers left.
+        public var archives: [String]
+        /// Pids the journal lists as dead and not folded yet.
+        public var deadPids: [String]
+        /// A pass a crash interrupted (`serve` or `compact` settles it), if any.
+        public var interruptedPass: Int?
+        /// The journal could not be read (the reason), if so.
+        public var journalError: String?
+    }
 
     public var pids: Int { Set(files.map { ExactString($0.file.pid) }).count }
     public var entries: Int { files.reduce(0) { $0 + $1.entries } }
     public var bytesUsed: Int { files.reduce(0) { $0 + $1.bytesUsed } }
-    public var hasProblems: Bool { !directoryProblems.isEmpty || files.contains { !$0.isOK } }
+    public var hasProblems: Bool {
+        !directoryProblems.isEmpty || files.contains { !$0.isOK } || compaction?.interruptedPass != nil || compaction?.journalError != nil
+    }
 }
 
 extension DirectoryCollector {
@@ -52,7 +68,24 @@ extension DirectoryCollector {
                 entries: listed.merged?.keyIDs.count ?? 0, layout: listed.merged?.layout,
                 problems: problemsByFile[listed.name] ?? []))
         }
-        if let dir = try? MetricDirectory(path: directory) { report.ignoredNames = dir.otherNames() }
+        if let dir = try? MetricDirectory(path: directory) {
+            report.ignoredNames = dir.otherNames()
+            report.compaction = Self.compactionStatus(files: report.files, ignored: report.ignoredNames, directory: dir.descriptor)
+        }
         return report
+    }
+
+    private static func compactionStatus(files: [DirectoryReport.FileStatus], ignored: [String], directory: Int32) -> DirectoryReport.CompactionStatus? {
+        let archives = files.map(\.name).filter { MetricFileName($0)?.pid == ArchiveContent.pid }.sorted()
+        guard !archives.isEmpty || ignored.contains(CompactionJournal.fileName) else { return nil }
+        var status = DirectoryReport.CompactionStatus(archives: archives, deadPids: [], interruptedPass: nil, journalError: nil)
+        do {
+            let ledger = CompactionLedger(try CompactionJournal(directory: directory).load().records)
+            status.deadPids = ledger.dead.keys.sorted()
+            status.interruptedPass = ledger.passes.values.filter { !$0.committed }.map(\.id).min()
+        } catch {
+            status.journalError = error.description
+        }
+        return status
     }
 }
