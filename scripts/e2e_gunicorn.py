@@ -7,6 +7,10 @@ exporter serves.
   e2e_gunicorn.py counts EXPORTER_URL EXPECTED.json LIVE_WORKERS
   e2e_gunicorn.py compare EXPORTER_URL DIR       exporter == Python's MultiProcessCollector
   e2e_gunicorn.py value EXPORTER_URL SAMPLE [LABEL=VALUE...]   one sample's value (or nothing)
+  e2e_gunicorn.py watch EXPORTER_URL STOP_FILE OUT.json
+                                                 scrapes every 50 ms until STOP_FILE exists; records
+                                                 every counter, histogram or summary series that went down
+  e2e_gunicorn.py watched OUT.json MIN_SCRAPES   fails unless the watch saw no decrease in MIN_SCRAPES or more
 """
 import concurrent.futures
 import difflib
@@ -161,6 +165,44 @@ def compare(exporter_url, directory):
           f'MultiProcessCollector on {directory}')
 
 
+def watch(exporter_url, stop_file, out_path):
+    """Scrapes every 50 ms; a counter-like series (a sample of a counter, histogram or summary
+    family) below its previous value is a step backwards, which Prometheus reads as a reset."""
+    from prometheus_client.parser import text_string_to_metric_families
+    import time
+    last, drops, scrapes, errors = {}, [], 0, 0
+    while not os.path.exists(stop_file):
+        try:
+            _, body = scrape(exporter_url)
+        except OSError:
+            errors += 1
+            time.sleep(0.05)
+            continue
+        scrapes += 1
+        for family in text_string_to_metric_families(body.decode('utf-8')):
+            if family.type not in ('counter', 'histogram', 'summary'):
+                continue
+            for s in family.samples:
+                if s.name.endswith('_created'):
+                    continue
+                key = (s.name, tuple(sorted(s.labels.items())))
+                if key in last and s.value < last[key]:
+                    drops.append({'series': f'{s.name}{dict(key[1])}', 'from': last[key], 'to': s.value, 'scrape': scrapes})
+                last[key] = s.value
+        time.sleep(0.05)
+    with open(out_path, 'w') as f:
+        json.dump({'scrapes': scrapes, 'errors': errors, 'series': len(last), 'drops': drops}, f)
+
+
+def watched(out_path, min_scrapes):
+    result = json.load(open(out_path))
+    if result['drops']:
+        fail(f'{len(result["drops"])} counter series went down during compaction, first: {result["drops"][0]}')
+    if result['scrapes'] < int(min_scrapes):
+        fail(f'only {result["scrapes"]} scrapes during the run, want at least {min_scrapes}')
+    print(f'    ok: {result["scrapes"]} scrapes every 50 ms, {result["series"]} counter series, none ever went down')
+
+
 if __name__ == '__main__':
     command, args = sys.argv[1], sys.argv[2:]
-    {'load': load, 'counts': counts, 'compare': compare, 'value': value}[command](*args)
+    {'load': load, 'counts': counts, 'compare': compare, 'value': value, 'watch': watch, 'watched': watched}[command](*args)

@@ -65,29 +65,41 @@ struct CompactionJournal {
         return (records, lines)
     }
 
-    /// Replaces the journal with `records` (temporary file, fsync, rename), under the lock.
-    func rewrite(_ records: [JournalRecord]) throws(JournalError) {
-        try withLockedJournal(create: true) { _ throws(JournalError) in
-            let fd = openat(directory, Self.temporaryName, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw .io("create \(Self.temporaryName): \(errnoText(errno))") }
-            defer { close(fd) }
-            let text = Array(records.map(\.line).joined().utf8)
-            guard text.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == text.count, fsync(fd) == 0,
-                  renameat(directory, Self.temporaryName, directory, Self.fileName) == 0 else {
-                let why = errnoText(errno)
-                unlinkat(directory, Self.temporaryName, 0)
-                throw .io("rewrite: \(why)")
-            }
-            fsync(directory)
+    /// Rewrites the journal with only what it still says (``CompactionLedger/records``) when
+    /// it has grown to more than `factor` times that. The journal is read again under the
+    /// lock, so a record appended meanwhile (a concurrent mark-dead) is kept.
+    func compact(factor: Int = 4, minimumLines: Int = 64) throws(JournalError) {
+        try withLockedJournal(create: false) { _ throws(JournalError) in
+            let (records, lines) = try load()
+            let kept = CompactionLedger(records).records
+            guard lines > minimumLines, lines > factor * kept.count else { return }
+            try replace(with: kept)
         }
     }
 
-    /// Runs `body` with the journal open for appending and exclusively locked. A journal
+    /// Replaces the journal with `records` (temporary file, fsync, rename); the caller holds the lock.
+    private func replace(with records: [JournalRecord]) throws(JournalError) {
+        let fd = openat(directory, Self.temporaryName, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io("create \(Self.temporaryName): \(errnoText(errno))") }
+        defer { close(fd) }
+        let text = Array(records.map(\.line).joined().utf8)
+        guard text.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == text.count, fsync(fd) == 0,
+              renameat(directory, Self.temporaryName, directory, Self.fileName) == 0 else {
+            let why = errnoText(errno)
+            unlinkat(directory, Self.temporaryName, 0)
+            throw .io("rewrite: \(why)")
+        }
+        fsync(directory)
+    }
+
+    /// Runs `body` with the journal open for appending and exclusively locked (unless it does
+    /// not exist and `create` is false: then nothing runs). A journal
     /// replaced (rewritten, or removed and created again) while waiting for the lock is
     /// opened again, so nothing is appended to a file that no longer has the name.
     private func withLockedJournal(create: Bool, _ body: (Int32) throws(JournalError) -> Void) throws(JournalError) {
         for _ in 0..<8 {
             let fd = openat(directory, Self.fileName, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0o644)
+            if fd < 0, errno == ENOENT, !create { return }  // no journal: nothing to do
             guard fd >= 0 else { throw .io("open: \(errnoText(errno))") }
             defer { close(fd) }
             while flock(fd, LOCK_EX) != 0 {

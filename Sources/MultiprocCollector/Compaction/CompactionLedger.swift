@@ -57,14 +57,9 @@ struct CompactionLedger: Equatable {
             passes[id]?.ready = true
         case .commit(let id):
             passes[id]?.committed = true
-        case .abort(let id):
+        case .abort(let id), .done(let id):
             passes[id] = nil
         }
-    }
-
-    /// Marks a committed pass as cleaned up after (its leftovers are gone).
-    mutating func finish(pass id: Int) {
-        passes[id] = nil
     }
 
     /// The records that replay to this state, in a stable order.

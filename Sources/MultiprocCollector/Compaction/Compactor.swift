@@ -192,10 +192,9 @@ struct Compactor {
         try stop(.unlinkFiles)
         for file in planned { unlinkat(directory, Self.foldingName(file.name), 0) }
         try stop(.forgetPids)
-        let forget = pids.map { JournalRecord.forget(pid: $0) }
-        do { try journal.append(forget) } catch { throw .journal(error) }
-        for record in forget { ledger.apply(record) }
-        ledger.finish(pass: id)
+        let records = pids.map { JournalRecord.forget(pid: $0) } + [.done(pass: id)]
+        do { try journal.append(records) } catch { throw .journal(error) }
+        for record in records { ledger.apply(record) }
     }
 
     /// Undoes a pass whose archives were not switched: files renamed back, temporaries

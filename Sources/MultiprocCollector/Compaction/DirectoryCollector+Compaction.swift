@@ -59,7 +59,7 @@ extension DirectoryCollector {
 
     /// Runs `body` with the directory locked against other compactors (this process's and
     /// others', by `flock` on the directory), the journal replayed, and the journal rewritten
-    /// afterwards when it has grown much longer than what it says.
+    /// afterwards when it has grown much longer than what it says (``CompactionJournal/compact(factor:minimumLines:)``).
     private func runCompaction(_ body: (inout Compactor, inout CompactionLedger, inout CompactionReport) throws(CompactionFailure) -> Void) -> CompactionReport {
         let started = monotonicNow()
         var report = CompactionReport()
@@ -73,11 +73,9 @@ extension DirectoryCollector {
             var compactor = Compactor(directory: dir.descriptor)
             compactor.stopBefore = options.compactionStopBefore
             do {
-                let (records, lines) = try compactor.journal.load()
-                var ledger = CompactionLedger(records)
+                var ledger = CompactionLedger(try compactor.journal.load().records)
                 try body(&compactor, &ledger, &report)
-                let compacted = ledger.records
-                if lines > 64, lines > 4 * compacted.count { try compactor.journal.rewrite(compacted) }
+                try compactor.journal.compact()
             } catch let failure as CompactionFailure {
                 report.errors.append(failure.description)
             } catch {

@@ -28,6 +28,8 @@ enum JournalRecord: Equatable, Sendable {
     case commit(pass: Int)
     /// Pass `pass` was undone: nothing it planned is folded.
     case abort(pass: Int)
+    /// Committed pass `pass` is cleaned up after: its folded files are gone.
+    case done(pass: Int)
 
     /// An archive's replacement in a pass.
     struct ArchiveSwap: Equatable, Sendable {
@@ -60,6 +62,7 @@ enum JournalRecord: Equatable, Sendable {
         case .ready(let id): return ["ready", String(id)]
         case .commit(let id): return ["commit", String(id)]
         case .abort(let id): return ["abort", String(id)]
+        case .done(let id): return ["done", String(id)]
         }
     }
 
@@ -87,6 +90,7 @@ enum JournalRecord: Equatable, Sendable {
         case ("ready", 1): guard let id = Int(rest[0]) else { return nil }; self = .ready(pass: id)
         case ("commit", 1): guard let id = Int(rest[0]) else { return nil }; self = .commit(pass: id)
         case ("abort", 1): guard let id = Int(rest[0]) else { return nil }; self = .abort(pass: id)
+        case ("done", 1): guard let id = Int(rest[0]) else { return nil }; self = .done(pass: id)
         default: return nil
         }
     }

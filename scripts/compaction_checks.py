@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""Compaction against real processes: the exporter binary, prometheus_client writers, kill -9.
+
+  compaction_checks.py crash  --binary B [--iterations N] [--seed S]
+      workers (forked prometheus_client writers) come, count and die; each is marked dead over
+      HTTP; the exporter compacts every 20 ms with no delay and is killed with SIGKILL at a
+      random moment, N times; after every restart (which settles an interrupted pass before
+      it serves) the counters must equal what the workers counted: nothing lost, nothing twice.
+  compaction_checks.py reuse  --binary B
+      a writer with a dead pid's identity (MultiProcessValue(process_identifier=...)) writes
+      again before and after its pid's files are folded: none of its increments is lost.
+  compaction_checks.py wipes  --binary B
+      the app wipes the directory while the exporter compacts it (rm -f *.db, shutil.rmtree
+      + mkdir, os.listdir + os.remove): the wipe raises nothing, the exporter keeps serving
+      the new workers' numbers, and a new worker reusing a recorded dead pid is not folded.
+"""
+import argparse
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'golden'))
+import record  # noqa: E402  (scrape: prometheus_client's own collector over a directory)
+
+
+def fail(message):
+    print(f'FAIL: {message}', file=sys.stderr)
+    sys.exit(1)
+
+
+class Exporter:
+    """`serve --compaction` on a free port; `kill()` is kill -9, `start()` starts it again."""
+
+    def __init__(self, binary, directory, log, delay='0s', interval='20ms'):
+        self.binary, self.directory, self.log_path = binary, directory, log
+        self.args = ['--compaction', '--compaction.delay', delay, '--compaction.interval', interval]
+        self.process = None
+        self.start()
+
+    def start(self):
+        port = free_port()
+        self.log = open(self.log_path, 'a')
+        self.process = subprocess.Popen(
+            [self.binary, 'serve', '--multiproc-dir', self.directory, '--web.listen-address', f'127.0.0.1:{port}'] + self.args,
+            stdout=subprocess.DEVNULL, stderr=self.log)
+        self.url = f'http://127.0.0.1:{port}'
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                fail(f'exporter exited with {self.process.returncode}; log: {open(self.log_path).read()[-2000:]}')
+            try:
+                urllib.request.urlopen(self.url + '/healthz', timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.01)
+        fail('exporter did not start')
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self.log.close()
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+        self.log.close()
+
+    def mark_dead(self, pid):
+        request = urllib.request.Request(f'{self.url}/mark-dead/{pid}', method='POST', data=b'')
+        urllib.request.urlopen(request, timeout=10).read()
+
+    def samples(self):
+        from prometheus_client.parser import text_string_to_metric_families
+        body = urllib.request.urlopen(self.url + '/metrics', timeout=10).read().decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(body) for s in family.samples}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def python_samples(directory):
+    from prometheus_client.parser import text_string_to_metric_families
+    _, body = record.scrape(directory, None)
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(body.decode()) for s in family.samples}
+
+
+def worker(directory, counts, identifier=None):
+    """Forks a prometheus_client writer that adds `counts` ({route: n}) and exits; returns its pid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.environ['PROMETHEUS_MULTIPROC_DIR'] = directory
+            from prometheus_client import values
+            if identifier is not None:
+                values.ValueClass = values.MultiProcessValue(process_identifier=lambda: identifier)
+            else:
+                values.ValueClass = values.MultiProcessValue()
+            from prometheus_client import Counter, Gauge, Histogram, CollectorRegistry
+            registry = CollectorRegistry()
+            requests = Counter('jobs', 'Jobs done.', ['route'], registry=registry)
+            latency = Histogram('job_seconds', 'Job time.', registry=registry, buckets=(0.1, 1.0))
+            peak = Gauge('peak', 'Peak.', multiprocess_mode='max', registry=registry)
+            busy = Gauge('busy', 'Busy.', multiprocess_mode='livesum', registry=registry)
+            busy.set(1)
+            for route, n in counts.items():
+                requests.labels(route).inc(n)
+                for _ in range(n):
+                    latency.observe(0.5)
+                peak.set(n)
+            os._exit(0)
+        except BaseException as error:  # noqa: BLE001 — a child must never return into the parent's loop
+            print(f'worker failed: {error!r}', file=sys.stderr)
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    if status != 0:
+        fail(f'worker {pid} failed')
+    return identifier if identifier is not None else pid
+
+
+def totals(samples):
+    jobs = sum(v for (name, _), v in samples.items() if name == 'jobs_total')
+    observed = sum(v for (name, _), v in samples.items() if name == 'job_seconds_count')
+    return jobs, observed
+
+
+def pending_pass(directory):
+    """Whether the journal has a pass that was begun and not ended."""
+    try:
+        lines = open(os.path.join(directory, 'multiproc-exporter.journal')).read().split('\n')
+    except FileNotFoundError:
+        return False
+    open_passes = set()
+    for line in lines:
+        fields = line.split(' ')
+        if len(fields) >= 3 and fields[1] == 'begin':
+            open_passes.add(fields[2])
+        elif len(fields) >= 3 and fields[1] in ('abort', 'done'):
+            open_passes.discard(fields[2])
+    return bool(open_passes)
+
+
+def leftovers(directory):
+    return [n for n in os.listdir(directory) if n.endswith('.folding') or n.endswith('.tmp')]
+
+
+def crash(args):
+    rng = random.Random(args.seed)
+    work = tempfile.mkdtemp(prefix='multiproc-crash.')
+    directory = os.path.join(work, 'multiproc')
+    os.mkdir(directory)
+    log = os.path.join(work, 'exporter.log')
+    exporter = Exporter(args.binary, directory, log)
+    expected = 0
+    interrupted = 0
+    started = time.time()
+    for i in range(args.iterations):
+        pids = []
+        for _ in range(rng.randint(2, 6)):
+            n = rng.randint(1, 9)
+            expected += n
+            pids.append(worker(directory, {f'/r{rng.randint(0, 3)}': n}))
+        for pid in pids:
+            exporter.mark_dead(pid)
+        # Passes start within 50 ms (the maintenance tick) and take tens of ms: kills land before,
+        # inside and after them.
+        time.sleep(rng.uniform(0, 0.25))
+        exporter.kill()
+        if leftovers(directory) or pending_pass(directory):
+            interrupted += 1
+        exporter.start()
+        jobs, observed = totals(exporter.samples())
+        if jobs != expected or observed != expected:
+            fail(f'iteration {i}: after kill -9 and restart jobs_total={jobs} job_seconds_count={observed}, want {expected}; '
+                 f'work kept in {work}')
+    exporter.stop()
+    # Python agrees once no pass is half done: the next start settles one; a last pass folds the rest.
+    result = subprocess.run([args.binary, 'compact', '--multiproc-dir', directory, '--compaction.delay', '0s'],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        fail(f'compact: {result.stderr}')
+    jobs, observed = totals(python_samples(directory))
+    if jobs != expected or observed != expected:
+        fail(f"prometheus_client's collector over the compacted directory: jobs_total={jobs}, want {expected}")
+    settled = open(log).read().count('settled an interrupted pass')
+    left = leftovers(directory)
+    if left:
+        fail(f'leftovers of passes: {left}')
+    files = [n for n in os.listdir(directory) if n.endswith('.db')]
+    print(f'    ok: {args.iterations} kill -9 during passes every 20 ms, {interrupted} inside a pass ({settled} between '
+          f'its journal record and its commit, settled on restart); every count exact after every restart; '
+          f'{len(files)} .db files left; prometheus_client agrees ({time.time() - started:.1f}s)')
+    if interrupted == 0:
+        fail('no kill -9 landed inside a pass: raise --iterations')
+    shutil.rmtree(work)
+
+
+def reuse(args):
+    work = tempfile.mkdtemp(prefix='multiproc-reuse.')
+    directory = os.path.join(work, 'multiproc')
+    os.mkdir(directory)
+    exporter = Exporter(args.binary, directory, os.path.join(work, 'exporter.log'), delay='1s', interval='50ms')
+
+    def wait_until(condition, what):
+        deadline = time.time() + 20
+        while not condition():
+            if time.time() > deadline:
+                fail(f'timed out waiting for {what}; directory: {sorted(os.listdir(directory))}')
+            time.sleep(0.05)
+
+    # Before the fold: a new writer with the dead pid's identity opens its files again.
+    worker(directory, {'/a': 5}, identifier=4242)
+    exporter.mark_dead(4242)
+    worker(directory, {'/a': 3}, identifier=4242)
+    time.sleep(1.5)  # past the delay: the pid must have been found alive again, not folded
+    if not os.path.exists(os.path.join(directory, 'counter_4242.db')):
+        fail('the files of a pid that wrote again after mark-dead were folded')
+    if totals(exporter.samples())[0] != 8:
+        fail(f'jobs_total = {totals(exporter.samples())[0]}, want 8')
+    # Marked dead again: folded now.
+    exporter.mark_dead(4242)
+    wait_until(lambda: not os.path.exists(os.path.join(directory, 'counter_4242.db')), 'the fold of pid 4242')
+    # After the fold: the identity writes again into a fresh file.
+    worker(directory, {'/a': 2}, identifier=4242)
+    jobs = totals(exporter.samples())[0]
+    if jobs != 10:
+        fail(f'jobs_total = {jobs} after writing again after the fold, want 10 (5 + 3 + 2)')
+    exporter.stop()
+    if totals(python_samples(directory))[0] != 10:
+        fail("prometheus_client's collector does not count 10")
+    print('    ok: a reused pid writing before the fold is revived and not folded, after the fold starts a fresh '
+          'file; 5 + 3 + 2 counted exactly once, by the exporter and by prometheus_client')
+    shutil.rmtree(work)
+
+
+def wipes(args):
+    work = tempfile.mkdtemp(prefix='multiproc-wipes.')
+    directory = os.path.join(work, 'multiproc')
+    os.mkdir(directory)
+    exporter = Exporter(args.binary, directory, os.path.join(work, 'exporter.log'), delay='0s', interval='20ms')
+
+    def rm_db():
+        subprocess.run(f'rm -f {directory}/*.db', shell=True, check=True)
+
+    def rmtree():
+        shutil.rmtree(directory)
+        os.mkdir(directory)
+
+    def listdir_remove():
+        for name in os.listdir(directory):
+            os.remove(os.path.join(directory, name))
+
+    for name, wipe in [('rm -f $DIR/*.db', rm_db), ('shutil.rmtree + mkdir', rmtree), ('os.listdir + os.remove', listdir_remove)]:
+        # A run of the app: workers count and die, they are marked dead and folded.
+        for n in (4, 5, 6):
+            exporter.mark_dead(worker(directory, {'/a': n}))
+        deadline = time.time() + 10
+        while not any(n.endswith('_0.db') for n in os.listdir(directory)):
+            if time.time() > deadline:
+                fail(f'{name}: nothing folded before the wipe')
+            time.sleep(0.02)
+        # The app restarts: it wipes the directory while the exporter keeps compacting.
+        for attempt in range(20):
+            try:
+                wipe()
+                break
+            except FileNotFoundError as error:
+                fail(f'{name}: the wipe raised {error!r} (a file of the exporter vanished under it)')
+        # New workers, one reusing a pid the journal may still list as dead.
+        worker(directory, {'/b': 7}, identifier=4242)
+        exporter.mark_dead(worker(directory, {'/b': 1}))
+        time.sleep(0.3)
+        samples = exporter.samples()
+        jobs = totals(samples)[0]
+        if jobs != 8:
+            fail(f'{name}: jobs_total = {jobs} after the wipe, want 8 (the new run only)')
+        if not os.path.exists(os.path.join(directory, 'counter_4242.db')):
+            fail(f'{name}: a new worker reusing a pid from before the wipe had its files folded')
+        if totals(python_samples(directory))[0] != 8:
+            fail(f"{name}: prometheus_client's collector disagrees after the wipe")
+        print(f'    ok: {name} while the exporter compacts: no error in the wipe, new run counted alone, '
+              'a new worker with an old dead pid untouched')
+        # Clean slate for the next idiom.
+        rm_db()
+        for leftover in os.listdir(directory):
+            os.remove(os.path.join(directory, leftover))
+    if exporter.process.poll() is not None:
+        fail('the exporter died')
+    exporter.stop()
+    shutil.rmtree(work)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('command', choices=['crash', 'reuse', 'wipes'])
+    parser.add_argument('--binary', required=True)
+    parser.add_argument('--iterations', type=int, default=60)
+    parser.add_argument('--seed', type=int, default=random.randrange(1 << 30))
+    args = parser.parse_args()
+    print(f'==> compaction {args.command}' + (f' (seed {args.seed})' if args.command == 'crash' else ''))
+    {'crash': crash, 'reuse': reuse, 'wipes': wipes}[args.command](args)
+
+
+if __name__ == '__main__':
+    main()
