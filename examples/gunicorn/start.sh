@@ -21,7 +21,9 @@ BIN=${MULTIPROC_EXPORTER_BIN:-$(command -v multiproc-exporter || echo "$HERE/../
 # MULTIPROC_EXPORTER_TOKEN for gunicorn (see the Kubernetes example).
 # setsid: Ctrl-C reaches gunicorn only, so the exporter still answers the child_exit calls
 # of gunicorn's shutdown; the trap stops it afterwards.
-setsid "$BIN" serve --web.listen-address "${MULTIPROC_EXPORTER_URL#http://}" &
+# --compaction: the files of recycled workers (max_requests) are folded into archives a
+# minute after child_exit marked them dead, so the directory stays small (README: Compaction).
+setsid "$BIN" serve --web.listen-address "${MULTIPROC_EXPORTER_URL#http://}" --compaction &
 EXPORTER_PID=$!
 trap 'kill "$EXPORTER_PID" 2>/dev/null; wait "$EXPORTER_PID" 2>/dev/null || true' EXIT
 

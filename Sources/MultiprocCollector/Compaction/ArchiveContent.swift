@@ -55,6 +55,11 @@ struct ArchiveContent {
         }
     }
 
+    /// The names of the files of `pid` that fold into archives (whether they exist or not).
+    static func foldableNames(pid: String) -> [String] {
+        ["counter", "histogram", "summary", "gauge_min", "gauge_max", "gauge_sum", "gauge_mostrecent"].map { "\($0)_\(pid).db" }
+    }
+
     /// Folds `entries` in, in order.
     mutating func add(_ incoming: [Entry]) {
         for entry in incoming {

@@ -54,16 +54,16 @@ struct Compactor {
         var planned: [FileSnapshot] = []
         var pids: [String] = []
         var forget: [JournalRecord] = []
-        let present = presentFiles()
+        let present = Dictionary(grouping: presentFiles(), by: \.pid)
         for (pid, entry) in ledger.dead.sorted(by: { $0.key < $1.key }) {
-            let current = present.filter { $0.pid == pid }.compactMap { try? FileSnapshot.take($0.description, in: directory) }
-            if current.isEmpty, entry.files.isEmpty || !entry.files.contains(where: { f in present.contains { $0.description == f.name } }) {
-                forget.append(.forget(pid: pid))  // nothing of it left (a wipe, or another compactor)
+            let foldable = (present[pid] ?? []).filter { ArchiveContent.target(of: $0) != nil }
+                .compactMap { (try? FileSnapshot.take($0.description, in: directory)) ?? nil }
+            if foldable.isEmpty {
+                forget.append(.forget(pid: pid))  // nothing of it to fold (a wipe, another compactor, `all` gauges only)
                 continue
             }
             // Revived: a file changed, or a foldable file appeared that was not there when it died.
             let recorded = Dictionary(entry.files.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
-            let foldable = current.filter { ArchiveContent.target(of: MetricFileName($0.name)!) != nil }
             if foldable.contains(where: { !$0.unchanged(as: recorded[$0.name]) }) {
                 forget.append(.forget(pid: pid))
                 report.pidsRevived.append(pid)
@@ -73,7 +73,6 @@ struct Compactor {
                 report.pidsWaiting += 1
                 continue
             }
-            guard !foldable.isEmpty else { continue }
             planned += foldable
             pids.append(pid)
         }

@@ -119,9 +119,8 @@ extension DirectoryCollector {
         var info = stat()
         let journalExists = fstatat(directory, CompactionJournal.fileName, &info, AT_SYMLINK_NOFOLLOW) == 0
         guard options.recordsDeadPids || journalExists else { return }
-        let files = MetricDirectory.metricFiles(of: directory)
-            .filter { $0.parsed.pid.exactlyEquals(pid) && ArchiveContent.target(of: $0.parsed) != nil }
-            .compactMap { (try? FileSnapshot.take($0.name, in: directory)) ?? nil }
+        // The names are known: probe them rather than list a directory that may be large.
+        let files = ArchiveContent.foldableNames(pid: pid).compactMap { (try? FileSnapshot.take($0, in: directory)) ?? nil }
         let records = [JournalRecord.dead(pid: pid, markedAt: Self.wallClock())] + files.map { .file(pid: pid, $0) }
         do { try CompactionJournal(directory: directory).append(records) } catch {
             throw .deadPidNotRecorded(pid: Int(pid) ?? 0, reason: error.description)
