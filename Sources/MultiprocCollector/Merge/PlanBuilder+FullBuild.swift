@@ -111,16 +111,7 @@ private struct SlotLookup: @unchecked Sendable {
             let memo = run.keepsPid
                 ? memoWithPid[PlanBuilder.PidSlotKey(key: id, pid: pidNumber)].map(PlanBuilder.SlotMemo.slot) ?? .unknown
                 : memoWithoutPid[Int(id)]
-            switch memo {
-            case .slot(let slot):
-                contributors[Int(slot)] += 1
-                state.slots.append(slot)
-            case .invalidBound:
-                state.problems.append(PlanBuilder.invalidBoundProblem(file: file.name, key: id, keys: keys))
-                state.slots.append(MergePlan.noSlot)
-            case .leftOut, .unknown:
-                state.slots.append(MergePlan.noSlot)
-            }
+            if let slot = state.record(memo, key: id, file: file.name, keys: keys) { contributors[Int(slot)] += 1 }
         }
         return state
     }

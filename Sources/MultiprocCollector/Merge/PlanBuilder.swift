@@ -20,105 +20,7 @@
 /// which is always correct.
 struct PlanBuilder {
 
-    // MARK: State
-
-    struct MetricInfo {
-        var name: String
-        var type: MetricType
-        var help: String
-        var mode: GaugeMode?
-        /// Files disagree on type, help or mode: its result depends on file order.
-        var conflicted = false
-
-        var op: MergeOp {
-            guard type == .gauge, let mode else { return .sum }
-            switch mode {
-            case .all, .liveAll: return .last
-            case .min, .liveMin: return .min
-            case .max, .liveMax: return .max
-            case .sum, .liveSum: return .sum
-            case .mostRecent, .liveMostRecent: return .mostRecent
-            }
-        }
-        /// Gauges in every mode but all/liveall drop `pid` labels.
-        var dropsPid: Bool { type == .gauge && op != .last }
-    }
-
-    /// What is known of the metric of a key (indexed by key id in ``metricOfKey``).
-    enum KeyMetric: Equatable {
-        /// Not looked at yet.
-        case unknown
-        /// The key did not decode: its entries are left out.
-        case undecodable
-        case metric(Int32)
-    }
-
-    /// The slot that entries with a given key feed, once worked out (see ``memoWithoutPid``).
-    enum SlotMemo: Equatable {
-        case unknown
-        /// A histogram bucket whose `le` is not a number: the entry is left out and reported.
-        case invalidBound
-        /// The key did not decode: the entry is left out (its problem is the key's).
-        case leftOut
-        case slot(Int32)
-    }
-
-    /// The metric of the current run of entries in a file, and whether its entries keep the
-    /// file's pid as a label (gauge files of metrics in `all`/`liveall` mode).
-    struct MetricRun {
-        var metric: Int32 = -1
-        var keepsPid = false
-    }
-
-    /// An entry of an `all`/`liveall` gauge file: its key and the file's pid (numbered by
-    /// ``pidIndex``) name one series, since the pid becomes a label.
-    struct PidSlotKey: Hashable {
-        var key: KeyTable.ID
-        var pid: Int32
-    }
-
-    struct SampleSlotKey: Hashable {
-        var metric: Int32
-        var sampleName: ExactString
-        var labels: [Label]
-    }
-
-    struct BucketSlotKey: Hashable {
-        var metric: Int32
-        var labels: [Label]
-        var bound: UInt64
-    }
-
-    enum SlotKind {
-        case sample(metric: Int32, sampleName: String, labels: [Label])
-        /// `bound` as first seen (Python keeps the first key of equal floats).
-        case bucket(metric: Int32, labels: [Label], bound: Double)
-
-        var metric: Int32 {
-            switch self {
-            case .sample(let m, _, _), .bucket(let m, _, _): return m
-            }
-        }
-    }
-
-    /// What the builder remembers of each file it has slotted.
-    struct FileState {
-        var epoch: Int
-        /// The slot of each entry, in entry order; ``MergePlan/noSlot`` for entries left out.
-        var slots: [Int32]
-        var problems: [FileProblem]
-        /// Metrics this file feeds (to know whether removing it touches a conflicted one).
-        var metrics: Set<Int32>
-    }
-
-    /// How a pass treats a key that disagrees with what is known of its metric.
-    enum Pass {
-        /// Applies Python's rule (first type and help, last gauge mode) and marks the
-        /// metric conflicted.
-        case fullBuild
-        /// Gives up: the caller rebuilds from scratch (the result depends on file order).
-        case incrementalUpdate
-    }
+    // MARK: State (the types are in PlanBuilder+State.swift)
 
     // Invariants: `metrics`, `slotsByMetric` are indexed by metric number; `slotOps`,
     // `slotKinds`, `contributors` by slot number, all three always the same length;
@@ -363,18 +265,10 @@ struct PlanBuilder {
             guard let memo = slot(key: keyID, metric: metric, keepsPid: run.keepsPid, pid: name.pid, pidNumber: pidNumber, keys: keys) else {
                 return false
             }
-            switch memo {
-            case .slot(let slot):
-                if contributors[Int(slot)] == 0 { dirtyMetrics.insert(metric) }
-                contributors[Int(slot)] += 1
-                if pass == .incrementalUpdate { fedSlots.append(slot) }
-                state.slots.append(slot)
-            case .invalidBound:
-                state.problems.append(Self.invalidBoundProblem(file: file.name, key: keyID, keys: keys))
-                state.slots.append(MergePlan.noSlot)
-            case .leftOut, .unknown:
-                state.slots.append(MergePlan.noSlot)
-            }
+            guard let slot = state.record(memo, key: keyID, file: file.name, keys: keys) else { continue }
+            if contributors[Int(slot)] == 0 { dirtyMetrics.insert(metric) }
+            contributors[Int(slot)] += 1
+            if pass == .incrementalUpdate { fedSlots.append(slot) }
         }
         fileStates[file.id] = state
         return true
@@ -441,4 +335,23 @@ struct PlanBuilder {
         return (m.name, m.type, m.help)
     }
     var metricCount: Int { metrics.count }
+}
+
+extension PlanBuilder.FileState {
+    /// Records the slot of the file's next entry (``MergePlan/noSlot`` when it feeds none, with
+    /// the problem of a bucket bound that is not a number); returns the slot it feeds, if any.
+    mutating func record(_ memo: PlanBuilder.SlotMemo, key: KeyTable.ID, file: String, keys: KeyTable) -> Int32? {
+        switch memo {
+        case .slot(let slot):
+            slots.append(slot)
+            return slot
+        case .invalidBound:
+            problems.append(PlanBuilder.invalidBoundProblem(file: file, key: key, keys: keys))
+            slots.append(MergePlan.noSlot)
+            return nil
+        case .leftOut, .unknown:
+            slots.append(MergePlan.noSlot)
+            return nil
+        }
+    }
 }
