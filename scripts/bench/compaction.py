@@ -77,14 +77,17 @@ def measure(binary, path, label):
 
 def compact(binary, path, dead_pids):
     """Marks every dead pid dead over HTTP, as child_exit does, and lets serve --compaction fold them."""
-    proc = subprocess.Popen([binary, 'serve', '--multiproc-dir', path, '--web.listen-address', '127.0.0.1:0', '--compaction',
-                             '--compaction.delay', '0s', '--compaction.interval', '1s'], stderr=subprocess.PIPE, text=True)
+    log_path = path + '.log'
+    with open(log_path, 'w') as log_file:  # a file, not a pipe: 10,000 log lines must never block the server
+        proc = subprocess.Popen([binary, 'serve', '--multiproc-dir', path, '--web.listen-address', '127.0.0.1:0', '--compaction',
+                                 '--compaction.delay', '0s', '--compaction.interval', '1s'], stderr=log_file)
     port = None
-    for line in proc.stderr:
-        found = re.search(r'msg=listening address=127\.0\.0\.1:(\d+)', line)
-        if found:
-            port = int(found.group(1))
-            break
+    while port is None:
+        if proc.poll() is not None:
+            sys.exit(f'serve exited: {open(log_path).read()[-500:]}')
+        found = re.search(r'msg=listening address=127\.0\.0\.1:(\d+)', open(log_path).read())
+        port = int(found.group(1)) if found else None
+        time.sleep(0.05)
     started = time.perf_counter()
     conn = http.client.HTTPConnection('127.0.0.1', port, timeout=60)
     for pid in dead_pids:
@@ -100,6 +103,7 @@ def compact(binary, path, dead_pids):
     folded = time.perf_counter() - started
     proc.terminate()
     proc.wait()
+    os.remove(log_path)
     log(f'  marked {len(dead_pids)} pids dead in {marked:.1f} s, all folded {folded:.1f} s after the first mark')
     return {'mark_dead_s': marked, 'all_folded_after_s': folded}
 
