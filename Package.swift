@@ -61,12 +61,12 @@ let package = Package(
         .systemLibrary(
             name: "CLibeventOpenSSL",
             pkgConfig: "libevent_openssl",
-            providers: [.apt(["libevent-dev"]), .brew(["libevent"])]
+            providers: [.apt(["libevent-dev"])]
         ),
         .systemLibrary(
             name: "COpenSSL",
             pkgConfig: "openssl",
-            providers: [.apt(["libssl-dev"]), .brew(["openssl"])]
+            providers: [.apt(["libssl-dev"])]
         ),
         // bcrypt for basic_auth_users: libxcrypt's crypt_r.
         .systemLibrary(

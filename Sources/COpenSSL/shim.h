@@ -78,6 +78,11 @@ static inline const ASN1_STRING *multiproc_general_name_string(const GENERAL_NAM
     }
 }
 
+/* SSL_OP_* are built by a function-like macro (SSL_OP_BIT). */
+static const uint64_t multiproc_ssl_op_no_renegotiation = SSL_OP_NO_RENEGOTIATION;
+static const uint64_t multiproc_ssl_op_cipher_server_preference = SSL_OP_CIPHER_SERVER_PREFERENCE;
+static const uint64_t multiproc_ssl_op_no_compression = SSL_OP_NO_COMPRESSION;
+
 static inline int multiproc_ssl_get_verify_result_ok(const SSL *ssl) {
     return SSL_get_verify_result(ssl) == X509_V_OK;
 }
