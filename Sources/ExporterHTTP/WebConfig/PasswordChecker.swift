@@ -15,7 +15,7 @@ import MultiprocSupport
 final class PasswordChecker: Sendable {
     typealias Completion = @Sendable (Bool) -> Void
 
-    enum Decision {
+    enum Decision: Equatable {
         /// Cached success: go on at once.
         case allowed
         /// No credentials, or no users table: refuse at once.
