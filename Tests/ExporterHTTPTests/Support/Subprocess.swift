@@ -25,9 +25,9 @@ enum Subprocess {
         process.standardInput = try FileHandle(forReadingFrom: inURL)
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
-        try process.run()
         let done = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in done.signal() }
+        process.terminationHandler = { _ in done.signal() }  // before run(): a quick exit must not be missed
+        try process.run()
         if done.wait(timeout: .now() + timeout) == .timedOut {
             process.terminate()
             throw Failure(description: "\(executable) \(arguments.joined(separator: " ")) did not finish in \(timeout)s")
