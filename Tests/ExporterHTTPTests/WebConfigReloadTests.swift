@@ -4,7 +4,7 @@ import Testing
 
 /// Edits to the web config file and to the certificates it names take effect without a restart;
 /// broken edits keep the running config, and are logged and counted.
-@Suite("web config: reload", .enabled(if: TLSFiles.toolsAvailable && Subprocess.available("htpasswd")))
+@Suite("web config: reload", .enabled(if: TLSFiles.toolsAvailable))
 struct WebConfigReloadTests {
     static func users(_ password: String) throws -> String {
         "basic_auth_users:\n  alice: \(try #require(try TLSFiles.htpasswdHash(password)))\n"
