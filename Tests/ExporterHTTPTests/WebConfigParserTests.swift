@@ -149,6 +149,8 @@ struct WebConfigParserTests {
         ("tls_server_config: {cipher_suites: TLS_AES_128_GCM_SHA256}", "tls_server_config.cipher_suites (line 1): must be a list"),
         ("tls_server_config: {cert_file: {path: c}}", "tls_server_config.cert_file (line 1): must be a string, not a mapping"),
         ("tls_server_config: 7", "web config: tls_server_config (line 1): must be a mapping"),
+        // Found by fuzz-web-config: a quoted key with line breaks must not break the line.
+        ("tls_server_config:\n  \"key_f\\n\\nb\": 1\n", "web config: tls_server_config.key_f??b (line 2): unknown key"),
     ]
 
     @Test(arguments: refusals)
@@ -157,6 +159,19 @@ struct WebConfigParserTests {
         #expect(text.contains(message), "\(yaml) -> \(text)")
         #expect(!text.contains("\n"), "\(text)")
         #expect(text.hasPrefix("web config: "))
+    }
+
+    @Test func deepNestingIsRefusedBeforeTheComposerRecurses() throws {
+        // Found by fuzz-web-config: 1,741 `{` overflowed the YAML composer's stack.
+        for deep in [String(repeating: "{", count: 100_000), String(repeating: "- ", count: 100_000) + "x",
+                     "[a'b, " + String(repeating: "[", count: 100_000), "[\"\\\\\" " + String(repeating: "[", count: 100_000),
+                     String(repeating: "[", count: 65) + String(repeating: "]", count: 65)] {
+            #expect(error(deep) == "web config: nested deeper than 64 levels (the schema has 4)")
+        }
+        // Brackets in quotes and comments, and the indentation of inline certificates, are fine.
+        let config = try parse("http_server_config:\n  headers:  # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n"
+                               + "    Content-Security-Policy: \"\(String(repeating: "{", count: 80))\"\n")
+        #expect(config.headers.first?.value.count == 80)
     }
 
     @Test func hashesNeverAppearInErrors() {

@@ -123,7 +123,7 @@ final class TLSContext: @unchecked Sendable {
     // MARK: Errors
 
     private static func failure(_ key: String, _ problem: String) -> ConfigurationError {
-        ConfigurationError("web config: \(key): \(problem)")
+        ConfigurationError(YAMLFields.printable("web config: \(key): \(problem)"))
     }
 
     private static func `where`(_ source: TLSServerSettings.PEMSource) -> String {

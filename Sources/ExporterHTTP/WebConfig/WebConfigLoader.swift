@@ -47,7 +47,7 @@ public enum WebConfigLoader {
         let configPrint = FileFingerprint(path: path)
         let text = try read(path, what: "web config file")
         guard let string = String(validating: text, as: UTF8.self) else {
-            throw ConfigurationError("web config: \(path) is not UTF-8 text")
+            throw ConfigurationError(YAMLFields.printable("web config: \(path) is not UTF-8 text"))
         }
         let config = try WebConfigParser.parse(string, directory: directory(of: path))
         var files = [configPrint]
@@ -79,8 +79,8 @@ public enum WebConfigLoader {
     /// The bytes of `path`, at most ``WebConfigParser/maximumBytes``.
     static func read(_ path: String, what: String) throws(ConfigurationError) -> [UInt8] {
         func failure(_ reason: String) -> ConfigurationError {
-            ConfigurationError(what.hasPrefix("web config") ? "web config: cannot read \(path): \(reason)"
-                                                            : "web config: \(what): cannot read \(path): \(reason)")
+            ConfigurationError(YAMLFields.printable(what.hasPrefix("web config") ? "web config: cannot read \(path): \(reason)"
+                                                                                  : "web config: \(what): cannot read \(path): \(reason)"))
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw failure(String(cString: strerror(errno))) }

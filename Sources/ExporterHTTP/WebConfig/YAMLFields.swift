@@ -122,12 +122,18 @@ struct YAMLFields {
 
     /// A value quoted in an error: at most 40 characters, control characters replaced.
     static func excerpt(_ text: String) -> String {
-        let cleaned = String(text.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : Character($0) })
+        let cleaned = printable(text)
         return cleaned.count > 40 ? String(cleaned.prefix(40)) + "…" : cleaned
+    }
+
+    /// `text` with control characters (line breaks too) replaced by `?`: file names and keys
+    /// come from the file, and an error must stay one line.
+    static func printable(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : $0 }))
     }
 
     static func error(_ path: String, _ node: Node?, _ problem: String) -> ConfigurationError {
         let line = node?.mark.map { " (line \($0.line))" } ?? ""
-        return ConfigurationError("web config: \(path)\(line): \(problem)")
+        return ConfigurationError(printable("web config: \(path)\(line): \(problem)"))
     }
 }
