@@ -23,23 +23,8 @@ for tool in "$PROMETHEUS" openssl htpasswd curl "$PYTHON"; do
 done
 
 WORK=$(mktemp -d -t multiproc-tls.XXXXXX)
-EXPORTER_PID=""
-PROMETHEUS_PID=""
-cleanup() {
-  local rc=$?
-  for pid in "$PROMETHEUS_PID" "$EXPORTER_PID"; do
-    [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  done
-  if [[ $rc -ne 0 ]]; then
-    echo "--- exporter log"; tail -20 "$WORK/exporter.log" 2>/dev/null || true
-    echo "--- prometheus log"; tail -20 "$WORK/prometheus.log" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-  exit $rc
-}
+source "$(dirname "$0")/lib/integration.sh"
 trap cleanup EXIT INT TERM
-step() { echo "==> $*"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # 1. Certificates and the password hash, made by the real tools.
 step "openssl: CA, server certificate (IP:127.0.0.1), client certificate (DNS:prometheus.test); htpasswd: bcrypt"
@@ -95,17 +80,8 @@ PY
 
 # 3. The exporter with the web config.
 step "starting $BIN serve --web.config.file (TLS, client certificates, basic auth)"
-"$BIN" serve --web.listen-address 127.0.0.1:0 --multiproc-dir "$PROMETHEUS_MULTIPROC_DIR" \
-  --web.config.file "$WORK/web-config.yml" 2>"$WORK/exporter.log" &
-EXPORTER_PID=$!
-EXPORTER_ADDR=""
-for _ in $(seq 100); do
-  EXPORTER_ADDR=$(sed -n 's/.*msg=listening address=\([0-9.:]*\).*/\1/p' "$WORK/exporter.log" | head -1)
-  [[ -n "$EXPORTER_ADDR" ]] && break
-  kill -0 "$EXPORTER_PID" 2>/dev/null || fail "exporter exited at start"
-  sleep 0.1
-done
-[[ -n "$EXPORTER_ADDR" ]] || fail "exporter did not log its listening address"
+start_exporter "$BIN" "$WORK/exporter.log" --multiproc-dir "$PROMETHEUS_MULTIPROC_DIR" \
+  --web.config.file "$WORK/web-config.yml"
 echo "    listening on https://$EXPORTER_ADDR"
 CURL=(curl -sS --cacert "$WORK/ca.pem" --cert "$WORK/client.crt" --key "$WORK/client.key")
 [[ $("${CURL[@]}" -o /dev/null -w '%{http_code}' "https://$EXPORTER_ADDR/metrics") == 401 ]] || fail "no credentials: want 401"
@@ -140,6 +116,7 @@ step "starting $PROMETHEUS on 127.0.0.1:$PROM_PORT"
 "$PROMETHEUS" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
   --web.listen-address="127.0.0.1:$PROM_PORT" >"$WORK/prometheus.log" 2>&1 &
 PROMETHEUS_PID=$!
+STARTED_PIDS+=("$PROMETHEUS_PID")
 
 query() {
   curl -fsS --get "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
@@ -178,16 +155,8 @@ printf 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbas
 TOKEN="token-$RANDOM$RANDOM"
 printf '%s\n' "$TOKEN" >"$WORK/token"
 kill "$EXPORTER_PID"; wait "$EXPORTER_PID" 2>/dev/null || true
-"$BIN" serve --web.listen-address 127.0.0.1:0 --multiproc-dir "$PROMETHEUS_MULTIPROC_DIR" --web.admin-token-file "$WORK/token" \
-  --web.config.file "$WORK/web-config-hook.yml" 2>"$WORK/exporter.log" &
-EXPORTER_PID=$!
-EXPORTER_ADDR=""
-for _ in $(seq 100); do
-  EXPORTER_ADDR=$(sed -n 's/.*msg=listening address=\([0-9.:]*\).*/\1/p' "$WORK/exporter.log" | head -1)
-  [[ -n "$EXPORTER_ADDR" ]] && break
-  sleep 0.1
-done
-[[ -n "$EXPORTER_ADDR" ]] || fail "second exporter did not start"
+start_exporter "$BIN" "$WORK/exporter-hook.log" --multiproc-dir "$PROMETHEUS_MULTIPROC_DIR" \
+  --web.admin-token-file "$WORK/token" --web.config.file "$WORK/web-config-hook.yml"
 "$PYTHON" - "$PROMETHEUS_MULTIPROC_DIR" <<PY || fail "the hook did not mark the worker dead over HTTPS"
 import importlib.util, os, sys
 from prometheus_client import Gauge

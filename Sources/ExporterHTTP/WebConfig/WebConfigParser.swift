@@ -116,21 +116,11 @@ public enum WebConfigParser {
         let clientAuth = try clientAuthText.map { text throws(ConfigurationError) in try Self.clientAuth(text, f) } ?? .noClientCert
         let minVersion = try version("min_version", f) ?? .tls12
         let maxVersion = try version("max_version", f) ?? .tls13
-        var suites: [GoCipherSuite] = []
-        for (index, name) in try (f.strings("cipher_suites") ?? []).enumerated() {
-            guard let suite = GoCipherSuite(goName: name) else {
-                throw YAMLFields.error("\(f.fieldPath("cipher_suites"))[\(index)]", f.node("cipher_suites"),
-                                       "unknown cipher \"\(YAMLFields.excerpt(name))\" (Go's tls.CipherSuites() names, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)")
-            }
-            suites.append(suite)
+        let suites = try f.names("cipher_suites", GoCipherSuite.init(goName:)) { name in
+            "unknown cipher \"\(name)\" (Go's tls.CipherSuites() names, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)"
         }
-        var curves: [GoCurve] = []
-        for (index, name) in try (f.strings("curve_preferences") ?? []).enumerated() {
-            guard let curve = GoCurve(rawValue: name) else {
-                throw YAMLFields.error("\(f.fieldPath("curve_preferences"))[\(index)]", f.node("curve_preferences"),
-                                       "unknown curve \"\(YAMLFields.excerpt(name))\" (want CurvePreferences of CurveP256, CurveP384, CurveP521, X25519)")
-            }
-            curves.append(curve)
+        let curves = try f.names("curve_preferences", GoCurve.init(rawValue:)) { name in
+            "unknown curve \"\(name)\" (want CurveP256, CurveP384, CurveP521 or X25519)"
         }
         let preferServer = try f.bool("prefer_server_cipher_suites") ?? true
         let allowedSANs = try f.strings("client_allowed_sans")

@@ -75,6 +75,20 @@ struct YAMLFields {
         return result
     }
 
+    /// A list of names, each turned into a value by `lookup`; `unknown` words the error for a
+    /// name it does not know (given an excerpt of the name). Empty when absent.
+    func names<Value>(_ key: String, _ lookup: (String) -> Value?,
+                      unknown: (String) -> String) throws(ConfigurationError) -> [Value] {
+        var values: [Value] = []
+        for (index, name) in try (strings(key) ?? []).enumerated() {
+            guard let value = lookup(name) else {
+                throw Self.error("\(fieldPath(key))[\(index)]", node(key), unknown(Self.excerpt(name)))
+            }
+            values.append(value)
+        }
+        return values
+    }
+
     /// A boolean (YAML 1.1 spellings, unquoted, as go-yaml v2 reads them); nil when absent or null.
     func bool(_ key: String) throws(ConfigurationError) -> Bool? {
         guard let node = node(key) else { return nil }
