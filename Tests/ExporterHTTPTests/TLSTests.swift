@@ -151,6 +151,24 @@ struct TLSTests {
         }
     }
 
+    @Test(.enabled(if: LifecycleTests.binary != nil))
+    func sigpipeDoesNotKillATLSServer() throws {
+        // Found by the benchmark (wrk, Connection: close): OpenSSL writes with write(2), not
+        // send(MSG_NOSIGNAL), so a close_notify or reply to a client that had gone raised SIGPIPE
+        // and killed `serve`. The test process ignores SIGPIPE itself, so this runs the binary.
+        let directory = try FixtureDirectory.make()
+        defer { directory.remove() }
+        let web = try WebConfigFixture(WebConfigFixture.tls)
+        defer { web.remove() }
+        let (process, text, port) = try LifecycleTests.launch(["--multiproc-dir", directory.path, "--web.config.file", web.path])
+        defer { process.terminate() }
+        let bound = try #require(port, "\(text)")
+        kill(process.processIdentifier, SIGPIPE)
+        usleep(200_000)
+        #expect(process.isRunning)
+        #expect(try Curl.get(port: bound, "/healthz").status == 200)
+    }
+
     @Test func keepAliveServesManyRequestsOnOneConnection() throws {
         try WebConfigFixture.with(WebConfigFixture.tls) { server, _ throws in
             // curl reuses the connection for URLs given together; --write-out counts new connects.

@@ -64,7 +64,12 @@ final class EventLoopServer: @unchecked Sendable {
         let all = HTTPMethod.allCases.reduce(UInt16(0)) { $0 | UInt16(Self.command($1).rawValue) }
         evhttp_set_allowed_methods(http, all)
         evhttp_set_gencb(http, LibeventBridge.request, LibeventBridge.context(self))
-        if tls != nil { evhttp_set_bevcb(http, LibeventBridge.connectionBufferevent, LibeventBridge.context(self)) }
+        if tls != nil {
+            evhttp_set_bevcb(http, LibeventBridge.connectionBufferevent, LibeventBridge.context(self))
+            // OpenSSL writes to its socket with write(2), not send(MSG_NOSIGNAL) as libevent
+            // does: a client that left before its reply would kill the process with SIGPIPE.
+            signal(SIGPIPE, SIG_IGN)
+        }
 
         let wake = event_new(base, mailbox.readFD, Int16(EV_READ | EV_PERSIST), LibeventBridge.wake, LibeventBridge.context(self))!
         event_add(wake, nil)

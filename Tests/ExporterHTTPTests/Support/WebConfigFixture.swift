@@ -1,5 +1,6 @@
 import ExporterHTTP
 import Foundation
+import MultiprocCollector
 
 /// A folder holding a `web.yml` and copies of the test certificates (so that the YAML can name
 /// them by relative path), and servers started with it.
@@ -34,12 +35,13 @@ final class WebConfigFixture: @unchecked Sendable {
     }
 
     /// A server using this web config, polling it every 50 ms.
-    func server(configure: (inout ExporterConfiguration) -> Void = { _ in }) throws -> TestServer {
+    func server(configure: (inout ExporterConfiguration) -> Void = { _ in },
+                source: (DirectoryCollector) -> any MetricsSource = { $0 }) throws -> TestServer {
         try TestServer(configure: { config in
             config.webConfigFile = path
             config.webConfigReloadInterval = 0.05
             configure(&config)
-        })
+        }, source: source)
     }
 
     func remove() { try? FileManager.default.removeItem(at: dir) }
