@@ -11,6 +11,8 @@ import Darwin
 public struct BcryptHash: Sendable, Hashable, CustomStringConvertible {
     /// The hash text, exactly as configured.
     let text: String
+    /// Its bytes (ASCII), as the credential cache hashes them.
+    var bytes: [UInt8] { Array(text.utf8) }
     /// The cost (log2 of the rounds).
     public let cost: Int
 

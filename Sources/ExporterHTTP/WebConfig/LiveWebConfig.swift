@@ -50,8 +50,7 @@ final class LiveWebConfig: Sendable {
     func admit() -> Admission {
         state.withLock { state in
             let admitted = state.bucket?.allow(now: monotonicNow()) ?? true
-            return Admission(headers: state.loaded.config.headers.map { ($0.name, $0.value) },
-                             users: state.loaded.users, admitted: admitted)
+            return Admission(headers: state.loaded.headers, users: state.loaded.users, admitted: admitted)
         }
     }
 

@@ -76,18 +76,34 @@ final class PasswordChecker: Sendable {
         }
     }
 
-    /// SHA-256 over the length-prefixed user, hash and password.
+    /// SHA-256 over the length-prefixed user, hash and password. Runs for every request with
+    /// credentials, so the digest is fetched from OpenSSL's provider once, not per call.
     static func cacheKey(_ credentials: BasicAuthCredentials, hash: BcryptHash) -> [UInt8] {
         var message: [UInt8] = []
-        for part in [credentials.user, Array(hash.text.utf8), credentials.password] {
+        message.reserveCapacity(12 + credentials.user.count + hash.bytes.count + credentials.password.count)
+        for part in [credentials.user, hash.bytes, credentials.password] {
             withUnsafeBytes(of: UInt32(part.count).bigEndian) { message.append(contentsOf: $0) }
             message.append(contentsOf: part)
         }
-        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
-        let ok = EVP_Digest(message, message.count, &digest, &length, EVP_sha256(), nil)
+        let ok = EVP_Digest(message, message.count, &digest, &length, sha256.digest, nil)
         for i in message.indices { message[i] = 0 }
-        precondition(ok == 1, "SHA-256 failed")
-        return Array(digest.prefix(Int(length)))
+        precondition(ok == 1 && length == 32, "SHA-256 failed")
+        return digest
+    }
+
+    /// OpenSSL's SHA-256, fetched once and kept for the life of the process.
+    private static let sha256 = FetchedDigest(name: "SHA256")
+}
+
+/// An `EVP_MD` fetched from OpenSSL's default provider (never freed: one per process).
+private final class FetchedDigest: @unchecked Sendable {
+    // Invariant: set once in init; OpenSSL allows a fetched EVP_MD to be used from any thread.
+    let digest: OpaquePointer
+
+    init(name: String) {
+        guard let digest = EVP_MD_fetch(nil, name, nil) else { fatalError("OpenSSL has no \(name)") }
+        self.digest = digest
     }
 }

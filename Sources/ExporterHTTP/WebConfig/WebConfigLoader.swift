@@ -11,8 +11,18 @@ struct LoadedWebConfig: Sendable {
     /// The OpenSSL context, when `tls_server_config` turns TLS on.
     let tls: TLSContext?
     let users: BasicAuthUsers
+    /// `config.headers` as every response gets them (built once, not per request).
+    let headers: [(String, String)]
     /// The config file and the certificate, key and CA files, as they were when read.
     let files: [FileFingerprint]
+
+    init(config: WebConfig, tls: TLSContext?, users: BasicAuthUsers, files: [FileFingerprint]) {
+        self.config = config
+        self.tls = tls
+        self.users = users
+        headers = config.headers.map { ($0.name, $0.value) }
+        self.files = files
+    }
 }
 
 /// What tells a reloader that a file changed: device, inode, size and modification time, as
