@@ -1,5 +1,6 @@
 @testable import ExporterHTTP
 import Foundation
+import MultiprocSupport
 import Testing
 
 /// `basic_auth_users`: bcrypt through libxcrypt, checked against hashes made by htpasswd and Go.
@@ -109,11 +110,11 @@ struct BasicAuthTests {
         defer { pool.stop() }
         let checker = PasswordChecker(pool: pool)
         func check(_ user: String, _ password: String) -> (PasswordChecker.Decision, Bool?) {
-            let result = LockedBox<Bool>()
+            let result = Locked<Bool?>(nil)
             let credentials = BasicAuthCredentials(header: "Basic " + Data("\(user):\(password)".utf8).base64EncodedString())
-            let decision = checker.check(credentials, users: users) { result.set($0) }
-            if case .checking = decision { _ = waitUntil { result.get() != nil } }
-            return (decision, result.get())
+            let decision = checker.check(credentials, users: users) { ok in result.withLock { $0 = ok } }
+            if case .checking = decision { _ = waitUntil { result.withLock { $0 } != nil } }
+            return (decision, result.withLock { $0 })
         }
         #expect(check("alice", "pw") == (.checking, true))
         #expect(check("alice", "pw") == (.allowed, nil))  // cached: no bcrypt
@@ -131,14 +132,13 @@ struct BasicAuthTests {
         defer { pool.stop() }
         let checker = PasswordChecker(pool: pool)
         let credentials = BasicAuthCredentials(header: "Basic " + Data("alice:pw".utf8).base64EncodedString())
-        let results = LockedBox<Int>()
-        results.set(0)
+        let results = Locked(0)
         var decisions: [PasswordChecker.Decision] = []
         for _ in 0..<10 {
-            decisions.append(checker.check(credentials, users: users) { ok in if ok { results.set(results.get()! + 1) } })
+            decisions.append(checker.check(credentials, users: users) { ok in if ok { results.withLock { $0 += 1 } } })
         }
         #expect(decisions == Array(repeating: .checking, count: 10))
-        #expect(waitUntil { results.get() == 10 })
+        #expect(waitUntil { results.withLock { $0 } == 10 })
         // Distinct wrong passwords beyond the in-flight limit are turned away, not queued.
         var busy = 0
         for i in 0..<(PasswordChecker.maxChecksInFlight + 3) {

@@ -1,10 +1,6 @@
 import CLibevent
 import COpenSSL
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 // MARK: - Every C callback libevent and OpenSSL call, in one place
 //

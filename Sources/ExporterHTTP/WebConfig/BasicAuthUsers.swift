@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// `basic_auth_users` ready for checking: names as bytes, and a decoy hash for unknown names.
 ///

@@ -1,9 +1,5 @@
 import CCrypt
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A bcrypt hash from `basic_auth_users`: `$2a$`, `$2b$` or `$2y$`, a two-digit cost 04–31, then
 /// 22 characters of salt and 31 of checksum in bcrypt's base64. Never printed (it is a secret in

@@ -1,9 +1,5 @@
 import COpenSSL
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Certificates and keys read from PEM bytes with OpenSSL. Each returned pointer is owned by the
 /// caller (`X509_free` / `EVP_PKEY_free`).

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// A web config file and everything it names, read, checked and built: what a server runs with
 /// between two reloads. Building it costs a bcrypt hash and TLS setup: never on the event loop.
