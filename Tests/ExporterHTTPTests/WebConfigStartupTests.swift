@@ -84,3 +84,31 @@ struct WebConfigStartupTests {
         }
     }
 }
+
+/// examples/web-config/web-config.yml as documented: with certificates in place it serves, and
+/// its example password is the one its comment names.
+@Suite("web config: the shipped example", .enabled(if: TLSFiles.toolsAvailable))
+struct WebConfigExampleTests {
+    static let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("examples/web-config/web-config.yml")
+
+    @Test func exampleServesWithItsDocumentedPassword() throws {
+        let yaml = try String(contentsOf: Self.example, encoding: .utf8)
+        let fixture = try WebConfigFixture(yaml, files: [])
+        defer { fixture.remove() }
+        try fixture.copy(TLSFiles.shared.path("server.crt"), as: "tls.crt")
+        try fixture.copy(TLSFiles.shared.path("server.key"), as: "tls.key")
+        try fixture.copy(TLSFiles.shared.path("ca.pem"), as: "client-ca.crt")
+        let server = try fixture.server()
+        defer { server.stop() }
+        let client = (cert: TLSFiles.shared.path("client-dns.crt"), key: TLSFiles.shared.path("client-dns.key"))
+        let ok = try Curl.get(port: server.port, "/metrics", user: "prometheus:changeme", cert: client.cert, key: client.key)
+        #expect(ok.status == 200, "\(ok.stderr)")
+        #expect(ok.headers["strict-transport-security"] == "max-age=31536000")
+        #expect(try Curl.get(port: server.port, "/metrics", user: "prometheus:wrong", cert: client.cert, key: client.key).status == 401)
+        // client_allowed_sans: a certificate from the right CA with another SAN is refused.
+        let other = try Curl.get(port: server.port, "/metrics", user: "prometheus:changeme",
+                                 cert: TLSFiles.shared.path("client-ip.crt"), key: TLSFiles.shared.path("client-ip.key"))
+        #expect(other.status == 0 && other.exitCode != 0)
+    }
+}
