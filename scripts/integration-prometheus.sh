@@ -63,7 +63,6 @@ start_exporter "$BIN" "$WORK/exporter.log" --multiproc-dir "$PROMETHEUS_MULTIPRO
 echo "    exporter listening on $EXPORTER_ADDR"
 
 # 3. Prometheus scraping it every second, with its own storage and a free port.
-PROM_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$WORK/prometheus.yml" <<YML
 global:
   scrape_interval: 1s
@@ -73,16 +72,7 @@ scrape_configs:
     static_configs:
       - targets: ["$EXPORTER_ADDR"]
 YML
-step "starting $PROMETHEUS on 127.0.0.1:$PROM_PORT"
-"$PROMETHEUS" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
-  --web.listen-address="127.0.0.1:$PROM_PORT" >"$WORK/prometheus.log" 2>&1 &
-PROMETHEUS_PID=$!
-STARTED_PIDS+=("$PROMETHEUS_PID")
-
-query() {  # prints the first result's value of an instant query, or nothing
-  curl -fsS --get "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
-    "$PYTHON" -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")' 2>/dev/null || true
-}
+start_prometheus "$WORK/prometheus.yml"
 
 step "waiting up to ${WAIT_SECONDS}s for up{job=\"multiproc\"} == 1"
 deadline=$((SECONDS + WAIT_SECONDS))

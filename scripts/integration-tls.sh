@@ -90,7 +90,6 @@ CURL=(curl -sS --cacert "$WORK/ca.pem" --cert "$WORK/client.crt" --key "$WORK/cl
 echo "    curl: 401 without credentials, 200 with them"
 
 # 4. Prometheus: one good job, one with a wrong password, one without a client certificate.
-PROM_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$WORK/prometheus.yml" <<YML
 global:
   scrape_interval: 1s
@@ -112,16 +111,8 @@ scrape_configs:
     basic_auth: {username: prometheus, password_file: $WORK/password}
     static_configs: [{targets: ["$EXPORTER_ADDR"]}]
 YML
-step "starting $PROMETHEUS on 127.0.0.1:$PROM_PORT"
-"$PROMETHEUS" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
-  --web.listen-address="127.0.0.1:$PROM_PORT" >"$WORK/prometheus.log" 2>&1 &
-PROMETHEUS_PID=$!
-STARTED_PIDS+=("$PROMETHEUS_PID")
+start_prometheus "$WORK/prometheus.yml"
 
-query() {
-  curl -fsS --get "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
-    "$PYTHON" -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")' 2>/dev/null || true
-}
 last_error() {
   curl -fsS "http://127.0.0.1:$PROM_PORT/api/v1/targets" 2>/dev/null |
     "$PYTHON" -c 'import json,sys; t=[t for t in json.load(sys.stdin)["data"]["activeTargets"] if t["labels"]["job"]==sys.argv[1]]; print(t[0]["lastError"] if t else "")' "$1" 2>/dev/null || true

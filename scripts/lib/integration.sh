@@ -40,3 +40,22 @@ start_exporter() {
   done
   fail "exporter did not log its listening address"
 }
+
+# start_prometheus CONFIG: Prometheus (${PROMETHEUS:-prometheus}) with its own storage in $WORK
+# on a free port; sets PROM_PORT and PROMETHEUS_PID. CONFIG is written by the caller, which
+# may use the port through `free_port` first.
+free_port() { "${PYTHON:-python3}" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+start_prometheus() {
+  PROM_PORT=$(free_port)
+  step "starting ${PROMETHEUS:-prometheus} on 127.0.0.1:$PROM_PORT"
+  "${PROMETHEUS:-prometheus}" --config.file="$1" --storage.tsdb.path="$WORK/tsdb" \
+    --web.listen-address="127.0.0.1:$PROM_PORT" >"$WORK/prometheus.log" 2>&1 &
+  PROMETHEUS_PID=$!
+  STARTED_PIDS+=("$PROMETHEUS_PID")
+}
+
+# query PROMQL: the first result's value of an instant query, or nothing.
+query() {
+  curl -fsS --get "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
+    "${PYTHON:-python3}" -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")' 2>/dev/null || true
+}

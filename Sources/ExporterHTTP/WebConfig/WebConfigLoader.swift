@@ -1,4 +1,5 @@
 import Glibc
+import MultiprocSupport
 
 /// A web config file and everything it names, read, checked and built: what a server runs with
 /// between two reloads. Building it costs a bcrypt hash and TLS setup: never on the event loop.
@@ -82,26 +83,14 @@ public enum WebConfigLoader {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    /// The bytes of `path`, at most ``WebConfigParser/maximumBytes``.
+    /// The bytes of `path`, at most ``WebConfigParser/maximumBytes``; the error names `what`.
     static func read(_ path: String, what: String) throws(ConfigurationError) -> [UInt8] {
-        func failure(_ reason: String) -> ConfigurationError {
-            ConfigurationError(YAMLFields.printable(what.hasPrefix("web config") ? "web config: cannot read \(path): \(reason)"
-                                                                                  : "web config: \(what): cannot read \(path): \(reason)"))
-        }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw failure(String(cString: strerror(errno))) }
-        defer { closeDescriptor(fd) }
-        var contents: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = Glibc.read(fd, &chunk, chunk.count)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw failure(String(cString: strerror(errno)))
-            }
-            if n == 0 { return contents }
-            contents.append(contentsOf: chunk[0..<n])
-            if contents.count > WebConfigParser.maximumBytes { throw failure("larger than 1 MiB") }
+        do {
+            return try FileContents.read(path, limit: WebConfigParser.maximumBytes)
+        } catch {
+            let reason = error.description
+            throw ConfigurationError(YAMLFields.printable(what.hasPrefix("web config") ? "web config: cannot read \(path): \(reason)"
+                                                                                       : "web config: \(what): cannot read \(path): \(reason)"))
         }
     }
 }
