@@ -40,7 +40,7 @@ DIST_APT_PACKAGES := dpkg-dev lintian man-db binutils systemd curl debootstrap g
 help:
 	@sed -n '2,13p' Makefile
 
-## deps: system libraries (libevent, zlib) and the Python packages used by the demo and the tests
+## deps: system libraries (libevent, zlib, OpenSSL, libxcrypt), TLS test tools and the Python packages used by the demo and the tests
 deps:
 	@$(call apt_install,$(APT_PACKAGES) $(TLS_APT_PACKAGES))
 	@$(call pip_install,$(PIP_PACKAGES))
@@ -169,7 +169,7 @@ bench: deps
 	$(PYTHON) scripts/bench/compaction.py --binary $(STATIC_BIN)
 
 ## bench-tls: warm /metrics over TLS keep-alive vs plain, with and without basic auth, and new
-## TLS handshakes per second (wrk; about a minute; not in make test)
+## TLS handshakes per second (wrk; about 5 minutes; not in make test)
 bench-tls: release
 	@$(call apt_install,$(BENCH_APT_PACKAGES))
 	$(PYTHON) scripts/bench/tls.py --binary $(RELEASE_BIN)
