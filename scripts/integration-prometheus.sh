@@ -19,24 +19,8 @@ for tool in "$PROMETHEUS" "$PROMTOOL" curl "$PYTHON"; do
 done
 
 WORK=$(mktemp -d -t multiproc-integration.XXXXXX)
-EXPORTER_PID=""
-PROMETHEUS_PID=""
-cleanup() {
-  local rc=$?
-  for pid in "$PROMETHEUS_PID" "$EXPORTER_PID"; do
-    [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
-  done
-  if [[ $rc -ne 0 ]]; then
-    echo "--- exporter log"; cat "$WORK/exporter.log" 2>/dev/null | tail -20 || true
-    echo "--- prometheus log"; cat "$WORK/prometheus.log" 2>/dev/null | tail -20 || true
-  fi
-  rm -rf "$WORK"
-  exit $rc
-}
+source "$(dirname "$0")/lib/integration.sh"
 trap cleanup EXIT INT TERM
-
-step() { echo "==> $*"; }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # 1. Three forked workers write counters, histograms and gauges with the real client.
 export PROMETHEUS_MULTIPROC_DIR="$WORK/multiproc"
@@ -75,20 +59,10 @@ echo "    workers wrote app_requests_total{route=\"/api\"} = $EXPECTED in total;
 
 # 2. The exporter on an ephemeral port; it logs the address it bound.
 step "starting $BIN serve on 127.0.0.1:0"
-"$BIN" serve --web.listen-address 127.0.0.1:0 --multiproc-dir "$PROMETHEUS_MULTIPROC_DIR" 2>"$WORK/exporter.log" &
-EXPORTER_PID=$!
-EXPORTER_ADDR=""
-for _ in $(seq 100); do
-  EXPORTER_ADDR=$(sed -n 's/.*msg=listening address=\([0-9.:]*\).*/\1/p' "$WORK/exporter.log" | head -1)
-  [[ -n "$EXPORTER_ADDR" ]] && break
-  kill -0 "$EXPORTER_PID" 2>/dev/null || fail "exporter exited at start"
-  sleep 0.1
-done
-[[ -n "$EXPORTER_ADDR" ]] || fail "exporter did not log its listening address"
+start_exporter "$BIN" "$WORK/exporter.log" --multiproc-dir "$PROMETHEUS_MULTIPROC_DIR"
 echo "    exporter listening on $EXPORTER_ADDR"
 
 # 3. Prometheus scraping it every second, with its own storage and a free port.
-PROM_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$WORK/prometheus.yml" <<YML
 global:
   scrape_interval: 1s
@@ -98,15 +72,7 @@ scrape_configs:
     static_configs:
       - targets: ["$EXPORTER_ADDR"]
 YML
-step "starting $PROMETHEUS on 127.0.0.1:$PROM_PORT"
-"$PROMETHEUS" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
-  --web.listen-address="127.0.0.1:$PROM_PORT" >"$WORK/prometheus.log" 2>&1 &
-PROMETHEUS_PID=$!
-
-query() {  # prints the first result's value of an instant query, or nothing
-  curl -fsS --get "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
-    "$PYTHON" -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")' 2>/dev/null || true
-}
+start_prometheus "$WORK/prometheus.yml"
 
 step "waiting up to ${WAIT_SECONDS}s for up{job=\"multiproc\"} == 1"
 deadline=$((SECONDS + WAIT_SECONDS))

@@ -27,6 +27,12 @@ struct Serve: ParsableCommand {
             help: "File holding a bearer token that every admin request must send (Authorization: Bearer <token>).")
     var adminTokenFile: String?
 
+    @Option(name: .customLong("web.config.file"),
+            help: ArgumentHelp("TLS, client certificates, basic auth and response headers, in the YAML format of exporter-toolkit (the same file node_exporter takes).",
+                               discussion: "Keys: tls_server_config, http_server_config.headers, basic_auth_users (bcrypt), rate_limit. The file and the certificate, key and CA files it names are checked every 3s and reloaded when changed; a broken edit keeps the running config. /healthz needs no credentials.",
+                               valueName: "file"))
+    var webConfigFile: String?
+
     @Option(name: .customLong("web.max-requests"), help: "Maximum /metrics requests in flight; more get 503.")
     var maxRequests = 40
 
@@ -119,6 +125,7 @@ struct Serve: ParsableCommand {
             throw ConfigurationError("no metric directory: pass --multiproc-dir or set PROMETHEUS_MULTIPROC_DIR")
         }
         config.directory = dir
+        config.webConfigFile = webConfigFile
         config.handlesSignals = true
         try config.validate()
         return config

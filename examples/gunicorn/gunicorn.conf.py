@@ -10,6 +10,7 @@ import encodings.idna  # noqa: F401  (see _OPENER)
 import glob
 import json
 import os
+import ssl
 import urllib.request
 
 from prometheus_client import multiprocess
@@ -28,8 +29,11 @@ MARK_DEAD_TIMEOUT_SECONDS = 1.0
 # those calls. Everything the hook needs is therefore imported and built here, once: a lazy
 # first import inside nested calls fails (seen: "unknown encoding: idna" from the socket
 # module's first host name encoding). No proxy: the exporter is on this host or in this pod,
-# whatever HTTP_PROXY says.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+# whatever HTTP_PROXY says. An https:// URL (the exporter runs with TLS from --web.config.file)
+# is verified against MULTIPROC_EXPORTER_CA_FILE, or the system CAs when it is unset.
+_CA_FILE = os.environ.get('MULTIPROC_EXPORTER_CA_FILE', '').strip() or None
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                      urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=_CA_FILE)))
 
 
 def _multiproc_dir():

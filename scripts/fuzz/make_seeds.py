@@ -12,7 +12,9 @@ Seed layout per target (see Sources/*/Fuzzing.swift):
 - layout-equivalence: byte 0 = file name index, byte 1 = layout pair, then entries
   (CollectorFuzzing.layoutEquivalence);
 - accept-negotiation: one Accept header (from the golden negotiation table);
-- http-request: a request target or header value.
+- http-request: a request target or header value;
+- web-config: a --web.config.file (the YAML examples of examples/web-config and the tests' shapes);
+- basic-auth: an Authorization header value or a bcrypt hash.
 """
 import json
 import os
@@ -76,7 +78,8 @@ def equivalence_seeds(path):
 
 
 def main(out):
-    targets = {t: os.path.join(out, t) for t in ["file-reader", "key-decoder", "accept-negotiation", "http-request"]}
+    targets = {t: os.path.join(out, t) for t in ["file-reader", "key-decoder", "accept-negotiation", "http-request",
+                                                 "web-config", "basic-auth"]}
     for path in targets.values():
         os.makedirs(path, exist_ok=True)
     n = 0
@@ -114,6 +117,17 @@ def main(out):
                               "/metrics?x=1#f", "http://h:1/mark-dead/5", "Bearer abc", "gzip;q=0.5, *;q=0",
                               "/mark-dead/../x", "//a/b"]):
         open(os.path.join(targets["http-request"], f"request-{i}"), "wb").write(text.encode())
+    example = os.path.join(os.path.dirname(__file__), "../../examples/web-config/web-config.yml")
+    configs = [open(example, encoding="utf-8").read(), "", "tls_server_config: {cert_file: a, key_file: b}\n",
+               "http_server_config:\n  http2: false\n  headers: {X-Frame-Options: deny}\n",
+               "rate_limit: {interval: 1s, burst: 3}\nbasic_auth_users:\n  u: $2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi\n",
+               "tls_server_config:\n  cert: |\n    x\n  key: k\n  client_auth_type: RequireAndVerifyClientCert\n"
+               "  client_allowed_sans: [a, 1.2.3.4]\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n  curve_preferences: [X25519]\n"]
+    for i, text in enumerate(configs):
+        open(os.path.join(targets["web-config"], f"config-{i}"), "wb").write(text.encode())
+    for i, text in enumerate(["Basic YWxpY2U6cHc=", "basic OnB3", "Basic YWxp\r\nY2U6cHc=", "Basic YWxpY2U6cHd=", "Bearer x",
+                              "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"]):
+        open(os.path.join(targets["basic-auth"], f"header-{i}"), "wb").write(text.encode())
 
 
 if __name__ == "__main__":

@@ -32,6 +32,10 @@ public struct ExporterConfiguration: Sendable {
     /// `--compaction`: fold dead pids' files into archives every `interval` seconds, once
     /// they are `delay` seconds dead (nil: off, the default).
     public var compaction: CompactionSchedule?
+    /// `--web.config.file`: TLS, basic auth and headers in exporter-toolkit's format; nil: plain HTTP.
+    public var webConfigFile: String?
+    /// Seconds between checks whether the web config file or a file it names changed.
+    public var webConfigReloadInterval: Double = 3
     /// Whether SIGTERM/SIGINT start a graceful shutdown (the CLI sets this; in-process tests do not).
     public var handlesSignals = false
 
@@ -49,6 +53,7 @@ public struct ExporterConfiguration: Sendable {
         }
         guard (1...9).contains(gzipLevel) else { throw ConfigurationError("--web.gzip-level must be 1 to 9, not \(gzipLevel)") }
         guard maxRequests >= 1 else { throw ConfigurationError("--web.max-requests must be at least 1") }
+        guard webConfigReloadInterval > 0 else { throw ConfigurationError("the web config reload interval must be positive") }
         guard minScrapeInterval >= 0 else { throw ConfigurationError("--scrape.min-interval must not be negative") }
         if let compaction {
             guard compaction.delay >= 0 else { throw ConfigurationError("--compaction.delay must not be negative") }

@@ -26,6 +26,8 @@ final class ExporterMetrics: Sendable {
     private struct Counts {
         var fileErrors: [FileProblem.Reason: Int] = Dictionary(uniqueKeysWithValues: FileProblem.Reason.allCases.map { ($0, 0) })
         var markDead: [MarkDeadResult: Int] = Dictionary(uniqueKeysWithValues: MarkDeadResult.allCases.map { ($0, 0) })
+        var webConfigReloads: [Bool: Int] = [true: 0, false: 0]
+        var webConfigLastReloadSuccessful = true
     }
 
     private let counts = Locked(Counts())
@@ -33,10 +35,13 @@ final class ExporterMetrics: Sendable {
     private let buildLabels: [Label]
     /// Nil unless `--compaction` is on.
     let compaction: CompactionMetrics?
+    /// Whether `--web.config.file` is set: only then are its reload metrics exported.
+    let webConfigEnabled: Bool
 
-    init(version: String, revision: String, compaction: Bool = false) {
+    init(version: String, revision: String, compaction: Bool = false, webConfigEnabled: Bool = false) {
         buildLabels = [Label(name: "revision", value: revision), Label(name: "version", value: version)]
         self.compaction = compaction ? CompactionMetrics() : nil
+        self.webConfigEnabled = webConfigEnabled
     }
 
     func count(problems: [FileProblem]) {
@@ -45,6 +50,14 @@ final class ExporterMetrics: Sendable {
 
     func count(markDead result: MarkDeadResult) {
         counts.withLock { $0.markDead[result, default: 0] += 1 }
+    }
+
+    /// One reload of the web config, successful or not.
+    func count(webConfigReload successful: Bool) {
+        counts.withLock {
+            $0.webConfigReloads[successful, default: 0] += 1
+            $0.webConfigLastReloadSuccessful = successful
+        }
     }
 
     func fileErrors(_ reason: FileProblem.Reason) -> Int { counts.withLock { $0.fileErrors[reason] ?? 0 } }
@@ -59,7 +72,7 @@ final class ExporterMetrics: Sendable {
         }
         func one(_ name: String, _ value: Double) -> [Sample] { [Sample(name: prefix + name, labels: [], value: value)] }
 
-        return ((compaction?.families(prefix: prefix) ?? []) + [
+        var families = (compaction?.families(prefix: prefix) ?? []) + [
             gauge("build_info", "A metric with a constant '1' value labeled by the version and revision of multiproc-exporter.",
                   [Sample(name: prefix + "build_info", labels: buildLabels, value: 1)]),
             gauge("bytes", "Bytes in use across the metric files merged by the last refresh.",
@@ -93,6 +106,19 @@ final class ExporterMetrics: Sendable {
                   one("pids", Double(statistics.pids))),
             gauge("scrape_duration_seconds", "Duration of the last refresh of the metric directory (list, read, merge).",
                   one("scrape_duration_seconds", statistics.duration)),
-        ]).sorted { $0.name < $1.name }
+        ]
+        if webConfigEnabled {
+            families.append(gauge("web_config_last_reload_successful",
+                                  "Whether the last reload of --web.config.file succeeded (1) or kept the previous config (0).",
+                                  one("web_config_last_reload_successful", counts.webConfigLastReloadSuccessful ? 1 : 0)))
+            families.append(MetricFamily(
+                name: prefix + "web_config_reloads", type: .counter,
+                help: "Reloads of --web.config.file after it or a file it names changed, by result.",
+                samples: [(true, "success"), (false, "failure")].map { successful, result in
+                    Sample(name: prefix + "web_config_reloads_total", labels: [Label(name: "result", value: result)],
+                           value: Double(counts.webConfigReloads[successful] ?? 0))
+                }))
+        }
+        return families.sorted { $0.name < $1.name }
     }
 }

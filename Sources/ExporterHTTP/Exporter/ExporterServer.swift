@@ -25,8 +25,12 @@ public final class ExporterServer: Sendable {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
+        // The web config first: its problems are start-up errors (exit 2), before anything runs.
+        let webConfig = try configuration.webConfigFile.map { path throws(ConfigurationError) in
+            (path, try WebConfigLoader.load(path: path))
+        }
         let metrics = ExporterMetrics(version: configuration.version, revision: configuration.revision,
-                                      compaction: configuration.compaction != nil)
+                                      compaction: configuration.compaction != nil, webConfigEnabled: webConfig != nil)
         self.metrics = metrics
         let pool = WorkerPool(threads: configuration.workerThreads, name: "exporter-worker")
         self.pool = pool
@@ -52,11 +56,28 @@ public final class ExporterServer: Sendable {
                                     telemetryPath: configuration.telemetryPath, adminEnabled: configuration.adminEnabled)
         let routes = ExporterRoutes(telemetryPath: configuration.telemetryPath, landingPage: ResponseBody(Array(page.utf8)),
                                     coordinator: coordinator, markDead: markDead)
+        var handler: any HTTPHandler = routes
+        var tls: (@Sendable () -> TLSContext?)?
+        var live: LiveWebConfig?
+        if let (path, loaded) = webConfig {
+            let web = LiveWebConfig(path: path, initial: loaded, pool: pool, metrics: metrics, logger: logger)
+            handler = WebAccessGate(routes: routes, live: web, passwords: PasswordChecker(pool: pool),
+                                    needsCredentials: Self.needsCredentials(configuration))
+            if loaded.tls != nil { tls = { @Sendable in web.tlsContext } }
+            live = web
+        }
         do {
-            loop = try EventLoopServer(handler: routes, limits: configuration.limits, logger: logger)
+            loop = try EventLoopServer(handler: handler, limits: configuration.limits, logger: logger, tls: tls)
         } catch {
             pool.stop()  // its threads would otherwise outlive the server that failed to start
             throw error
+        }
+        if let live, let (path, loaded) = webConfig {
+            loop.schedule(every: configuration.webConfigReloadInterval) { live.poll() }
+            logger.info("web config loaded", metadata: [
+                "file": "\(path)", "tls": "\(loaded.tls != nil)", "basic_auth_users": "\(loaded.config.users.count)",
+                "headers": "\(loaded.config.headers.count)", "rate_limit": "\(loaded.config.rateLimit != nil)",
+            ])
         }
         if configuration.handlesSignals { loop.handleSignals() }
         maintenance = PeriodicJobs(configuration.compaction.map { schedule in
@@ -68,6 +89,16 @@ public final class ExporterServer: Sendable {
                 if report.filesFolded > 0 || !report.pidsRevived.isEmpty { coordinator.invalidate() }
             }]
         } ?? [])
+    }
+
+    /// Which requests basic auth applies to: all but `/healthz` (probes carry no secrets) and,
+    /// with a token file, mark-dead: HTTP carries one `Authorization` header, and that route's
+    /// own bearer token (a stronger, route-specific secret) takes it.
+    private static func needsCredentials(_ configuration: ExporterConfiguration) -> @Sendable (HTTPRequest) -> Bool {
+        let tokenGuardsMarkDead = configuration.adminEnabled && configuration.adminToken != nil
+        return { request in
+            request.path != "/healthz" && !(tokenGuardsMarkDead && request.path.hasPrefix(ExporterRoutes.markDeadPrefix))
+        }
     }
 
     /// Binds ``ExporterConfiguration/listenAddress`` and logs the address actually bound

@@ -1,5 +1,6 @@
 import Glibc
 import CLibevent
+import CLibeventOpenSSL
 import Logging
 
 /// The libevent transport: binds, runs the loop, turns `evhttp_request`s into ``HTTPRequest``s
@@ -29,8 +30,13 @@ final class EventLoopServer: @unchecked Sendable {
     private var draining = false
     /// libevent's objects were freed (``release()``).
     private var released = false
+    /// When set, every connection is TLS, with the context this returns at accept time.
+    private let tlsContext: (@Sendable () -> TLSContext?)?
+    private var periodicTask: (() -> Void)?
 
-    init(handler: HTTPHandler, limits: ServerLimits, logger: Logger) throws(ConfigurationError) {
+    /// - Parameter tls: makes the listener TLS-only; called for each new connection.
+    init(handler: HTTPHandler, limits: ServerLimits, logger: Logger,
+         tls: (@Sendable () -> TLSContext?)? = nil) throws(ConfigurationError) {
         // Each failure frees what was made before it (deinit runs only for a complete server).
         let mailbox = try LoopMailbox()
         guard let base = event_base_new() else {
@@ -48,6 +54,7 @@ final class EventLoopServer: @unchecked Sendable {
         self.handler = handler
         self.limits = limits
         self.logger = logger
+        self.tlsContext = tls
 
         evhttp_set_max_headers_size(http, limits.maxHeaderBytes)
         evhttp_set_max_body_size(http, limits.maxBodyBytes)
@@ -57,6 +64,12 @@ final class EventLoopServer: @unchecked Sendable {
         let all = HTTPMethod.allCases.reduce(UInt16(0)) { $0 | UInt16(Self.command($1).rawValue) }
         evhttp_set_allowed_methods(http, all)
         evhttp_set_gencb(http, LibeventBridge.request, LibeventBridge.context(self))
+        if tls != nil {
+            evhttp_set_bevcb(http, LibeventBridge.connectionBufferevent, LibeventBridge.context(self))
+            // OpenSSL writes to its socket with write(2), not send(MSG_NOSIGNAL) as libevent
+            // does: a client that left before its reply would kill the process with SIGPIPE.
+            signal(SIGPIPE, SIG_IGN)
+        }
 
         let wake = event_new(base, mailbox.readFD, Int16(EV_READ | EV_PERSIST), LibeventBridge.wake, LibeventBridge.context(self))!
         event_add(wake, nil)
@@ -92,6 +105,16 @@ final class EventLoopServer: @unchecked Sendable {
             event_add(event, nil)
             events.append(event)
         }
+    }
+
+    /// Runs `task` on the loop thread every `seconds` until shutdown (one task per server).
+    func schedule(every seconds: Double, _ task: @escaping () -> Void) {
+        precondition(periodicTask == nil, "one periodic task per server")
+        periodicTask = task
+        let timer = event_new(base, -1, Int16(EV_PERSIST), LibeventBridge.periodicTask, LibeventBridge.context(self))!
+        var tv = Self.timeval(seconds: seconds)
+        event_add(timer, &tv)
+        events.append(timer)
     }
 
     /// Runs the loop until a shutdown has finished, then frees everything libevent owns.
@@ -157,12 +180,35 @@ final class EventLoopServer: @unchecked Sendable {
             switch message {
             case .shutdown:
                 beginShutdown(reason: "requested")
+            case .perform(let task):
+                task()
             case .reply(let id, let response):
                 guard let request = pending.removeValue(forKey: id) else { continue }
                 send(response, to: request)
             }
         }
         exitIfDrained()
+    }
+
+    func runPeriodicTask() {
+        if !draining { periodicTask?() }
+    }
+
+    /// A new connection's OpenSSL bufferevent (only called when TLS is on). The handshake runs
+    /// inside libevent, non-blocking, as data arrives: a slow client holds up nobody else.
+    func newBufferevent(_ base: OpaquePointer) -> OpaquePointer? {
+        // Returning nil would make libevent fall back to a plain socket: plain HTTP on the TLS
+        // port. Both failures below are out-of-memory, where stopping is the safe answer.
+        guard let context = tlsContext?(), let ssl = context.newConnection() else {
+            fatalError("cannot create a TLS connection (out of memory); refusing to fall back to plain HTTP")
+        }
+        guard let bufferevent = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                               Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
+            fatalError("cannot create a TLS bufferevent (out of memory); refusing to fall back to plain HTTP")
+        }
+        // Clients that close without a TLS close_notify (most do) end the connection like an EOF.
+        bufferevent_openssl_set_allow_dirty_shutdown(bufferevent, 1)
+        return bufferevent
     }
 
     func replyWritten(_ request: UnsafeMutablePointer<evhttp_request>) {
@@ -206,7 +252,8 @@ final class EventLoopServer: @unchecked Sendable {
         var fileSegment: OpaquePointer?
         if response.body.count > 0 && !isHead {
             let body = response.body
-            if connection != nil, let segment = sendfileCache.segment(for: body) {
+            // sendfile(2) bypasses TLS: file segments only on plain connections.
+            if connection != nil, tlsContext == nil, let segment = sendfileCache.segment(for: body) {
                 fileSegment = segment
             } else {
                 let box = Unmanaged.passRetained(body).toOpaque()

@@ -13,10 +13,26 @@ public protocol HTTPHandler: Sendable {
 public struct ReplyHandle: Sendable {
     let id: UInt64
     let mailbox: LoopMailbox
+    /// Added to the response on ``send(_:)`` (the web config's `http_server_config.headers`).
+    var extraHeaders: [(String, String)] = []
 
     /// Queues `response`; a second call for the same request is ignored.
     public func send(_ response: HTTPResponse) {
+        var response = response
+        for (name, value) in extraHeaders { response.headers.add(name, value) }
         mailbox.post(.reply(id, response))
+    }
+
+    /// The same handle, adding `headers` to whatever response is sent through it.
+    func adding(_ headers: [(String, String)]) -> ReplyHandle {
+        var copy = self
+        copy.extraHeaders += headers
+        return copy
+    }
+
+    /// Runs `task` on the loop thread (for a handler that must be called there again).
+    func onLoop(_ task: @escaping @Sendable () -> Void) {
+        mailbox.post(.perform(task))
     }
 }
 

@@ -12,6 +12,8 @@ import MultiprocSupport
 final class LoopMailbox: Sendable {
     enum Message: Sendable {
         case reply(UInt64, HTTPResponse)
+        /// Work that must run on the loop thread (a handler resumed after a password check).
+        case perform(@Sendable () -> Void)
         case shutdown
     }
 

@@ -1,0 +1,6 @@
+#ifndef MULTIPROC_EXPORTER_CCRYPT_SHIM_H
+#define MULTIPROC_EXPORTER_CCRYPT_SHIM_H
+
+#include <crypt.h>
+
+#endif
