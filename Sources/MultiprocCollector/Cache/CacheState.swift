@@ -152,15 +152,15 @@ struct CacheState: ~Copyable {
         return merged
     }
 
-    /// Resets (to be read from scratch) the mapped files that system calls changed, or that
-    /// are shorter than their mappings when the changes are unknown; returns them.
+    /// Resets (to be read from scratch) the mapped files that system calls changed (or may
+    /// have, when the changes are unknown); returns them.
     private func resetRewrittenFiles(_ changes: FileChangeWatch.Changes, directory: Int32) -> [TrackedFile] {
         let rewritten: [TrackedFile]
         switch changes {
         case .names(let names):
             rewritten = names.compactMap { files[$0] }.filter { $0.mapping != nil }
         case .unknown:
-            rewritten = files.values.filter { $0.isShorterThanMapping(directory: directory) }
+            rewritten = files.values.filter { $0.mayHaveBeenRewritten(directory: directory) }
         case .unchecked:
             rewritten = []
         }

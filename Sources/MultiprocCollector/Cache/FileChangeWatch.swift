@@ -16,14 +16,16 @@ import Glibc
 /// writers' stores into their mappings do not. So the events are few (a file's creation and
 /// growth, plus whatever an operator does) and name the files to read from scratch. When
 /// inotify is unavailable (no instances left, a file system without it) or its queue
-/// overflowed, the cache falls back to comparing every mapped file's size with its mapping:
-/// one `fstatat` per file, and blind to a file cut short and regrown before it looks.
+/// overflowed, the cache falls back to one `fstatat` per mapped file and refresh, re-reading
+/// the files shorter than their mappings or whose modification time moved (which the
+/// writers' own stores also do now and then: a few extra re-reads). Blind spot of the
+/// fallback: a change in the same clock tick as the previous look.
 struct FileChangeWatch: ~Copyable {
     /// How changes are learned.
     enum Detection {
         /// inotify events, falling back to size comparison when inotify fails.
         case inotify
-        /// Every mapped file's size compared with its mapping at every refresh.
+        /// Every mapped file's size and modification time looked at every refresh.
         case sizeComparison
         /// Nothing: only `SIGBUS` tells (tests use it to reproduce a file that shrinks between
         /// this check and the read).
@@ -45,9 +47,10 @@ struct FileChangeWatch: ~Copyable {
         case unchecked
     }
 
+    /// The inotify instance is made at the first refresh, not here: a collector that never
+    /// refreshes (or is used once) costs none of the user's instances (128 by default).
     init(_ detection: Detection = .inotify) {
         self.detection = detection
-        if detection == .inotify { descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC)) }
     }
 
     deinit {
@@ -57,6 +60,11 @@ struct FileChangeWatch: ~Copyable {
     /// The changes since the last call, for the directory at `path` (`version`: its identity now).
     mutating func changes(path: String, version: MetricDirectory.Version?) -> Changes {
         if detection == .none { return .unchecked }
+        if detection == .inotify, descriptor < 0 {
+            // First use, or the last attempt failed (the user's instances were all taken):
+            // try again, so a passing shortage does not leave the fallback on for good.
+            descriptor = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        }
         guard descriptor >= 0, let version else { return .unknown }
         if watched.map({ $0 != (version.device, version.inode) }) ?? true {
             // First use, or a new directory under the path: watch it, then check everything once.

@@ -17,7 +17,11 @@ final class TrackedFile {
     let listedInode: UInt64
 
     /// Set from outside only by the in-memory fuzz target (Fuzzing.swift).
-    var mapping: MappedFile?
+    var mapping: MappedFile? {
+        didSet { lastModified = nil }
+    }
+    /// The modification time seen by the last ``mayHaveBeenRewritten(directory:)`` of this mapping.
+    private var lastModified: Int?
     /// Offset just past the last entry parsed.
     private(set) var parsedEnd = EntryParser.headerSize
     /// `used` as last read.
@@ -106,13 +110,19 @@ final class TrackedFile {
         return .excluded(nil)
     }
 
-    /// Whether the file is now shorter than its mapping (someone truncated it). A file gone
-    /// or replaced is left to the listing.
-    func isShorterThanMapping(directory: Int32) -> Bool {
+    /// Without inotify (``FileChangeWatch``): whether the file may have been changed by a
+    /// system call since it was last looked at: it is shorter than its mapping, or its
+    /// modification time moved. Writers' stores into their mappings move it too, now and then
+    /// (when written-back pages are dirtied again), which only costs a re-read. A file gone or
+    /// replaced is left to the listing.
+    func mayHaveBeenRewritten(directory: Int32) -> Bool {
         guard let mapping else { return false }
         var info = stat()
-        return fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0
-            && UInt64(info.st_ino) == mapping.identity.inode && Int(info.st_size) < mapping.length
+        guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0, UInt64(info.st_ino) == mapping.identity.inode else {
+            return false
+        }
+        defer { lastModified = info.modifiedNanoseconds }
+        return Int(info.st_size) < mapping.length || info.modifiedNanoseconds != (lastModified ?? mapping.modified)
     }
 
     /// Freezes the file (its values are final). Its mapped pages are released, but for the

@@ -15,11 +15,14 @@ final class MappedFile {
     /// Bytes mapped: the file size when it was mapped.
     let length: Int
     let identity: FileIdentity
+    /// The file's modification time when it was mapped, in nanoseconds (see ``FileChangeWatch``).
+    let modified: Int
 
-    init(base: UnsafeRawPointer, length: Int, identity: FileIdentity) {
+    init(base: UnsafeRawPointer, length: Int, identity: FileIdentity, modified: Int = 0) {
         self.base = base
         self.length = length
         self.identity = identity
+        self.modified = modified
     }
 
     deinit {
@@ -71,11 +74,16 @@ final class MappedFile {
         guard let raw = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), raw != MAP_FAILED else {
             return .problem(.unreadable, "mmap failed: \(errnoText(errno))")
         }
-        return .mapped(MappedFile(base: UnsafeRawPointer(raw), length: size, identity: identity))
+        return .mapped(MappedFile(base: UnsafeRawPointer(raw), length: size, identity: identity, modified: info.modifiedNanoseconds))
     }
 }
 
 func errnoText(_ code: Int32) -> String {
     guard let s = strerror(code) else { return "errno \(code)" }
     return String(cString: s)
+}
+
+extension stat {
+    /// `st_mtim` in nanoseconds since the epoch.
+    var modifiedNanoseconds: Int { Int(st_mtim.tv_sec) * 1_000_000_000 + Int(st_mtim.tv_nsec) }
 }
