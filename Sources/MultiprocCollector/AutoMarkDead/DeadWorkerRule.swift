@@ -36,14 +36,14 @@ public enum DeadWorkerRule {
         /// What `/proc` says holds the pid.
         public var lookup: ProcessTable.Lookup
         /// Its memory map; nil when unreadable (or no holder).
-        public var maps: ProcessMaps?
+        public var maps: WritableMappings?
         /// When it started, boot-clock seconds (nil when no holder).
         public var startSeconds: Double?
         /// Whether the pid is this process or one of its ancestors.
         public var isOurselves: Bool
 
         /// A holder from its facts.
-        public init(lookup: ProcessTable.Lookup, maps: ProcessMaps?, startSeconds: Double?, isOurselves: Bool) {
+        public init(lookup: ProcessTable.Lookup, maps: WritableMappings?, startSeconds: Double?, isOurselves: Bool) {
             self.lookup = lookup
             self.maps = maps
             self.startSeconds = startSeconds

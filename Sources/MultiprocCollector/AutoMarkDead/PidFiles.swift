@@ -44,7 +44,7 @@ public struct PidFiles: Sendable, Equatable {
     /// Whether mark-dead would remove something.
     public var hasLiveGauges: Bool { files.contains(where: \.isLiveGauge) }
     /// Whether `maps` holds one of the files.
-    public func mapped(in maps: ProcessMaps) -> Bool { files.contains { maps.maps($0.identity, name: $0.name) } }
+    public func mapped(in maps: WritableMappings) -> Bool { files.contains { maps.maps($0.identity, name: $0.name) } }
 }
 
 /// Lists the metric directory for ``DeadWorkerFinder``: every regular metric file with its

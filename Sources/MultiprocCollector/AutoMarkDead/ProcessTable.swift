@@ -62,9 +62,9 @@ public struct ProcessTable: Sendable {
 
     /// The files `pid` maps, or nil when its `maps` cannot be read (another user's process
     /// without `CAP_SYS_PTRACE`, or gone).
-    public func maps(of pid: Int) -> ProcessMaps? {
+    public func maps(of pid: Int) -> WritableMappings? {
         guard let text = FileContents.text("\(root)/\(pid)/maps", limit: 64 << 20) else { return nil }
-        return ProcessMaps(parsing: text)
+        return WritableMappings(parsing: text)
     }
 
     /// Every process (thread group) listed, in directory order.

@@ -10,7 +10,7 @@
 /// root file system) `maps` shows the underlying file system's device while `stat` shows the
 /// overlay's, so an entry whose inode matches and whose path ends in the file's own name
 /// counts too.
-public struct ProcessMaps: Sendable, Equatable {
+public struct WritableMappings: Sendable, Equatable {
     /// Every mapped file's identity.
     public private(set) var identities: Set<DeviceInode> = []
     /// Inode and last path component of every mapped file (the overlayfs fallback).
