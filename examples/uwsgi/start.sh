@@ -6,7 +6,7 @@
 # Needs uWSGI with Python 3 (Debian: apt install uwsgi-core uwsgi-plugin-python3) and
 # prometheus-client importable by it. The exporter binary is $MULTIPROC_EXPORTER_BIN, else
 # multiproc-exporter on PATH, else this checkout's release build (`make release`). Ctrl-C
-# stops both. Extra arguments go to uwsgi (e.g. --http-socket 127.0.0.1:9000).
+# stops both. Extra arguments go to uwsgi; APP_LISTEN sets the app's address.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 
@@ -26,7 +26,8 @@ setsid "$BIN" serve --web.listen-address "$LISTEN" --auto-mark-dead &
 EXPORTER_PID=$!
 trap 'kill "$EXPORTER_PID" 2>/dev/null; wait "$EXPORTER_PID" 2>/dev/null || true' EXIT
 
-echo "app:      http://127.0.0.1:8000/"
+export APP_LISTEN=${APP_LISTEN:-127.0.0.1:8000}
+echo "app:      http://$APP_LISTEN/"
 echo "metrics:  http://$LISTEN/metrics   (dir: $PROMETHEUS_MULTIPROC_DIR)"
 cd "$HERE"
 uwsgi --ini "$HERE/uwsgi.ini" "$@"

@@ -9,7 +9,7 @@
 /// pid P with files (created, at the latest, at `P.bornBy`):
 ///
 /// 1. No process holds P → **dead** (`exited`).
-/// 2. The holder maps one of P's files (device:inode in `/proc/P/maps`) → **alive**: it is
+/// 2. The holder maps one of P's files writable (device:inode, `rw-s` in `/proc/P/maps`) → **alive**: it is
 ///    P's writer, or a new worker that reused the pid and opened P's files
 ///    (`reused_pid_in_use`). prometheus_client maps each file from its first value until
 ///    the process exits, so a writer that runs maps its files.

@@ -60,11 +60,11 @@ public struct ProcessTable: Sendable {
         }
     }
 
-    /// The files `pid` maps, or nil when its `maps` cannot be read (another user's process
+    /// The files `pid` maps for writing, or nil when its `maps` cannot be read (another user's process
     /// without `CAP_SYS_PTRACE`, or gone).
     public func maps(of pid: Int) -> WritableMappings? {
-        guard let text = FileContents.text("\(root)/\(pid)/maps", limit: 64 << 20) else { return nil }
-        return WritableMappings(parsing: text)
+        guard let bytes = try? FileContents.read("\(root)/\(pid)/maps", limit: 64 << 20) else { return nil }
+        return WritableMappings(parsing: bytes)
     }
 
     /// Every process (thread group) listed, in directory order.
