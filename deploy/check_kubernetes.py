@@ -18,6 +18,11 @@
   (checked with htpasswd, Apache's bcrypt), and trusts the CA of the Secret the certificate
   comes from; the gunicorn hook's CA file is that Secret's ca.crt.
 - kustomization.yaml lists every manifest of DIR, and only existing ones.
+- auto-mark-dead/ (an overlay): its patch, applied to deployment.yaml with Kubernetes'
+  strategic merge rules for what it touches (containers merged by name, their env by name,
+  scalars and other lists replaced), gives a pod with shareProcessNamespace: true and an
+  exporter running --auto-mark-dead with the base's other flags; `--render-overlay DIR OUT`
+  writes that Deployment for kubernetes-validate.
 """
 import os
 import subprocess
@@ -213,7 +218,44 @@ def check_kustomization(directory):
     print(f'    ok: kustomization.yaml lists exactly {", ".join(present)}')
 
 
+def merge(base, patch):
+    """Strategic merge of `patch` into `base` for maps, and lists of named items (containers,
+    env); any other value in the patch replaces the base's."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        merged = dict(base)
+        for key, value in patch.items():
+            merged[key] = merge(base[key], value) if key in base else value
+        return merged
+    if isinstance(base, list) and isinstance(patch, list) and all(isinstance(i, dict) and 'name' in i for i in base + patch):
+        merged = {item['name']: item for item in base}
+        for item in patch:
+            merged[item['name']] = merge(merged[item['name']], item) if item['name'] in merged else item
+        return list(merged.values())
+    return patch
+
+
+def render_overlay(base_directory, overlay):
+    kustomization = yaml.safe_load(open(os.path.join(overlay, 'kustomization.yaml')))
+    if kustomization['resources'] != ['../'] or [p['path'] for p in kustomization['patches']] != ['patch.yaml']:
+        fail(f'{overlay}/kustomization.yaml: want resources [../] and the one patch patch.yaml')
+    base = yaml.safe_load(open(os.path.join(base_directory, 'deployment.yaml')))
+    rendered = merge(base, yaml.safe_load(open(os.path.join(overlay, 'patch.yaml'))))
+    pod = rendered['spec']['template']['spec']
+    base_args = next(c for c in base['spec']['template']['spec']['containers'] if c['name'] == 'multiproc-exporter')['args']
+    args = next(c for c in pod['containers'] if c['name'] == 'multiproc-exporter')['args']
+    if pod.get('shareProcessNamespace') is not True or '--auto-mark-dead' not in args or not set(base_args) <= set(args):
+        fail(f'{overlay}: want shareProcessNamespace: true and the exporter\'s flags plus --auto-mark-dead, got {args}')
+    return rendered
+
+
 if __name__ == '__main__':
+    if sys.argv[1] == '--render-overlay':
+        overlay = sys.argv[2]
+        rendered = render_overlay(os.path.dirname(os.path.normpath(overlay)), overlay)
+        with open(sys.argv[3], 'w') as out:
+            yaml.safe_dump(rendered, out)
+        print(f'    ok: {overlay}: shareProcessNamespace: true, --auto-mark-dead added to the exporter\'s flags')
+        sys.exit(0)
     d = sys.argv[1]
     check_podmonitor(os.path.join(d, 'podmonitor.yaml'), os.path.join(d, 'deployment.yaml'))
     check_deployment(os.path.join(d, 'deployment.yaml'), os.path.join(d, 'secret.yaml'))
