@@ -268,8 +268,9 @@ def scenario_uwsgi(binary, work):
             raise Failure(f'app_requests_total sums to {total}, {requests} requests were made')
         mine = own(exporter)
         marked = sum(v for (n, _), v in mine.items() if n == 'multiproc_exporter_auto_mark_dead_pids_marked_total')
-        dead_pids = len({int(m.group(1)) for n in os.listdir(directory) for m in [re.search(r'^counter_(\d+)', n)] if m}) - len(live_pids())
-        if marked < dead_pids or mine[('multiproc_exporter_auto_mark_dead_pids_visible', ())] != 1:
+        with_files = {int(m.group(1)) for n in os.listdir(directory) for m in [re.search(r'_(\d+)\.db$', n)] if m}
+        dead_pids = len(with_files - set(live_pids()))
+        if marked != dead_pids or mine[('multiproc_exporter_auto_mark_dead_pids_visible', ())] != 1:
             raise Failure(f'marked {marked} for {dead_pids} dead workers; visible {mine.get(("multiproc_exporter_auto_mark_dead_pids_visible", ()))}')
         promtool_check(exporter)
         rounds = watcher.finish()
