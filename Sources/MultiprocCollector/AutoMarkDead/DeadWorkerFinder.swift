@@ -16,7 +16,7 @@ import MultiprocSupport
 ///   names carry another namespace's pids, every dead verdict becomes `not_visible`
 ///   (``DeadWorkerCheck/pidsVisible`` is false).
 /// - **Elsewhere**: before a pid is called dead, every visible process is looked at once: if
-///   one maps the pid's files (`in_use_elsewhere`) or has that pid inside a nested pid
+///   one running as the files' owner maps them writable (`in_use_elsewhere`) or has that pid inside a nested pid
 ///   namespace (`NSpid:`, `other_namespace`), it is not.
 /// - **Confirmation**: a pid is returned as dead only when the previous check found it dead
 ///   for the same reason and its files' bytes did not change in between (`unconfirmed`,
@@ -151,13 +151,16 @@ public final class DeadWorkerFinder: Sendable {
     private func inUseElsewhere(_ pids: [Int], files: [Int: PidFiles]) -> [Int: PidVerdict.SkipReason] {
         guard !pids.isEmpty else { return [:] }
         let wanted = Set(pids)
+        // Only a process running as a file's owner can map it writable (prometheus_client
+        // creates them 0644 minus umask): other users' maps, often the costly part, are skipped.
+        let owners = Set(pids.flatMap { files[$0]!.files.map(\.owner) })
         var found: [Int: PidVerdict.SkipReason] = [:]
         for process in processes.pids() where !wanted.contains(process) {
-            if case .present(let record) = processes.lookup(process), record.namespacePids.count > 1,
-               wanted.contains(record.innermostPid), found[record.innermostPid] == nil {
+            guard case .present(let record) = processes.lookup(process) else { continue }
+            if record.namespacePids.count > 1, wanted.contains(record.innermostPid), found[record.innermostPid] == nil {
                 found[record.innermostPid] = .otherNamespace
             }
-            guard let maps = processes.maps(of: process) else { continue }
+            guard record.effectiveUid.map(owners.contains) ?? true, let maps = processes.maps(of: process) else { continue }
             for pid in pids where found[pid] == nil && files[pid]!.mapped(in: maps) {
                 found[pid] = .inUseElsewhere
             }

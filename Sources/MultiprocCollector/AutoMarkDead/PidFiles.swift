@@ -63,7 +63,8 @@ struct MetricFileSurvey {
         var order: [Int] = []
         var byPid: [Int: [File]] = [:]
         var notPids: Set<String> = []
-        for entry in directory.metricFiles() where !entry.isSymlink {
+        for entry in directory.metricFiles() where !entry.isSymlink && entry.parsed.pid != ArchiveContent.pid {
+            // Compaction's archives (pid 0) belong to no process: never judged.
             guard let pid = Int(entry.parsed.pid), (1...ProcessTable.maxPid).contains(pid) else {
                 notPids.insert(entry.parsed.pid)
                 continue

@@ -104,9 +104,10 @@ struct DeadWorkerFinderTests {
         #expect(verdicts(check) == [10: .alive, 40: .skipped(.inUseElsewhere), 41: .skipped(.otherNamespace), 42: .dead(.exited)])
     }
 
-    @Test func customProcessIdentifiersAreNeverPids() throws {
+    @Test func customProcessIdentifiersAreNeverPidsAndArchivesAreNotLookedAt() throws {
         liveWriter(10)
         FileManager.default.createFile(atPath: dir.file("counter_99999999.db"), contents: Data(count: 16))
+        FileManager.default.createFile(atPath: dir.file("counter_0.db"), contents: Data(count: 16))  // compaction's archive
         let check = try finder().check(markedDead: [])
         #expect(check.notPids == ["99999999"])
         #expect(verdicts(check) == [10: .alive])

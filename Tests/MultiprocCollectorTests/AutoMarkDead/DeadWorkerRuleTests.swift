@@ -20,8 +20,8 @@ struct DeadWorkerRuleTests {
         return record
     }
 
-    static let mapping = ProcessMaps(parsing: "7f00-7f10 rw-s 00000000 00:1b 100 /dev/shm/m/counter_50.db\n")
-    static let unrelatedMaps = ProcessMaps(parsing: "7f00-7f10 r-xp 00000000 fe:01 9 /usr/bin/sleep\n")
+    static let mapping = WritableMappings(parsing: "7f00-7f10 rw-s 00000000 00:1b 100 /dev/shm/m/counter_50.db\n")
+    static let unrelatedMaps = WritableMappings(parsing: "7f00-7f10 r-xp 00000000 fe:01 9 /usr/bin/sleep\n")
 
     struct Case: CustomTestStringConvertible, Sendable {
         var name: String
@@ -32,24 +32,24 @@ struct DeadWorkerRuleTests {
         var testDescription: String { name }
     }
 
-    static func holder(_ record: ProcessRecord?, maps: ProcessMaps?, start: Double?, ourselves: Bool = false) -> DeadWorkerRule.Holder {
+    static func holder(_ record: ProcessRecord?, maps: WritableMappings?, start: Double?, ourselves: Bool = false) -> DeadWorkerRule.Holder {
         DeadWorkerRule.Holder(lookup: record.map { .present($0) } ?? .absent, maps: maps, startSeconds: start, isOurselves: ourselves)
     }
 
     static let cases: [Case] = [
         // dead
         Case(name: "no process holds the pid", holder: holder(nil, maps: nil, start: nil), verdict: .dead(.exited)),
-        Case(name: "zombie, not reaped", holder: holder(record(state: "Z"), maps: ProcessMaps(parsing: ""), start: 900), verdict: .dead(.zombie)),
+        Case(name: "zombie, not reaped", holder: holder(record(state: "Z"), maps: WritableMappings(parsing: ""), start: 900), verdict: .dead(.zombie)),
         Case(name: "reused by a process started after the files, maps readable, files not mapped",
              holder: holder(record(), maps: unrelatedMaps, start: 1000.5), verdict: .dead(.pidReused)),
         Case(name: "reused by another user's process, maps unreadable", holder: holder(record(uid: 0), maps: nil, start: 5000), verdict: .dead(.pidReused)),
-        Case(name: "reused by a kernel thread started after the files", holder: holder(record(kernel: true), maps: ProcessMaps(parsing: ""), start: 2000),
+        Case(name: "reused by a kernel thread started after the files", holder: holder(record(kernel: true), maps: WritableMappings(parsing: ""), start: 2000),
              verdict: .dead(.pidReused)),
         // alive or skipped
         Case(name: "the writer: started before its files, maps them", holder: holder(record(), maps: mapping, start: 900), verdict: .alive, showsApp: true),
         Case(name: "a new worker reused the pid and maps the files", holder: holder(record(), maps: mapping, start: 1500),
              verdict: .skipped(.reusedPidInUse), showsApp: true),
-        Case(name: "zombie leader with live threads", holder: holder(record(state: "Z", threads: 3), maps: ProcessMaps(parsing: ""), start: 900), verdict: .alive),
+        Case(name: "zombie leader with live threads", holder: holder(record(state: "Z", threads: 3), maps: WritableMappings(parsing: ""), start: 900), verdict: .alive),
         Case(name: "started after, same user, maps unreadable: may be a worker using them",
              holder: holder(record(), maps: nil, start: 5000), verdict: .skipped(.unverifiable)),
         Case(name: "started after, user unknown, maps unreadable", holder: holder(record(uid: nil), maps: nil, start: 5000), verdict: .skipped(.unverifiable)),
@@ -62,7 +62,7 @@ struct DeadWorkerRuleTests {
              verdict: .skipped(.notInspectable)),
         Case(name: "this exporter held the pid before the files: another namespace's pid",
              holder: holder(record(), maps: unrelatedMaps, start: 10, ourselves: true), verdict: .skipped(.otherNamespace), showsForeignPid: true),
-        Case(name: "a kernel thread held the pid before the files", holder: holder(record(kernel: true), maps: ProcessMaps(parsing: ""), start: 1),
+        Case(name: "a kernel thread held the pid before the files", holder: holder(record(kernel: true), maps: WritableMappings(parsing: ""), start: 1),
              verdict: .skipped(.otherNamespace), showsForeignPid: true),
         Case(name: "a thread of another process held the pid before the files", holder: holder(record(group: 49), maps: unrelatedMaps, start: 10),
              verdict: .skipped(.otherNamespace), showsForeignPid: true),

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import MultiprocCollector
 
-@Suite("ProcessTable, ProcessRecord, ProcessMaps: /proc parsing, fake and real")
+@Suite("ProcessTable, ProcessRecord, WritableMappings: /proc parsing, fake and real")
 struct ProcessTableTests {
     @Test func statWithSpacesAndParenthesesInCommAndStatusFields() throws {
         let proc = FakeProc()
@@ -37,7 +37,7 @@ struct ProcessTableTests {
     }
 
     @Test func mapsCountOnlyWritableSharedMappings() {
-        let maps = ProcessMaps(parsing: """
+        let maps = WritableMappings(parsing: """
             7f0000000000-7f0000010000 rw-s 00000000 00:1b 3635    /dev/shm/m/counter_5.db
             7f0000010000-7f0000020000 r--s 00000000 00:1b 3636    /dev/shm/m/gauge_livesum_5.db
             7f0000020000-7f0000030000 rw-p 00000000 00:1b 3637    /dev/shm/m/histogram_5.db
