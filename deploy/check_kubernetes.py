@@ -234,16 +234,33 @@ def merge(base, patch):
     return patch
 
 
+def json6902_add(document, operations):
+    """Applies JSON 6902 `add` operations (the only kind the overlay uses) to `document`."""
+    for operation in operations:
+        if operation.get('op') != 'add':
+            fail(f'unsupported JSON 6902 operation {operation}')
+        *parents, last = operation['path'].strip('/').split('/')
+        target = document
+        for key in parents:
+            target = target[int(key)] if isinstance(target, list) else target[key]
+        if isinstance(target, list):
+            target.insert(len(target) if last == '-' else int(last), operation['value'])
+        else:
+            target[last] = operation['value']
+    return document
+
+
 def render_overlay(base_directory, overlay):
     kustomization = yaml.safe_load(open(os.path.join(overlay, 'kustomization.yaml')))
-    if kustomization['resources'] != ['../'] or [p['path'] for p in kustomization['patches']] != ['patch.yaml']:
-        fail(f'{overlay}/kustomization.yaml: want resources [../] and the one patch patch.yaml')
+    if kustomization['resources'] != ['../'] or [p['path'] for p in kustomization['patches']] != ['patch.yaml', 'exporter-args.yaml']:
+        fail(f'{overlay}/kustomization.yaml: want resources [../] and the patches patch.yaml, exporter-args.yaml')
     base = yaml.safe_load(open(os.path.join(base_directory, 'deployment.yaml')))
     rendered = merge(base, yaml.safe_load(open(os.path.join(overlay, 'patch.yaml'))))
+    rendered = json6902_add(rendered, yaml.safe_load(open(os.path.join(overlay, 'exporter-args.yaml'))))
     pod = rendered['spec']['template']['spec']
     base_args = next(c for c in base['spec']['template']['spec']['containers'] if c['name'] == 'multiproc-exporter')['args']
     args = next(c for c in pod['containers'] if c['name'] == 'multiproc-exporter')['args']
-    if pod.get('shareProcessNamespace') is not True or '--auto-mark-dead' not in args or not set(base_args) <= set(args):
+    if pod.get('shareProcessNamespace') is not True or args[:len(base_args)] != base_args or '--auto-mark-dead' not in args:
         fail(f'{overlay}: want shareProcessNamespace: true and the exporter\'s flags plus --auto-mark-dead, got {args}')
     return rendered
 
