@@ -13,8 +13,7 @@ struct MarkDead: ParsableCommand {
             """,
         discussion: """
             With a PID: removes gauge_live{all,sum,min,max,mostrecent}_<pid>.db and nothing \
-            else; other files of the pid stay until the directory is wiped. Idempotent.
-
+            else; other files of the pid stay until the directory is wiped. Idempotent. \
             With --auto (for cron, where no hook reports dead workers): checks every pid that \
             has files in /proc, checks again --auto.confirm-after later, and marks dead the \
             pids both checks found dead, by the rule of README's "Auto mark-dead" (never a pid \
