@@ -192,11 +192,13 @@ def live_gauges_settle(exporter, directory, live_pids, livesum_name, liveall_nam
 
 
 def children(pid):
+    """Live children: a zombie (exited, not reaped yet) is listed too, but is dead."""
     try:
         with open(f'/proc/{pid}/task/{pid}/children') as f:
-            return [int(p) for p in f.read().split()]
+            pids = [int(p) for p in f.read().split()]
     except OSError:
         return []
+    return [p for p in pids if LiveFileWatcher.incarnation(p) is not None]
 
 
 def counters_match(exporter, directory, names):
