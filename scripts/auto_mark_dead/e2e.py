@@ -268,12 +268,16 @@ def scenario_uwsgi(binary, work):
         total = sum(v for (n, _), v in samples(exporter.scrape()).items() if n == 'app_requests_total')
         if total != requests:
             raise Failure(f'app_requests_total sums to {total}, {requests} requests were made')
-        mine = own(exporter)
-        marked = sum(v for (n, _), v in mine.items() if n == 'multiproc_exporter_auto_mark_dead_pids_marked_total')
-        with_files = {int(m.group(1)) for n in os.listdir(directory) for m in [re.search(r'_(\d+)\.db$', n)] if m}
-        dead_pids = len(with_files - set(live_pids()))
-        if marked != dead_pids or mine[('multiproc_exporter_auto_mark_dead_pids_visible', ())] != 1:
-            raise Failure(f'marked {marked} for {dead_pids} dead workers; visible {mine.get(("multiproc_exporter_auto_mark_dead_pids_visible", ()))}')
+        def all_dead_marked():
+            # A worker can still exit now (a recycle at the very end): wait for its mark too.
+            mine = own(exporter)
+            marked = sum(v for (n, _), v in mine.items() if n == 'multiproc_exporter_auto_mark_dead_pids_marked_total')
+            with_files = {int(m.group(1)) for n in os.listdir(directory) for m in [re.search(r'_(\d+)\.db$', n)] if m}
+            dead = len(with_files - set(live_pids()))
+            visible = mine[('multiproc_exporter_auto_mark_dead_pids_visible', ())]
+            return marked == dead and visible == 1, (mine, marked, dead, f'marked {marked} for {dead} dead workers; visible {visible}')
+        wait_until('every dead worker marked', all_dead_marked, SETTLE_DEADLINE)
+        mine, marked, dead_pids, _ = all_dead_marked()[1]
         promtool_check(exporter)
         rounds = watcher.finish()
         return (f'{requests} requests, {len(served_by)} worker pids served, {dead_pids} recycled workers marked dead '
