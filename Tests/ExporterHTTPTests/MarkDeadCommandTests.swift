@@ -4,18 +4,8 @@ import Testing
 /// `multiproc-exporter mark-dead`: exactly one of PID or --auto, run as the built binary.
 @Suite("mark-dead command: PID or --auto")
 struct MarkDeadCommandTests {
-    static func markDead(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = LifecycleTests.binary!
-        process.arguments = ["mark-dead"] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    static func markDead(_ arguments: [String]) throws -> CheckCommandTests.Run {
+        try CheckCommandTests.run(["mark-dead"] + arguments)
     }
 
     @Test(.enabled(if: LifecycleTests.binary != nil), arguments: [
