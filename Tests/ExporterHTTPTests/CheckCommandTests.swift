@@ -13,9 +13,14 @@ struct CheckCommandTests {
     }
 
     static func check(_ arguments: [String], environment: [String: String]? = nil) throws -> Run {
+        try run(["check"] + arguments, environment: environment)
+    }
+
+    /// Runs the built binary with `arguments` (any subcommand) and collects what it printed.
+    static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Run {
         let process = Process()
         process.executableURL = LifecycleTests.binary!
-        process.arguments = ["check"] + arguments
+        process.arguments = arguments
         if let environment { process.environment = environment }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

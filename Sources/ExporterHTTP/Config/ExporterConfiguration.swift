@@ -25,6 +25,9 @@ public struct ExporterConfiguration: Sendable {
     public var minScrapeInterval: Double = 0
     /// `--web.gzip-level`, 1…9.
     public var gzipLevel = 1
+    /// `--auto-mark-dead.interval` in seconds when `--auto-mark-dead` is on; nil (default):
+    /// off. See ``DeadWorkerFinder``.
+    public var autoMarkDeadInterval: Double?
     /// Worker threads for refreshes, rendering, gzip and mark-dead.
     public var workerThreads = 2
     /// Header/body sizes and timeouts enforced by the transport.
@@ -54,6 +57,9 @@ public struct ExporterConfiguration: Sendable {
         guard (1...9).contains(gzipLevel) else { throw ConfigurationError("--web.gzip-level must be 1 to 9, not \(gzipLevel)") }
         guard maxRequests >= 1 else { throw ConfigurationError("--web.max-requests must be at least 1") }
         guard webConfigReloadInterval > 0 else { throw ConfigurationError("the web config reload interval must be positive") }
+        if let interval = autoMarkDeadInterval, !(interval >= 0.05 && interval <= 86_400) {
+            throw ConfigurationError("--auto-mark-dead.interval must be between 50ms and 24h")
+        }
         guard minScrapeInterval >= 0 else { throw ConfigurationError("--scrape.min-interval must not be negative") }
         if let compaction {
             guard compaction.delay >= 0 else { throw ConfigurationError("--compaction.delay must not be negative") }

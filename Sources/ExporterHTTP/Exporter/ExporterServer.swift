@@ -17,8 +17,9 @@ public final class ExporterServer: Sendable {
     private let pool: WorkerPool
     private let metrics: ExporterMetrics
     private let logger: Logger
-    /// Background passes (compaction); stopped when ``run()`` returns.
+    /// Background passes (compaction, auto mark-dead); stopped when ``run()`` returns.
     private let maintenance: PeriodicJobs
+    private let autoMarkDead: AutoMarkDead?
 
     /// Prepares the server; nothing is bound yet.
     public init(configuration: ExporterConfiguration, source: any MetricsSource, logger: Logger) throws(ConfigurationError) {
@@ -46,11 +47,18 @@ public final class ExporterServer: Sendable {
                 let newProblems = problemLog.withLock { $0.newProblems(in: snapshot) }
                 Self.report(snapshot, newProblems: newProblems, metrics: metrics, logger: logger)
             })
+        let action = MarkDeadAction(source: source, metrics: metrics, coordinator: coordinator, logger: logger)
         var markDead: MarkDeadEndpoint?
         if configuration.adminEnabled {
             markDead = MarkDeadEndpoint(
                 access: AdminAccess(token: configuration.adminToken, trustsPeer: configuration.trustsAdminPeer),
-                source: source, pool: pool, metrics: metrics, coordinator: coordinator, logger: logger)
+                action: action, pool: pool)
+        }
+        if configuration.autoMarkDeadInterval != nil {
+            autoMarkDead = AutoMarkDead(finder: DeadWorkerFinder(directory: configuration.directory), source: source,
+                                        action: action, logger: logger)
+        } else {
+            autoMarkDead = nil
         }
         let page = LandingPage.html(version: configuration.version, directory: configuration.directory,
                                     telemetryPath: configuration.telemetryPath, adminEnabled: configuration.adminEnabled)
@@ -80,7 +88,7 @@ public final class ExporterServer: Sendable {
             ])
         }
         if configuration.handlesSignals { loop.handleSignals() }
-        maintenance = PeriodicJobs(configuration.compaction.map { schedule in
+        var jobs = configuration.compaction.map { schedule in
             [PeriodicJobs.Job(name: "compaction", interval: schedule.interval) {
                 let report = source.compact(delay: schedule.delay)
                 metrics.compaction?.count(report)
@@ -88,7 +96,11 @@ public final class ExporterServer: Sendable {
                 // Files left the merge: the next scrape must not reuse a snapshot from before.
                 if report.filesFolded > 0 || !report.pidsRevived.isEmpty { coordinator.invalidate() }
             }]
-        } ?? [])
+        } ?? []
+        if let autoMarkDead, let interval = configuration.autoMarkDeadInterval {
+            jobs.append(PeriodicJobs.Job(name: "auto-mark-dead", interval: interval) { autoMarkDead.check() })
+        }
+        maintenance = PeriodicJobs(jobs)
     }
 
     /// Which requests basic auth applies to: all but `/healthz` (probes carry no secrets) and,
@@ -113,6 +125,7 @@ public final class ExporterServer: Sendable {
     /// Serves until a shutdown finished: stop accepting, answer what is in flight (bounded by
     /// ``ServerLimits/shutdownTimeout``), return.
     public func run() {
+        if let autoMarkDead { pool.submit { autoMarkDead.check() } }  // at once: visibility is reported at start
         loop.run()
         maintenance.stop()
         pool.stop()

@@ -2,18 +2,17 @@ import Logging
 import MultiprocCollector
 import MultiprocSupport
 
-/// `POST /mark-dead/<pid>`: checks access, validates the pid, and runs
-/// ``MetricsSource/markDead(pid:)`` on a worker. Every answer is JSON.
+/// `POST /mark-dead/<pid>`: checks access, validates the pid, and runs ``MarkDeadAction`` on a
+/// worker. Every answer is JSON.
 ///
 /// The pid is the only thing taken from the request, and only as an integer: the collector
 /// builds the file names, so no request text ever reaches a path.
 struct MarkDeadEndpoint: Sendable {
     let access: AdminAccess
-    let source: any MetricsSource
+    let action: MarkDeadAction
     let pool: WorkerPool
-    let metrics: ExporterMetrics
-    let coordinator: ScrapeCoordinator
-    let logger: Logger
+    var metrics: ExporterMetrics { action.metrics }
+    var logger: Logger { action.logger }
 
     func handle(_ request: HTTPRequest, pidText: Substring, reply: ReplyHandle) -> HTTPResponse? {
         let peer = request.peer.map(\.description) ?? "unknown"
@@ -39,22 +38,16 @@ struct MarkDeadEndpoint: Sendable {
             return Self.json(400, error: error.message)
         }
 
-        pool.submit { [source, metrics, coordinator, logger] in
+        pool.submit { [action] in
             let response: HTTPResponse
             do {
-                let removed = try source.markDead(pid: pid)
-                metrics.count(markDead: removed.isEmpty ? .noneFound : .removed)
-                // Live gauges of that pid must not be served from a cached snapshot any more.
-                coordinator.invalidate()
-                logger.info("marked pid dead", metadata: ["pid": "\(pid)", "removed": "\(removed.count)", "peer": "\(peer)"])
+                let removed = try action.markDead(pid: pid, origin: .request(peer: peer))
                 var json = "{\"pid\":\(pid),\"removed\":["
                 json += removed.map { JSONText.quoted($0, asciiOnly: false) }.joined(separator: ",")
                 json += "]}\n"
                 response = HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]),
                                         body: ResponseBody(Array(json.utf8)))
             } catch {
-                metrics.count(markDead: .error)
-                logger.error("mark-dead failed", metadata: ["pid": "\(pid)", "error": "\(error)"])
                 response = Self.json(500, error: "\(error)")
             }
             reply.send(response)

@@ -12,10 +12,16 @@ public protocol MetricsSource: Sendable {
     /// One compaction pass (``DirectoryCollector/compact(delay:)``); sources that do not
     /// compact report an empty pass.
     func compact(delay: Double) -> CompactionReport
+    /// The pids marked dead so far (auto mark-dead looks at them again only when their live
+    /// gauge files reappear). None by default.
+    var markedDeadPids: Set<Int> { get }
 }
 
 extension MetricsSource {
     public func compact(delay: Double) -> CompactionReport { CompactionReport() }
+    /// None: a source that does not track them gets every pid looked at again, which only
+    /// repeats an idempotent mark-dead.
+    public var markedDeadPids: Set<Int> { [] }
 }
 
 extension DirectoryCollector: MetricsSource {}

@@ -1,0 +1,67 @@
+// MARK: - One process as /proc describes it
+
+/// What `/proc/<pid>/stat` and `/proc/<pid>/status` say about the task holding a pid: enough
+/// to tell whether it can be the writer of that pid's metric files.
+public struct ProcessRecord: Sendable, Equatable {
+    /// The pid looked up (a thread id when the number belongs to a thread).
+    public var pid: Int
+    /// The process the task belongs to (`Tgid:`); differs from ``pid`` for a thread.
+    public var threadGroup: Int
+    /// The parent process (`stat` field 4).
+    public var parent: Int
+    /// The one-letter state (`stat` field 3): `R`, `S`, `D`, `Z` (zombie), `X` (dead)...
+    public var state: Character
+    /// `PF_KTHREAD` in the flags (`stat` field 9): kernel threads never write metric files.
+    public var isKernelThread: Bool
+    /// Threads in the process (`stat` field 20).
+    public var threads: Int
+    /// When the task started, in clock ticks after boot (`stat` field 22).
+    public var startTicks: UInt64
+    /// The effective uid (`Uid:`, second value), when `status` was readable.
+    public var effectiveUid: UInt32?
+    /// The task's pid in each pid namespace it belongs to, this one first (`NSpid:`); more
+    /// than one entry means it lives in a pid namespace nested below ours.
+    public var namespacePids: [Int]
+
+    /// Exited and not yet reaped by its parent: it will never write again.
+    public var isZombie: Bool { state == "Z" || state == "X" }
+
+    /// The pid the process sees for itself (its innermost namespace): what prometheus_client
+    /// names its files after.
+    public var innermostPid: Int { namespacePids.last ?? pid }
+
+    /// The kernel's flag for kernel threads (include/linux/sched.h).
+    static let kernelThreadFlag: UInt64 = 0x0020_0000
+
+    /// Parses `stat` (required) and `status` (optional: hidden fields stay nil or default).
+    /// Returns nil when `stat` is not what the kernel writes.
+    public init?(pid: Int, stat: String, status: String?) {
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so fields are
+        // counted from the last ')'.
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
+        // fields[0] is field 3 (state): field n is fields[n - 3].
+        guard fields.count >= 20, let state = fields[0].first, let parent = Int(fields[1]), let flags = UInt64(fields[6]),
+              let threads = Int(fields[17]), let start = UInt64(fields[19]) else { return nil }
+        self.pid = pid
+        self.parent = parent
+        self.state = state
+        isKernelThread = flags & Self.kernelThreadFlag != 0
+        self.threads = threads
+        startTicks = start
+        threadGroup = pid
+        namespacePids = [pid]
+        guard let status else { return }
+        for line in status.split(separator: "\n") {
+            let parts = line.split(whereSeparator: { $0 == ":" || $0 == "\t" || $0 == " " })
+            guard let key = parts.first, parts.count >= 2 else { continue }
+            switch key {
+            case "Tgid": threadGroup = Int(parts[1]) ?? pid
+            case "Uid" where parts.count >= 3: effectiveUid = UInt32(parts[2])
+            case "NSpid": namespacePids = parts.dropFirst().compactMap { Int($0) }
+            default: continue
+            }
+        }
+        if namespacePids.isEmpty { namespacePids = [pid] }
+    }
+}

@@ -1,0 +1,72 @@
+import ExporterHTTP
+import Foundation
+import Testing
+
+/// `serve --auto-mark-dead` in process: real processes, the real /proc, a real socket.
+@Suite("Auto mark-dead in the server")
+struct AutoMarkDeadTests {
+    /// A pid whose process really exited gets pid 101's files; a real writer (a Python child
+    /// mapping its files, as prometheus_client does) makes the app visible. The dead pid's live
+    /// gauge goes within a few intervals, exactly as POST /mark-dead would remove it; the
+    /// writer's files stay.
+    @Test func deadPidIsMarkedLikePostMarkDeadAndTheWriterIsLeftAlone() throws {
+        try TestServer.with(configure: { $0.autoMarkDeadInterval = 0.1 }) { server in
+            let dir = server.fixture.path
+            let gone = Process()
+            gone.executableURL = URL(fileURLWithPath: "/bin/true")
+            try gone.run()
+            gone.waitUntilExit()
+            let dead = gone.processIdentifier
+            for prefix in ["counter", "histogram", "gauge_livesum"] {
+                try FileManager.default.moveItem(atPath: "\(dir)/\(prefix)_101.db", toPath: "\(dir)/\(prefix)_\(dead).db")
+                try FileManager.default.removeItem(atPath: "\(dir)/\(prefix)_102.db")
+            }
+            let writer = Process()
+            writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            writer.arguments = ["python3", "-c", """
+                import mmap, os, struct, sys, time
+                f = open(os.path.join(sys.argv[1], 'gauge_livesum_%d.db' % os.getpid()), 'a+b')
+                f.truncate(65536)
+                m = mmap.mmap(f.fileno(), 65536, access=mmap.ACCESS_WRITE)
+                struct.pack_into('i', m, 0, 8)
+                print('ready', flush=True)
+                time.sleep(60)
+                """, dir]
+            let out = Pipe()
+            writer.standardOutput = out
+            try writer.run()
+            defer { kill(writer.processIdentifier, SIGKILL); writer.waitUntilExit() }
+            _ = out.fileHandleForReading.readData(ofLength: 6)
+
+            let deadline = Date().addingTimeInterval(10)
+            while FileManager.default.fileExists(atPath: "\(dir)/gauge_livesum_\(dead).db") && Date() < deadline {
+                usleep(20_000)
+            }
+            #expect(server.fixture.files() == ["counter_\(dead).db", "gauge_livesum_\(writer.processIdentifier).db", "histogram_\(dead).db"])
+            let metrics = try server.get("/metrics").text
+            #expect(!metrics.contains("inflight"), "the dead pid's live gauge is no longer served")
+            #expect(metrics.contains("jobs_total{kind=\"a\"} 3.0"), "its counters are")
+            #expect(metrics.contains("multiproc_exporter_auto_mark_dead_pids_marked_total{reason=\"exited\"} 1.0"))
+            #expect(metrics.contains("multiproc_exporter_auto_mark_dead_pids_visible 1.0"))
+            #expect(metrics.contains("multiproc_exporter_auto_mark_dead_pids_skipped_total{reason=\"unconfirmed\"} 1.0"))
+            #expect(metrics.contains("multiproc_exporter_mark_dead_requests_total{result=\"removed\"} 0.0"), "not an HTTP request")
+            #expect(server.log.all.contains { $0.contains("msg=\"marked pid dead\"") && $0.contains("by=auto-mark-dead") && $0.contains("pid=\(dead)") })
+        }
+    }
+
+    @Test func offByDefault() throws {
+        try TestServer.with { server in
+            usleep(300_000)
+            let metrics = try server.get("/metrics").text
+            #expect(!metrics.contains("auto_mark_dead"))
+            #expect(server.fixture.files().count == 6)
+        }
+    }
+
+    @Test(arguments: [0.0, 0.01, 90_000])
+    func intervalOutOfRangeIsRefused(seconds: Double) {
+        var config = ExporterConfiguration()
+        config.autoMarkDeadInterval = seconds
+        #expect(throws: ConfigurationError.self) { try config.validate() }
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+@testable import MultiprocCollector
+
+@Suite("ProcessTable, ProcessRecord, WritableMappings: /proc parsing, fake and real")
+struct ProcessTableTests {
+    @Test func statWithSpacesAndParenthesesInCommAndStatusFields() throws {
+        let proc = FakeProc()
+        proc.add(pid: 42, start: 123.45, uid: 1000, state: "Z", parent: 7, threads: 1, threadGroup: 40, namespacePids: [42, 5])
+        guard case .present(let record) = proc.table.lookup(42) else { Issue.record("not present"); return }
+        #expect(record.state == "Z" && record.isZombie)
+        #expect(record.parent == 7 && record.threads == 1 && record.threadGroup == 40)
+        #expect(record.effectiveUid == 1000)
+        #expect(record.namespacePids == [42, 5] && record.innermostPid == 5)
+        #expect(!record.isKernelThread)
+        #expect(abs(proc.table.startSeconds(record) - 123.45) < 0.02)
+    }
+
+    @Test func kernelThreadsAndMissingPidsAndNonPids() {
+        let proc = FakeProc()
+        proc.add(pid: 2, start: 0, kernelThread: true)
+        guard case .present(let record) = proc.table.lookup(2) else { Issue.record("not present"); return }
+        #expect(record.isKernelThread)
+        #expect(proc.table.lookup(99) == .absent)
+        #expect(proc.table.lookup(0) == .absent)
+        #expect(proc.table.lookup(ProcessTable.maxPid + 1) == .absent)
+        #expect(ProcessRecord(pid: 1, stat: "garbage", status: nil) == nil)
+        #expect(ProcessRecord(pid: 1, stat: "1 (x) S 0 1", status: nil) == nil)
+    }
+
+    @Test func selfAndAncestorsFollowParents() {
+        let proc = FakeProc(selfPid: 30)
+        proc.add(pid: 30, start: 1, parent: 20)
+        proc.add(pid: 20, start: 1, parent: 1)
+        proc.add(pid: 1, start: 0, parent: 0)
+        #expect(proc.table.selfAndAncestors() == [30, 20, 1])
+    }
+
+    @Test func mapsCountOnlyWritableSharedMappings() {
+        let maps = WritableMappings(parsing: """
+            7f0000000000-7f0000010000 rw-s 00000000 00:1b 3635    /dev/shm/m/counter_5.db
+            7f0000010000-7f0000020000 r--s 00000000 00:1b 3636    /dev/shm/m/gauge_livesum_5.db
+            7f0000020000-7f0000030000 rw-p 00000000 00:1b 3637    /dev/shm/m/histogram_5.db
+            7f0000030000-7f0000040000 rw-s 00000000 103:a2 77     /old/summary_5.db (deleted)
+            7f0000040000-7f0000050000 rw-s 00000000 00:00 0       /dev/zero
+            garbage line
+            """)
+        #expect(maps.identities == [DeviceInode(major: 0x00, minor: 0x1b, inode: 3635), DeviceInode(major: 0x103, minor: 0xa2, inode: 77)])
+        #expect(maps.maps(DeviceInode(major: 0, minor: 0x1b, inode: 3635), name: "counter_5.db"))
+        #expect(!maps.maps(DeviceInode(major: 0, minor: 0x1b, inode: 3636), name: "gauge_livesum_5.db"), "read-only: a reader")
+        #expect(!maps.maps(DeviceInode(major: 0, minor: 0x1b, inode: 3637), name: "histogram_5.db"), "private")
+        // overlayfs: another device, same inode and name
+        #expect(maps.maps(DeviceInode(major: 0, minor: 0x40, inode: 3635), name: "counter_5.db"))
+        #expect(!maps.maps(DeviceInode(major: 0, minor: 0x40, inode: 3635), name: "counter_6.db"))
+        #expect(maps.maps(DeviceInode(major: 9, minor: 9, inode: 77), name: "summary_5.db"), "(deleted) suffix dropped")
+    }
+
+    @Test func deviceNumbersMatchStat() throws {
+        let dir = TemporaryDirectory()
+        let path = writeMetricFiles(dir, pid: 1, names: ["counter"])[0]
+        var st = stat()
+        lstat(path, &st)
+        let fd = open(dir.path, O_RDONLY)
+        defer { close(fd) }
+        let status = try #require(FileStatus.of("counter_1.db", in: fd))
+        #expect(status.identity == DeviceInode(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)))
+        #expect(status.isRegular && status.owner == st.st_uid)
+        #expect(abs(status.statusChange - Double(st.st_ctim.tv_sec)) < 1.1)
+        if let birth = status.birth { #expect(abs(birth - Date().timeIntervalSince1970) < 60) }
+    }
+
+    /// The real /proc: a real child process, its start time, its mappings, and its absence
+    /// once reaped.
+    @Test func realChildProcess() throws {
+        let dir = TemporaryDirectory()
+        let child = try RealWriter.start(in: dir)
+        defer { child.stop() }
+        let table = ProcessTable()
+        guard case .present(let record) = table.lookup(child.pid) else { Issue.record("child not present"); return }
+        #expect(record.threadGroup == child.pid && !record.isZombie)
+        #expect(record.effectiveUid == getuid())
+        let started = table.startSeconds(record)
+        #expect(started <= bootNow() && started > bootNow() - 30, "started within the test")
+        let maps = try #require(table.maps(of: child.pid))
+        let fd = open(dir.path, O_RDONLY)
+        defer { close(fd) }
+        let status = try #require(FileStatus.of("counter_\(child.pid).db", in: fd))
+        #expect(maps.maps(status.identity, name: "counter_\(child.pid).db"))
+        #expect(table.selfAndAncestors().contains(Int(getpid())))
+        #expect(table.pids().contains(child.pid))
+        child.stop()
+        #expect(table.lookup(child.pid) == .absent)
+    }
+}
+
+/// A real Python child that maps its own `counter_<pid>.db` and `gauge_livesum_<pid>.db`
+/// read-write and shared, as prometheus_client does, and sleeps until stopped.
+final class RealWriter {
+    let process: Process
+    var pid: Int { Int(process.processIdentifier) }
+
+    static let script = """
+        import mmap, os, sys, time
+        maps = []
+        for prefix in ('counter', 'gauge_livesum'):
+            f = open(os.path.join(sys.argv[1], '%s_%d.db' % (prefix, os.getpid())), 'a+b')
+            f.truncate(65536)
+            maps.append(mmap.mmap(f.fileno(), 65536, access=mmap.ACCESS_WRITE))
+        print('ready', flush=True)
+        time.sleep(120)
+        """
+
+    private init(process: Process) { self.process = process }
+
+    static func start(in dir: TemporaryDirectory) throws -> RealWriter {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, dir.path]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        _ = out.fileHandleForReading.readData(ofLength: 6)  // "ready\n": the files are mapped
+        return RealWriter(process: process)
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        // SIGKILL: the test runner's children may inherit a blocked SIGTERM.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+@testable import MultiprocCollector
+
+/// A directory laid out like `/proc` for ``ProcessTable``: `<pid>/stat`, `<pid>/status`,
+/// `<pid>/maps` and `self`. Start times are given in boot-clock seconds.
+final class FakeProc {
+    let directory = TemporaryDirectory()
+    var root: String { directory.path }
+    let ticks: Double
+
+    /// A tree whose `self` is `selfPid` (this exporter in the fake namespace).
+    init(selfPid: Int = 1) {
+        ticks = ProcessTable(root: "/nonexistent").ticksPerSecond
+        add(pid: selfPid, start: 0, uid: 0)
+        try! FileManager.default.createSymbolicLink(atPath: "\(root)/self", withDestinationPath: "\(selfPid)")
+    }
+
+    /// Adds (or replaces) a process. `maps` are `(file, writable)` pairs of files it maps.
+    func add(pid: Int, start: Double, uid: UInt32 = 1000, state: Character = "S", parent: Int = 1, threads: Int = 1,
+             kernelThread: Bool = false, threadGroup: Int? = nil, namespacePids: [Int]? = nil,
+             maps: [(file: String, writable: Bool)]? = [], mapsReadable: Bool = true) {
+        let dir = "\(root)/\(pid)"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let flags = kernelThread ? 0x0020_8040 : 0x0040_0100
+        // Fields 3...22 and a few after, as the kernel writes them; comm holds a space and a ')'.
+        let statLine = "\(pid) (py (worker)) \(state) \(parent) \(pid) \(pid) 0 -1 \(flags) 10 0 0 0 5 3 0 0 20 0 \(threads) 0 \(UInt64(start * ticks)) 1000 200 0\n"
+        try! statLine.write(toFile: "\(dir)/stat", atomically: true, encoding: .utf8)
+        let nspid = (namespacePids ?? [pid]).map(String.init).joined(separator: "\t")
+        let status = "Name:\tpython3\nState:\t\(state)\nTgid:\t\(threadGroup ?? pid)\nPid:\t\(pid)\nPPid:\t\(parent)\nUid:\t\(uid)\t\(uid)\t\(uid)\t\(uid)\nNSpid:\t\(nspid)\n"
+        try! status.write(toFile: "\(dir)/status", atomically: true, encoding: .utf8)
+        let mapsPath = "\(dir)/maps"
+        try? FileManager.default.removeItem(atPath: mapsPath)
+        guard mapsReadable, let maps else { return }
+        var lines = "55d0c0000000-55d0c0001000 r-xp 00000000 fe:01 1234 /usr/bin/python3.11\n"
+        for (file, writable) in maps {
+            let info = try! FileManager.default.attributesOfItem(atPath: file)
+            let inode = (info[.systemFileNumber] as! NSNumber).uint64Value
+            var st = stat()
+            lstat(file, &st)
+            let id = DeviceInode(device: UInt64(st.st_dev), inode: inode)
+            lines += "7f0000000000-7f0000010000 \(writable ? "rw-s" : "r--s") 00000000 \(String(format: "%02x:%02x", id.major, id.minor)) \(inode)    \(file)\n"
+        }
+        lines += "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]\n"
+        try! lines.write(toFile: mapsPath, atomically: true, encoding: .utf8)
+    }
+
+    func remove(pid: Int) {
+        try? FileManager.default.removeItem(atPath: "\(root)/\(pid)")
+    }
+
+    var table: ProcessTable { ProcessTable(root: root) }
+}
+
+/// Metric files for a pid, created now (the writer layout does not matter to the finder).
+func writeMetricFiles(_ directory: TemporaryDirectory, pid: Int, names: [String] = ["counter", "gauge_livesum"]) -> [String] {
+    names.map { prefix in
+        let path = directory.file("\(prefix)_\(pid).db")
+        _ = FileManager.default.createFile(atPath: path, contents: Data(count: 4096))
+        return path
+    }
+}
+
+/// Seconds after boot now.
+func bootNow() -> Double { BootClock.system.bootNow() }

@@ -1,0 +1,434 @@
+#!/usr/bin/env python3
+"""Auto mark-dead end to end (make test-auto-mark-dead): servers without a death hook, the real
+exporter with `serve --auto-mark-dead --auto-mark-dead.interval 200ms`, checked against the
+real Python client.
+
+  uwsgi      a real uWSGI (examples/uwsgi: processes = 3, max-requests = 20, no hook) under
+             360 requests: live gauges equal the live workers' within two intervals after the
+             traffic, every counter equals Python's MultiProcessCollector over the same
+             directory (and 360 requests are counted), promtool check metrics passes
+  sigkill    a pre-fork master SIGKILLs and replaces a worker every 0.4 s (15 forks): livesum
+             settles at 3 and liveall at the 3 workers + master, counters equal Python's
+  reuse      (root) pid reuse made real in a pid namespace: see reuse_in_namespace.py
+  namespace  (root) the exporter in its own pid namespace (unshare --pid --fork --mount-proc)
+             next to live and dead writers: reports pids_visible 0, logs one warning, marks nothing
+
+Throughout uwsgi and sigkill a watcher lists the directory every 20 ms and fails the test if a
+file that a live process maps disappears: not one live worker's file may ever be removed.
+
+usage: scripts/auto_mark_dead/e2e.py --binary .build/debug/multiproc-exporter [--only uwsgi,...]
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+INTERVAL = 0.2
+# "Within two intervals": two checks must agree, then one scrape; slack for a debug build
+# sharing two cores with uWSGI.
+SETTLE_DEADLINE = 2 * INTERVAL + 2.0
+
+
+class Failure(Exception):
+    pass
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def samples(text, own=False):
+    """{(name, labels): value} of an exposition; the exporter's own families only if `own`."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        mine = family.name.startswith(('multiproc_exporter_', 'process_'))
+        if mine != own:
+            continue
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def python_view(directory):
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)
+    return samples(generate_latest(registry).decode())
+
+
+class Exporter:
+    def __init__(self, binary, directory, work, wrap=()):
+        self.log_path = os.path.join(work, 'exporter.log')
+        self.proc = subprocess.Popen(
+            [*wrap, binary, 'serve', '--multiproc-dir', directory, '--web.listen-address', '127.0.0.1:0',
+             '--auto-mark-dead', '--auto-mark-dead.interval', f'{int(INTERVAL * 1000)}ms', '--log.level', 'debug'],
+            stderr=open(self.log_path, 'w'), start_new_session=True)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            match = re.search(r'msg=listening address=([0-9.]+:\d+)', self.log())
+            if match:
+                self.url = f'http://{match.group(1)}/metrics'
+                return
+            if self.proc.poll() is not None:
+                raise Failure(f'exporter exited: {self.log()}')
+            time.sleep(0.05)
+        raise Failure('exporter did not listen')
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def scrape(self):
+        with urllib.request.urlopen(self.url, timeout=10) as r:
+            return r.read().decode()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+class LiveFileWatcher(threading.Thread):
+    """Fails if a file that a live process maps disappears from the directory."""
+
+    def __init__(self, directory):
+        super().__init__(daemon=True)
+        self.directory = directory
+        self.mapped = {}  # (pid, start ticks) -> names it mapped
+        self.violations = []
+        self.rounds = 0
+        self.running = True
+
+    @staticmethod
+    def incarnation(pid):
+        try:
+            with open(f'/proc/{pid}/stat') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            return None
+        return None if fields[0] in 'ZX' else (pid, fields[19])
+
+    def mapped_names(self, pid):
+        try:
+            with open(f'/proc/{pid}/maps') as f:
+                return {line.split()[-1].rsplit('/', 1)[1] for line in f
+                        if line.rstrip().endswith('.db') and self.directory in line and '(deleted)' not in line}
+        except OSError:
+            return set()
+
+    def run(self):
+        while self.running:
+            pids = {int(m.group(1)) for name in os.listdir(self.directory) for m in [re.search(r'_(\d+)\.db$', name)] if m}
+            before = {p: self.incarnation(p) for p in pids | {k[0] for k in self.mapped}}
+            names = set(os.listdir(self.directory))
+            for pid, who in before.items():
+                if who is None or self.incarnation(pid) != who:
+                    continue  # gone or replaced: its files may go
+                for name in self.mapped.get(who, set()) - names:
+                    self.violations.append(f'{name} removed while pid {pid} (alive) maps it')
+                self.mapped.setdefault(who, set()).update(self.mapped_names(pid))
+            self.rounds += 1
+            time.sleep(0.02)
+
+    def finish(self):
+        self.running = False
+        self.join()
+        if self.violations:
+            raise Failure('live files removed: ' + '; '.join(sorted(set(self.violations))[:10]))
+        if self.rounds < 10:
+            raise Failure(f'the watcher looked only {self.rounds} times')
+        return self.rounds
+
+
+def wait_until(what, predicate, deadline):
+    start = time.time()
+    last = None
+    while True:
+        ok, last = predicate()
+        if ok:
+            return time.time() - start
+        if time.time() - start > deadline:
+            raise Failure(f'{what}: not within {deadline:.1f}s: {last}')
+        time.sleep(0.02)
+
+
+def live_gauges_settle(exporter, directory, live_pids, livesum_name, liveall_name):
+    """Waits until the exporter's livesum and liveall gauges are those of `live_pids()` only."""
+    def settled():
+        live = live_pids()
+        text = exporter.scrape()
+        got = samples(text)
+        python = python_view(directory)  # the same directory, what Python serves
+        expected_sum = sum(v for (n, l), v in python.items() if n == livesum_name)
+        liveall_pids = {dict(l)['pid'] for (n, l) in got if n == liveall_name}
+        names = set(os.listdir(directory))
+        # Live processes that wrote their gauges (a worker that has not served yet has none);
+        # each worker sets the livesum gauge to 1, the master defines it at 0.
+        want_pids = {str(p) for p in live if f'gauge_liveall_{p}.db' in names}
+        writers = sum(1 for p in live[1:] if f'gauge_livesum_{p}.db' in names)
+        ok = liveall_pids == want_pids and got.get((livesum_name, ())) == expected_sum == float(writers)
+        return ok, f'liveall pids {sorted(liveall_pids)} vs live {sorted(want_pids)}, livesum {got.get((livesum_name, ()))} (python {expected_sum})'
+    return wait_until('live gauges settle', settled, SETTLE_DEADLINE)
+
+
+def children(pid):
+    """Live children: a zombie (exited, not reaped yet) is listed too, but is dead."""
+    try:
+        with open(f'/proc/{pid}/task/{pid}/children') as f:
+            pids = [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+    return [p for p in pids if LiveFileWatcher.incarnation(p) is not None]
+
+
+def counters_match(exporter, directory, names):
+    got, python = samples(exporter.scrape()), python_view(directory)
+    diff = {k: (got.get(k), python.get(k)) for k in set(got) | set(python)
+            if k[0] in names and got.get(k) != python.get(k)}
+    if diff:
+        raise Failure(f'counters differ from Python: {diff}')
+
+
+def own(exporter):
+    return samples(exporter.scrape(), own=True)
+
+
+def promtool_check(exporter):
+    if not shutil.which('promtool'):
+        print('    (promtool not installed: skipped)')
+        return
+    run = subprocess.run(['promtool', 'check', 'metrics'], input=exporter.scrape(), capture_output=True, text=True)
+    if run.returncode != 0:
+        raise Failure(f'promtool check metrics: {run.stdout}{run.stderr}')
+
+
+# MARK: scenarios
+
+def scenario_uwsgi(binary, work):
+    uwsgi = shutil.which('uwsgi')
+    if not uwsgi:
+        raise Failure('uwsgi not found: apt-get install uwsgi-core uwsgi-plugin-python3 (make deps-auto-mark-dead)')
+    directory = tempfile.mkdtemp(prefix='uwsgi-', dir='/dev/shm')
+    exporter = Exporter(binary, directory, work)
+    watcher = LiveFileWatcher(directory)
+    watcher.start()
+    port = free_port()
+    import prometheus_client
+    site = os.path.dirname(os.path.dirname(prometheus_client.__file__))
+    log = open(os.path.join(work, 'uwsgi.log'), 'w')
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=directory, APP_LISTEN=f'127.0.0.1:{port}')
+    app_dir = os.path.join(ROOT, 'examples', 'uwsgi')
+    # The example's uwsgi.ini, recycling every worker after 20 requests, at once (uWSGI's
+    # default waits 60 s).
+    master = subprocess.Popen([uwsgi, '--ini', os.path.join(app_dir, 'uwsgi.ini'), '--chdir', app_dir,
+                               '--max-requests', '20', '--min-worker-lifetime', '0', '--pythonpath', site],
+                              env=env, stdout=log, stderr=log, start_new_session=True)
+    try:
+        def get(path):
+            try:
+                with urllib.request.urlopen(f'http://127.0.0.1:{port}{path}', timeout=10) as r:
+                    return r.headers['X-Worker-Pid']
+            except urllib.error.HTTPError as answer:  # /error and /missing: 500 and 404
+                return answer.headers['X-Worker-Pid']
+        wait_until('uWSGI answers', lambda: (_try(get, '/'), 'no answer'), 20)
+        paths = ['/', '/items', '/error', '/missing']
+
+        def paced(i):
+            # About 33 requests a second: a worker then lives about two seconds (20 requests),
+            # as uWSGI wants ("worker respawning too fast" otherwise sleeps 2 s).
+            time.sleep(0.12)
+            return _try(get, paths[i % 4]) or _retry(get, paths[i % 4])
+        with ThreadPoolExecutor(4) as pool:
+            served_by = set(pool.map(paced, range(359)))
+        requests = 360
+        live_pids = lambda: [master.pid] + children(master.pid)
+        latency = live_gauges_settle(exporter, directory, live_pids, 'app_worker_processes', 'app_worker_requests')
+        counters_match(exporter, directory, {'app_requests_total', 'app_request_duration_seconds_count',
+                                             'app_request_duration_seconds_bucket'})
+        total = sum(v for (n, _), v in samples(exporter.scrape()).items() if n == 'app_requests_total')
+        if total != requests:
+            raise Failure(f'app_requests_total sums to {total}, {requests} requests were made')
+        def all_dead_marked():
+            # A worker can still exit now (a recycle at the very end): wait for its mark too.
+            mine = own(exporter)
+            marked = sum(v for (n, _), v in mine.items() if n == 'multiproc_exporter_auto_mark_dead_pids_marked_total')
+            with_files = {int(m.group(1)) for n in os.listdir(directory) for m in [re.search(r'_(\d+)\.db$', n)] if m}
+            dead = len(with_files - set(live_pids()))
+            visible = mine[('multiproc_exporter_auto_mark_dead_pids_visible', ())]
+            return marked == dead and visible == 1, (mine, marked, dead, f'marked {marked} for {dead} dead workers; visible {visible}')
+        wait_until('every dead worker marked', all_dead_marked, SETTLE_DEADLINE)
+        mine, marked, dead_pids, _ = all_dead_marked()[1]
+        promtool_check(exporter)
+        rounds = watcher.finish()
+        return (f'{requests} requests, {len(served_by)} worker pids served, {dead_pids} recycled workers marked dead '
+                f'({marked:.0f} marks: {_reasons(mine)}), live gauges settled {latency:.2f}s after the traffic, watcher {rounds} rounds')
+    finally:
+        watcher.running = False
+        _stop_group(master)
+        exporter.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _reasons(mine):
+    return ', '.join(f'{dict(l)["reason"]} {v:.0f}' for (n, l), v in sorted(mine.items())
+                     if n == 'multiproc_exporter_auto_mark_dead_pids_marked_total' and v)
+
+
+def _try(get, path):
+    try:
+        return get(path)
+    except OSError:
+        return None
+
+
+def _retry(get, path):
+    """A request that met a recycling worker's closing socket: once more."""
+    time.sleep(0.05)
+    return get(path)
+
+
+def _stop_group(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def scenario_sigkill(binary, work):
+    directory = tempfile.mkdtemp(prefix='sigkill-', dir='/dev/shm')
+    exporter = Exporter(binary, directory, work)
+    watcher = LiveFileWatcher(directory)
+    watcher.start()
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=directory)
+    master = subprocess.Popen([sys.executable, os.path.join(HERE, 'prefork_kill.py'), '15'], env=env,
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        line = master.stdout.readline().split()
+        if not line or line[0] != 'done':
+            raise Failure(f'prefork_kill.py said {line}')
+        workers = [int(p) for p in line[1:]]
+        live_pids = lambda: [master.pid] + workers
+        latency = live_gauges_settle(exporter, directory, live_pids, 'workers_busy', 'worker_jobs')
+        os.kill(master.pid, signal.SIGUSR1)  # workers stop writing: counters can be compared
+        if master.stdout.readline().strip() != 'quiet':
+            raise Failure('prefork_kill.py did not go quiet')
+        time.sleep(0.05)
+        counters_match(exporter, directory, {'jobs_total'})
+        mine = own(exporter)
+        marked = mine[('multiproc_exporter_auto_mark_dead_pids_marked_total', (('reason', 'exited'),))]
+        if marked != 12:
+            raise Failure(f'{marked} pids marked dead, 12 workers were killed')
+        rounds = watcher.finish()
+        return f'15 forks, 12 SIGKILLed workers marked dead, live gauges settled {latency:.2f}s after the last kill, watcher {rounds} rounds'
+    finally:
+        watcher.running = False
+        _stop_group(master)
+        exporter.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def scenario_reuse(binary, work):
+    directory = tempfile.mkdtemp(prefix='reuse-', dir='/dev/shm')
+    try:
+        run = subprocess.run(['unshare', '--pid', '--fork', '--mount-proc', sys.executable,
+                              os.path.join(HERE, 'reuse_in_namespace.py'), binary, directory],
+                             capture_output=True, text=True, timeout=120)
+        if run.returncode != 0:
+            raise Failure(f'reuse_in_namespace.py: {run.stdout}{run.stderr}')
+        return 'exited, zombie and reused (a sleep took the pid) marked dead; taken over (a new worker maps the files) and live untouched'
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def scenario_namespace(binary, work):
+    directory = tempfile.mkdtemp(prefix='namespace-', dir='/dev/shm')
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=directory)
+    writer = 'from prometheus_client import Counter, Gauge; import sys, time; Counter("jobs", "j").inc(); ' \
+             'Gauge("busy", "b", multiprocess_mode="livesum").set(1); time.sleep(float(sys.argv[1]))'
+    subprocess.run([sys.executable, '-c', writer, '0'], env=env, check=True)  # a dead writer
+    live = subprocess.Popen([sys.executable, '-c', writer, '120'], env=env)
+    try:
+        wait_until('the live writer wrote', lambda: (f'gauge_livesum_{live.pid}.db' in os.listdir(directory), ''), 10)
+        before = sorted(os.listdir(directory))
+        exporter = Exporter(binary, directory, work, wrap=('unshare', '--pid', '--fork', '--mount-proc'))
+        try:
+            time.sleep(8 * INTERVAL)
+            mine = own(exporter)
+            after = sorted(os.listdir(directory))
+            marked = sum(v for (n, _), v in mine.items() if n == 'multiproc_exporter_auto_mark_dead_pids_marked_total')
+            not_visible = mine[('multiproc_exporter_auto_mark_dead_pids_skipped_total', (('reason', 'not_visible'),))]
+            warnings = exporter.log().count('auto mark-dead: none of the pids')
+            problems = []
+            if after != before:
+                problems.append(f'files changed: {before} -> {after}')
+            if mine[('multiproc_exporter_auto_mark_dead_pids_visible', ())] != 0:
+                problems.append('pids_visible is not 0')
+            if marked != 0 or not_visible < 2:
+                problems.append(f'marked {marked}, skipped not_visible {not_visible}')
+            if warnings != 1:
+                problems.append(f'{warnings} visibility warnings logged, expected exactly 1')
+            if problems:
+                raise Failure('; '.join(problems))
+            return f'in its own pid namespace: pids_visible 0, {not_visible:.0f} not_visible skips, nothing marked, one warning'
+        finally:
+            exporter.stop()
+    finally:
+        live.kill()
+        live.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+SCENARIOS = {'uwsgi': scenario_uwsgi, 'sigkill': scenario_sigkill, 'reuse': scenario_reuse, 'namespace': scenario_namespace}
+NEEDS_ROOT = {'reuse', 'namespace'}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--binary', default=os.path.join(ROOT, '.build/debug/multiproc-exporter'))
+    parser.add_argument('--only', default=','.join(SCENARIOS))
+    args = parser.parse_args()
+    binary = os.path.abspath(args.binary)
+    failed = False
+    started = time.time()
+    for name in args.only.split(','):
+        if name in NEEDS_ROOT and os.geteuid() != 0:
+            print(f'SKIPPED {name}: needs root (unshare --pid, ns_last_pid)')
+            continue
+        work = tempfile.mkdtemp(prefix=f'auto-mark-dead-{name}-')
+        t = time.time()
+        try:
+            summary = SCENARIOS[name](binary, work)
+            print(f'ok   {name} ({time.time() - t:.1f}s): {summary}')
+            shutil.rmtree(work, ignore_errors=True)
+        except Failure as error:
+            failed = True
+            print(f'FAIL {name} ({time.time() - t:.1f}s): {error}\n     logs kept in {work}')
+    print(f'{"FAIL" if failed else "PASS"}: auto mark-dead end to end in {time.time() - started:.1f}s')
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == '__main__':
+    main()
