@@ -87,10 +87,14 @@ public final class DirectoryCollector: @unchecked Sendable {
         } else if !SigbusProtection.isInstalled {
             throw .sigbusProtectionMissing
         }
-        _ = try MetricDirectory(path: directory)
+        let dir = try MetricDirectory(path: directory)
         self.directory = directory
         self.options = options
         state = Locked(CacheState(options: options))
+        // Pids the compaction journal lists as dead were marked before a restart: still marked.
+        if let records = try? CompactionJournal(directory: dir.descriptor).load().records {
+            markedDead.withLock { $0 = Set(CompactionLedger(records).dead.keys.compactMap { Int($0) }) }
+        }
     }
 
     /// Test seam: a collector loading values on two threads from `parallelLoadThreshold`
@@ -167,7 +171,8 @@ public final class DirectoryCollector: @unchecked Sendable {
         return removed
     }
 
-    /// The pids ``markDead(pid:)`` was called for through this collector, successfully.
+    /// The pids ``markDead(pid:)`` was called for through this collector, successfully, and
+    /// those the directory's compaction journal listed as dead when the collector was made.
     ///
     /// A pid stays in the set when a new process reuses it; callers that look for dead workers
     /// (``DeadWorkerFinder``) look again at a marked pid whose live gauge files reappear.

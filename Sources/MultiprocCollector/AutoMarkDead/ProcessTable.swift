@@ -97,3 +97,23 @@ public struct ProcessTable: Sendable {
         Double(record.startTicks) / ticksPerSecond
     }
 }
+
+extension ProcessTable {
+    /// The files among `files` (device, inode, name) that some process other than this one
+    /// maps writable and shared: in use by a writer, whatever their pid says. Nil when no
+    /// other process's maps can be read (another pid namespace, `hidepid`): then nothing can
+    /// be concluded.
+    func filesMappedForWriting(_ files: [(device: UInt64, inode: UInt64, name: String)]) -> Set<UInt64>? {
+        let me = Int(getpid())
+        var found = Set<UInt64>()
+        var readOthers = false
+        for pid in pids() where pid != me {
+            guard let mappings = maps(of: pid) else { continue }
+            readOthers = true
+            for file in files where mappings.maps(DeviceInode(device: file.device, inode: file.inode), name: file.name) {
+                found.insert(file.inode)
+            }
+        }
+        return readOthers ? found : nil
+    }
+}

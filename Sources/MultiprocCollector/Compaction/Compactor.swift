@@ -80,8 +80,8 @@ struct Compactor {
         do { try journal.append(forget) } catch { throw .journal(error) }
         guard !planned.isEmpty else { return nil }
 
-        // A file some process maps is in use (a reused pid that opened it): leave that pid.
-        if let mapped = ProcessMaps.mapped(planned.map { ($0.device, $0.inode) }), !mapped.isEmpty {
+        // A file some process maps for writing is in use (a reused pid that opened it): leave that pid.
+        if let mapped = ProcessTable().filesMappedForWriting(planned.map { ($0.device, $0.inode, $0.name) }), !mapped.isEmpty {
             let busy = Set(planned.filter { mapped.contains($0.inode) }.map { MetricFileName($0.name)!.pid })
             report.pidsInUse = busy.sorted()
             planned.removeAll { busy.contains(MetricFileName($0.name)!.pid) }
