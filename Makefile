@@ -22,7 +22,8 @@ LISTEN      ?= :8987
 DEMO_DIR    ?= /tmp/multiproc-exporter-demo
 RELEASE_BIN := .build/release/multiproc-exporter
 DEBUG_BIN   := .build/debug/multiproc-exporter
-APT_PACKAGES := libevent-dev zlib1g-dev pkg-config python3-venv
+# libyaml-dev: --web.config.file is YAML, read with Debian's libyaml (runtime: libyaml-0-2).
+APT_PACKAGES := libevent-dev zlib1g-dev libyaml-dev pkg-config python3-venv
 # --web.config.file: OpenSSL (libevent's OpenSSL bufferevents) and libxcrypt (bcrypt) to build;
 # the openssl and curl commands and htpasswd (apache2-utils) make and use certificates and
 # hashes in the tests; wrk drives `make bench-tls`.
@@ -43,7 +44,7 @@ AUTO_MARK_DEAD_APT_PACKAGES := uwsgi-core uwsgi-plugin-python3 util-linux
 help:
 	@sed -n '2,14p' Makefile
 
-## deps: system libraries (libevent, zlib, OpenSSL, libxcrypt), TLS test tools and the Python packages used by the demo and the tests
+## deps: system libraries (libevent, zlib, libyaml, OpenSSL, libxcrypt), TLS test tools and the Python packages used by the demo and the tests
 deps:
 	@$(call apt_install,$(APT_PACKAGES) $(TLS_APT_PACKAGES))
 	@$(call pip_install,$(PIP_PACKAGES))

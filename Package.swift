@@ -42,8 +42,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        // --web.config.file is YAML (exporter-toolkit's format); see README "Dependencies".
-        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // System libraries: module map + shim header; pkg-config supplies the flags.
@@ -74,6 +72,12 @@ let package = Package(
             pkgConfig: "libxcrypt",
             providers: [.apt(["libcrypt-dev"])]
         ),
+        // --web.config.file is YAML (exporter-toolkit's format): libyaml's event parser.
+        .systemLibrary(
+            name: "CLibYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
 
         // Small helpers both modules share (lock, monotonic clock, JSON strings, small files);
         // `package` access only: not part of any product's API.
@@ -95,10 +99,10 @@ let package = Package(
                 "CLibeventOpenSSL",
                 "COpenSSL",
                 "CCrypt",
+                "CLibYAML",
                 "MultiprocCollector",
                 "MultiprocSupport",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
             ]
         ),
 

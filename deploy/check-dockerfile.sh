@@ -4,7 +4,8 @@
 #   2. the build stage's COPY list is enough: its sources are copied (and allowed by
 #      .dockerignore) into an empty folder, and the Dockerfile's build command runs there;
 #   3. the binary's shared libraries all come from Debian packages that debian:bookworm-slim
-#      has, or that the runtime stage installs (libevent-2.1-7): no Swift runtime library;
+#      has, or that the runtime stage installs (libevent-2.1-7, libyaml-0-2…): no Swift
+#      runtime library;
 #   4. the HEALTHCHECK command, taken from the Dockerfile, passes against the exporter started
 #      as the image starts it (ENV PROMETHEUS_MULTIPROC_DIR, no --multiproc-dir), and fails
 #      when nothing listens or when the answer is not 200;

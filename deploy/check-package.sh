@@ -2,7 +2,7 @@
 # Checks what `make dist` wrote into dist/ (make test-package runs make dist first):
 #   1. sha256sums.txt matches; the tarball holds the binary, docs, unit, defaults file, man
 #      page, completions and examples/; its binary is the package's and reports the version;
-#   2. the package: its layout, the conffile, Depends: with libevent and no Swift library, the
+#   2. the package: its layout, the conffile, Depends: with libevent, libyaml and no Swift library, the
 #      man page covering every subcommand the binary has (from --experimental-dump-help) with
 #      no groff warning, the bash completion loading; lintian with no error or warning;
 #      systemd-analyze verify on the unit it installs;
@@ -69,7 +69,8 @@ done
 cmp -s "$PKG/usr/bin/multiproc-exporter" "$WORK/$TOP/multiproc-exporter" || fail "the tarball's and the package's binaries differ"
 [[ $(cat "$WORK/control/conffiles") == /etc/default/multiproc-exporter ]] || fail "conffiles: $(cat "$WORK/control/conffiles")"
 DEPENDS=$(dpkg-deb --field "$DEB" Depends)
-[[ $DEPENDS == *libevent-2.1-7* && $DEPENDS == *libc6* ]] || fail "Depends: lacks libevent or libc: $DEPENDS"
+[[ $DEPENDS == *libevent-2.1-7* && $DEPENDS == *libyaml-0-2* && $DEPENDS == *libc6* ]] \
+  || fail "Depends: lacks libevent, libyaml or libc: $DEPENDS"
 [[ $DEPENDS != *swift* ]] || fail "Depends: names a Swift package: $DEPENDS"
 [[ $(grep -c '^ExecStart=/usr/bin/multiproc-exporter serve ' "$PKG/lib/systemd/system/multiproc-exporter.service") == 1 ]] \
   || fail "the package's unit does not start /usr/bin/multiproc-exporter serve"
@@ -145,11 +146,11 @@ cp "$DEB" "$ROOT/tmp/"
 in_root apt-get update -qq >"$WORK/apt.log" 2>&1 || { tail -5 "$WORK/apt.log"; fail "apt-get update in the root"; }
 in_root apt-get install -y -q --no-install-recommends "/tmp/${DEB##*/}" man-db >"$WORK/apt.log" 2>&1 \
   || { tail -20 "$WORK/apt.log"; fail "apt-get install ./${DEB##*/} in the root"; }
-for dependency in libevent-2.1-7 multiproc-exporter; do
+for dependency in libevent-2.1-7 libyaml-0-2 multiproc-exporter; do
   in_root dpkg -s "$dependency" 2>/dev/null | grep -qx 'Status: install ok installed' || fail "$dependency is not installed"
 done
 in_root dpkg --verify multiproc-exporter || fail "dpkg --verify: installed files differ from the package"
-echo "    ok: installed $PACKAGE_VERSION with $(grep -c '^Unpacking ' "$WORK/apt.log") packages from the mirror (libevent-2.1-7 among them); dpkg --verify passes"
+echo "    ok: installed $PACKAGE_VERSION with $(grep -c '^Unpacking ' "$WORK/apt.log") packages from the mirror (libevent-2.1-7 and libyaml-0-2 among them); dpkg --verify passes"
 
 calls=$(calls)
 [[ $calls == "systemctl --system daemon-reload;" ]] || fail "install: maintainer scripts called: ${calls:-nothing} (want only daemon-reload)"

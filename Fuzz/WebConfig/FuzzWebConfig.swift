@@ -1,4 +1,4 @@
-// libFuzzer target: arbitrary bytes as a --web.config.file (Yams, then the strict schema walk).
+// libFuzzer target: arbitrary bytes as a --web.config.file (libyaml, our composer, then the strict schema walk).
 // See WebConfigFuzzing.webConfig for the checks. Built by `make fuzz`.
 import ExporterHTTP
 

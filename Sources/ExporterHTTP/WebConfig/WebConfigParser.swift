@@ -1,5 +1,3 @@
-import Yams
-
 /// Parses a `--web.config.file` into a ``WebConfig``, with exporter-toolkit's schema and rules
 /// (`web/tls_config.go`, `web/handler.go`) and go-yaml v2's strictness: unknown or repeated keys,
 /// wrong types, unknown names and bad hashes are errors, each one line naming the key.
@@ -33,21 +31,30 @@ public enum WebConfigParser {
     /// Largest file read: web configs are a few kilobytes; inline certificates add a few more.
     public static let maximumBytes = 1 << 20
 
-    /// Deepest nesting let through to the YAML composer, which recurses once per level (found by
-    /// fuzzing: 4,000 `{` overflowed its stack). The schema itself is 4 levels deep.
+    /// Deepest nesting accepted, in the text (``nestingBound(_:)``, checked first, so that the error
+    /// names the nesting rather than whatever libyaml trips over further on) and once aliases are
+    /// expanded (``YAMLComposer``). Found by fuzzing when the composer was Yams', which recursed once
+    /// per level: 4,000 `{` overflowed its stack. The schema itself is 4 levels deep.
     static let maximumNesting = 64
+
+    /// Most YAML nodes accepted once aliases are expanded: about what the largest file accepted
+    /// holds without aliases, so only alias bombs reach it, refused before the walk expands them.
+    static let maximumNodes = maximumBytes
+
+    static let tooDeep = "web config: nested deeper than \(maximumNesting) levels (the schema has 4)"
 
     /// Parses `text`; relative paths resolve against `directory`.
     public static func parse(_ text: String, directory: String) throws(ConfigurationError) -> WebConfig {
-        guard nestingBound(text) <= maximumNesting else {
-            throw ConfigurationError("web config: nested deeper than \(maximumNesting) levels (the schema has 4)")
-        }
-        let root: Node?
+        guard nestingBound(text) <= maximumNesting else { throw ConfigurationError(tooDeep) }
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: text)
+            root = try YAMLComposer(maximumNesting: maximumNesting, maximumNodes: maximumNodes).compose(text)
+        } catch .nestedTooDeep {
+            throw ConfigurationError(tooDeep)
+        } catch .tooManyNodes(let limit) {
+            throw ConfigurationError("web config: more than \(limit) YAML nodes once aliases are expanded")
         } catch {
-            let oneLine = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            throw ConfigurationError(YAMLFields.printable("web config: not valid YAML: \(oneLine.joined(separator: " "))"))
+            throw ConfigurationError(YAMLFields.printable("web config: not valid YAML: \(error)"))
         }
         let top = try YAMLFields(root, path: "")
         try top.check(known: topKeys)
@@ -219,7 +226,7 @@ public enum WebConfigParser {
         let burst = try f.int("burst") ?? 0
         guard let node = f.node("interval") else { return nil }
         var seconds: Double
-        if node.tag.description == Tag.Name.int.rawValue, let nanoseconds = node.int {
+        if case .scalar(let scalar) = node, scalar.tag == .int, let nanoseconds = scalar.integer {
             seconds = Double(nanoseconds) / 1e9  // go-yaml v2 reads an integer Duration as nanoseconds
         } else {
             var text = try YAMLFields.scalarText(node, path: f.fieldPath("interval"))

@@ -1,5 +1,3 @@
-import Yams
-
 /// Strict reading of a YAML mapping, the way Go's `yaml.UnmarshalStrict` reads into a struct:
 /// every key must be known, none may repeat, and values must have the right shape. Errors name
 /// the key by its dotted path (`tls_server_config.min_version`) and its line.
@@ -9,28 +7,28 @@ import Yams
 struct YAMLFields {
     /// Dotted path of this mapping ("" at the top).
     let path: String
-    private let entries: [(key: String, value: Node)]
+    private let entries: [(key: String, value: YAMLNode)]
 
     /// Reads `node` as a mapping; a null node is an empty mapping.
-    init(_ node: Node?, path: String) throws(ConfigurationError) {
+    init(_ node: YAMLNode?, path: String) throws(ConfigurationError) {
         self.path = path
         guard let node, !Self.isNull(node) else {
             entries = []
             return
         }
-        guard case .mapping(let mapping) = node else {
+        guard case .mapping(let mapping, _) = node else {
             throw Self.error(path.isEmpty ? "the file" : path, node, "must be a mapping of keys to values, not \(Self.kind(node))")
         }
         var seen = Set<String>()
-        var entries: [(String, Node)] = []
+        var entries: [(String, YAMLNode)] = []
         for (keyNode, value) in mapping {
             guard case .scalar(let key) = keyNode else {
                 throw Self.error(path.isEmpty ? "the file" : path, keyNode, "has a key that is not a plain string")
             }
-            guard seen.insert(key.string).inserted else {
-                throw Self.error(Self.join(path, key.string), keyNode, "appears twice")
+            guard seen.insert(key.text).inserted else {
+                throw Self.error(Self.join(path, key.text), keyNode, "appears twice")
             }
-            entries.append((key.string, value))
+            entries.append((key.text, value))
         }
         self.entries = entries
     }
@@ -43,13 +41,13 @@ struct YAMLFields {
     }
 
     /// The value of `key`, or nil when it is absent or null.
-    func node(_ key: String) -> Node? {
+    func node(_ key: String) -> YAMLNode? {
         guard let node = entries.first(where: { $0.key == key })?.value, !Self.isNull(node) else { return nil }
         return node
     }
 
     /// All keys and values, in file order (for free-form mappings such as `basic_auth_users`).
-    var pairs: [(key: String, value: Node)] { entries }
+    var pairs: [(key: String, value: YAMLNode)] { entries }
 
     func fieldPath(_ key: String) -> String { Self.join(path, key) }
 
@@ -65,7 +63,7 @@ struct YAMLFields {
     /// A list of strings; nil when absent or null, `[]` for an empty list.
     func strings(_ key: String) throws(ConfigurationError) -> [String]? {
         guard let node = node(key) else { return nil }
-        guard case .sequence(let sequence) = node else {
+        guard case .sequence(let sequence, _) = node else {
             throw Self.error(fieldPath(key), node, "must be a list, not \(Self.kind(node))")
         }
         var result: [String] = []
@@ -92,18 +90,18 @@ struct YAMLFields {
     /// A boolean (YAML 1.1 spellings, unquoted, as go-yaml v2 reads them); nil when absent or null.
     func bool(_ key: String) throws(ConfigurationError) -> Bool? {
         guard let node = node(key) else { return nil }
-        guard case .scalar(let scalar) = node, scalar.style == .plain || node.tag.description == Tag.Name.bool.rawValue else {
+        guard case .scalar(let scalar) = node, scalar.style == .plain || scalar.tag == .bool else {
             throw Self.error(fieldPath(key), node, "must be true or false")
         }
-        if Self.trueWords.contains(scalar.string) { return true }
-        if Self.falseWords.contains(scalar.string) { return false }
-        throw Self.error(fieldPath(key), node, "must be true or false, not \"\(Self.excerpt(scalar.string))\"")
+        if Self.trueWords.contains(scalar.text) { return true }
+        if Self.falseWords.contains(scalar.text) { return false }
+        throw Self.error(fieldPath(key), node, "must be true or false, not \"\(Self.excerpt(scalar.text))\"")
     }
 
     /// An integer; nil when absent or null.
     func int(_ key: String) throws(ConfigurationError) -> Int? {
         guard let node = node(key) else { return nil }
-        guard case .scalar = node, node.tag.description == Tag.Name.int.rawValue, let value = node.int else {
+        guard case .scalar(let scalar) = node, scalar.tag == .int, let value = scalar.integer else {
             throw Self.error(fieldPath(key), node, "must be an integer")
         }
         return value
@@ -114,17 +112,17 @@ struct YAMLFields {
     static let trueWords: Set<String> = ["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"]
     static let falseWords: Set<String> = ["n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"]
 
-    static func isNull(_ node: Node) -> Bool {
-        guard case .scalar = node else { return false }
-        return node.tag.description == Tag.Name.null.rawValue
+    static func isNull(_ node: YAMLNode) -> Bool {
+        guard case .scalar(let scalar) = node else { return false }
+        return scalar.tag == .null
     }
 
-    static func scalarText(_ node: Node, path: String) throws(ConfigurationError) -> String {
+    static func scalarText(_ node: YAMLNode, path: String) throws(ConfigurationError) -> String {
         guard case .scalar(let scalar) = node else { throw error(path, node, "must be a string, not \(kind(node))") }
-        return isNull(node) ? "" : scalar.string
+        return isNull(node) ? "" : scalar.text
     }
 
-    static func kind(_ node: Node) -> String {
+    static func kind(_ node: YAMLNode) -> String {
         switch node {
         case .mapping: "a mapping"
         case .sequence: "a list"
@@ -146,8 +144,8 @@ struct YAMLFields {
         String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : $0 }))
     }
 
-    static func error(_ path: String, _ node: Node?, _ problem: String) -> ConfigurationError {
-        let line = node?.mark.map { " (line \($0.line))" } ?? ""
+    static func error(_ path: String, _ node: YAMLNode?, _ problem: String) -> ConfigurationError {
+        let line = node.map { " (line \($0.mark.line))" } ?? ""
         return ConfigurationError(printable("web config: \(path)\(line): \(problem)"))
     }
 }
