@@ -89,6 +89,24 @@ import Testing
         #expect(after == before, "before only: \(Set(before.split(separator: "\n")).subtracting(after.split(separator: "\n"))); after only: \(Set(after.split(separator: "\n")).subtracting(before.split(separator: "\n")))")
     }
 
+    /// A dead pid with a file that cannot be read whole is never folded: reported once,
+    /// forgotten as dead, its files left exactly as they are (the others fold).
+    @Test func aPidWithACorruptFileIsReportedOnceAndLeftAlone() throws {
+        for pid in 501...502 { Self.writeWorker(dir.path, pid: pid, scale: 1) }
+        let corrupt = DBWriter(path: dir.file("counter_501.db"))
+        corrupt.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["route": "/a"], help: "Requests."), 1)
+        corrupt.appendRaw([0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0])  // a key length past `used`
+        let collector = try DirectoryCollector(directory: dir.path, options: options())
+        for pid in 501...502 { try collector.markDead(pid: pid) }
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir.file("counter_501.db")))
+        let first = collector.compact(delay: 0)
+        #expect(first.pidsFolded == ["502"])
+        #expect(first.errors.count == 1 && first.errors[0].contains("counter_501.db"), "\(first.errors)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.file("counter_501.db"))) == before)
+        let second = collector.compact(delay: 0)
+        #expect(second.errors.isEmpty && second.filesFolded == 0, "reported once: \(second)")
+    }
+
     /// Every step of a pass, interrupted as by `kill -9`: a fresh collector (a restart)
     /// settles it, and serves exactly what was served before; nothing is left behind.
     @Test(arguments: CompactionStep.allCases)

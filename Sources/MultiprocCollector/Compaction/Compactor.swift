@@ -56,6 +56,12 @@ struct Compactor {
         var forget: [JournalRecord] = []
         let present = Dictionary(grouping: presentFiles(), by: \.pid)
         for (pid, entry) in ledger.dead.sorted(by: { $0.key < $1.key }) {
+            // Not due yet: nothing to read (the check below compares with the snapshot taken
+            // at death, so a change any time before the fold is caught then).
+            guard now - entry.markedAt >= delay else {
+                report.pidsWaiting += 1
+                continue
+            }
             let foldable = (present[pid] ?? []).filter { ArchiveContent.target(of: $0) != nil }
                 .compactMap { (try? FileSnapshot.take($0.description, in: directory)) ?? nil }
             if foldable.isEmpty {
@@ -67,10 +73,6 @@ struct Compactor {
             if foldable.contains(where: { !$0.unchanged(as: recorded[$0.name]) }) {
                 forget.append(.forget(pid: pid))
                 report.pidsRevived.append(pid)
-                continue
-            }
-            guard now - entry.markedAt >= delay else {
-                report.pidsWaiting += 1
                 continue
             }
             planned += foldable
@@ -92,7 +94,8 @@ struct Compactor {
     }
 
     /// Step 2: temporary archives written and synced, the pass journalled. A pid with a file
-    /// that cannot be read whole is left out (and reported): a pid is folded whole or not at all.
+    /// that cannot be read whole is left out, reported once and forgotten as dead (its files
+    /// stay as they are): a pid is folded whole or not at all.
     private func write(planned: [FileSnapshot], pids: [String], pass id: Int, ledger: inout CompactionLedger,
                        report: inout CompactionReport) throws(CompactionFailure) -> PreparedPass? {
         var entries: [String: [ArchiveContent.Entry]] = [:]
@@ -105,6 +108,11 @@ struct Compactor {
         }
         let planned = planned.filter { !unreadable.contains(MetricFileName($0.name)!.pid) }
         let pids = pids.filter { !unreadable.contains($0) }
+        if !unreadable.isEmpty {
+            let forget = unreadable.sorted().map { JournalRecord.forget(pid: $0) }
+            do { try journal.append(forget) } catch { throw .journal(error) }
+            for record in forget { ledger.apply(record) }
+        }
         guard !planned.isEmpty else { return nil }
 
         // Each archive: as it is now, then the planned files' entries in plan order.
