@@ -22,9 +22,20 @@ struct CompactionJournal {
     let directory: Int32
 
     /// Appends `records`, durably (fsync), in one write.
-    func append(_ records: [JournalRecord]) throws(JournalError) {
+    ///
+    /// Only a death (``JournalRecord/dead(pid:markedAt:)``) creates a missing journal: every
+    /// other record continues what the journal already says, and putting a file back into a
+    /// directory the app is wiping could make the wipe fail. When the journal is gone, records
+    /// that only end or forget something (`ifPresent`) are dropped, and the others fail with
+    /// ``JournalError/vanished``.
+    func append(_ records: [JournalRecord], ifPresent: Bool = false) throws(JournalError) {
         guard !records.isEmpty else { return }
         let text = Array(records.map(\.line).joined().utf8)
+        let recordsADeath = records.contains { if case .dead = $0 { return true } else { return false } }
+        if !recordsADeath, !exists {
+            if ifPresent { return }
+            throw .vanished
+        }
         try withLockedJournal(create: true) { fd throws(JournalError) in
             var done = 0
             while done < text.count {
@@ -35,6 +46,12 @@ struct CompactionJournal {
             }
             guard fsync(fd) == 0 else { throw .io("fsync: \(errnoText(errno))") }
         }
+    }
+
+    /// Whether the journal exists.
+    var exists: Bool {
+        var info = stat()
+        return fstatat(directory, Self.fileName, &info, AT_SYMLINK_NOFOLLOW) == 0
     }
 
     /// The records up to the first torn or unreadable line, and how many lines were read.
@@ -120,5 +137,7 @@ struct CompactionJournal {
 struct JournalError: Error, CustomStringConvertible {
     let reason: String
     static func io(_ reason: String) -> JournalError { JournalError(reason: reason) }
+    /// The journal disappeared in the middle of something it records (the directory was wiped).
+    static let vanished = JournalError(reason: "gone in the middle of a pass (the directory was wiped?)")
     var description: String { "\(CompactionJournal.fileName): \(reason)" }
 }

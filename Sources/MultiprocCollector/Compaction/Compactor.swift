@@ -43,6 +43,8 @@ struct Compactor {
         var pids: [String]
         /// Where each archive's entries lie (for ``MonotonicGuard``): entry key → value offset.
         var valueOffsets: [String: [String: Int]]
+        /// The new archives' content, by archive name (none in a pass found in the journal).
+        var temporaries: [String: TemporaryArchive] = [:]
     }
 
     // MARK: Plan and prepare
@@ -79,7 +81,7 @@ struct Compactor {
             pids.append(pid)
         }
         for case .forget(let pid) in forget { ledger.apply(.forget(pid: pid)) }
-        do { try journal.append(forget) } catch { throw .journal(error) }
+        do { try journal.append(forget, ifPresent: true) } catch { throw .journal(error) }
         guard !planned.isEmpty else { return nil }
 
         // A file some process maps for writing is in use (a reused pid that opened it): leave that pid.
@@ -110,7 +112,7 @@ struct Compactor {
         let pids = pids.filter { !unreadable.contains($0) }
         if !unreadable.isEmpty {
             let forget = unreadable.sorted().map { JournalRecord.forget(pid: $0) }
-            do { try journal.append(forget) } catch { throw .journal(error) }
+            do { try journal.append(forget, ifPresent: true) } catch { throw .journal(error) }
             for record in forget { ledger.apply(record) }
         }
         guard !planned.isEmpty else { return nil }
@@ -134,10 +136,11 @@ struct Compactor {
         try stop(.writeTemporaries)
         var swaps: [JournalRecord.ArchiveSwap] = []
         var offsets: [String: [String: Int]] = [:]
+        var temporaries: [String: TemporaryArchive] = [:]
         for (name, content) in contents.sorted(by: { $0.key < $1.key }) {
             let temporary = Self.temporaryName(pass: id, archive: name)
             let bytes = content.bytes
-            try writeFile(temporary, bytes)
+            temporaries[name] = try TemporaryArchive(bytes: bytes, name: temporary, in: directory)
             let replaced = (try? FileSnapshot.take(name, in: directory))??.inode
             swaps.append(.init(name: name, temporary: temporary, hash: FileSnapshot.hash(Array(bytes[0..<FileSnapshot.used(of: bytes)])),
                                replacedInode: replaced))
@@ -146,9 +149,10 @@ struct Compactor {
         try stop(.journalReady)
         let records: [JournalRecord] = [.begin(pass: id)] + planned.map { .planned(pass: id, $0) }
             + swaps.map { .archive(pass: id, $0) } + [.ready(pass: id)]
+        // No journal any more: the app wiped the directory while the pass prepared.
         do { try journal.append(records) } catch { throw .journal(error) }
         for record in records { ledger.apply(record) }
-        return PreparedPass(id: id, planned: planned, archives: swaps, pids: pids, valueOffsets: offsets)
+        return PreparedPass(id: id, planned: planned, archives: swaps, pids: pids, valueOffsets: offsets, temporaries: temporaries)
     }
 
     // MARK: Switch
@@ -178,6 +182,7 @@ struct Compactor {
         }
         for swap in pass.archives {
             try stop(.switchArchive)
+            try pass.temporaries[swap.name]?.link(in: directory)
             guard renameat(directory, swap.temporary, directory, swap.name) == 0 else {
                 // Only the journal can finish this pass now: leave it to recovery.
                 throw .io("\(swap.name): rename: \(errnoText(errno))")
@@ -200,7 +205,7 @@ struct Compactor {
         for file in planned { unlinkat(directory, Self.foldingName(file.name), 0) }
         try stop(.forgetPids)
         let records = pids.map { JournalRecord.forget(pid: $0) } + [.done(pass: id)]
-        do { try journal.append(records) } catch { throw .journal(error) }
+        do { try journal.append(records, ifPresent: true) } catch { throw .journal(error) }
         for record in records { ledger.apply(record) }
     }
 
@@ -211,7 +216,7 @@ struct Compactor {
         for file in renamed { _ = renameBack(file.name) }
         for swap in pass.archives { unlinkat(directory, swap.temporary, 0) }
         let records = [JournalRecord.abort(pass: pass.id)] + revived.sorted().map { .forget(pid: $0) }
-        do { try journal.append(records) } catch { throw .journal(error) }
+        do { try journal.append(records, ifPresent: true) } catch { throw .journal(error) }
         for record in records { ledger.apply(record) }
     }
 
@@ -326,19 +331,6 @@ struct Compactor {
         }
     }
 
-    private func writeFile(_ name: String, _ bytes: [UInt8]) throws(CompactionFailure) {
-        let fd = openat(directory, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .io("\(name): create: \(errnoText(errno))") }
-        defer { close(fd) }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { throw .io("\(name): write: \(errnoText(errno))") }
-            done += n
-        }
-        guard fsync(fd) == 0 else { throw .io("\(name): fsync: \(errnoText(errno))") }
-    }
 
     private func stop(_ step: CompactionStep) throws(CompactionFailure) {
         if stopBefore(step) { throw .simulatedCrash(step) }

@@ -1,0 +1,59 @@
+import Glibc
+
+// MARK: - New archive content, invisible until the switch
+
+/// The new content of an archive, waiting for a pass's switch.
+///
+/// It is written to an unnamed file in the metric directory (`O_TMPFILE`): an app wiping the
+/// directory while a pass prepares (`shutil.rmtree`, `os.listdir` + `os.remove`) never sees
+/// it, so it can neither make the wipe fail ("directory not empty") nor vanish under it. It
+/// gets its temporary name only in the switch, under the scrape lock, right before it is
+/// renamed over the archive; a crash before that leaves nothing behind (the journal's pass
+/// then has no temporary, and recovery undoes it). Where `O_TMPFILE` is not supported (or
+/// `/proc` is not mounted, to link it), the file is named from the start.
+final class TemporaryArchive {
+    /// The unnamed file, or -1 once named.
+    private var descriptor: Int32 = -1
+    let name: String
+
+    /// `__O_TMPFILE` with `O_DIRECTORY`, which Swift's Glibc module does not export.
+    private static let openTemporary = Int32(0o20_000_000) | O_DIRECTORY
+
+    /// Writes `bytes` (synced) to an unnamed file in `directory` that ``link(in:)`` names `name`.
+    init(bytes: [UInt8], name: String, in directory: Int32) throws(CompactionFailure) {
+        self.name = name
+        var fd = openat(directory, ".", Self.openTemporary | O_RDWR | O_CLOEXEC, 0o644)
+        let named = fd < 0
+        if named { fd = openat(directory, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644) }
+        guard fd >= 0 else { throw .io("\(name): create: \(errnoText(errno))") }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else {
+                close(fd)
+                throw .io("\(name): write: \(errnoText(errno))")
+            }
+            done += n
+        }
+        guard fsync(fd) == 0 else {
+            close(fd)
+            throw .io("\(name): fsync: \(errnoText(errno))")
+        }
+        if named { close(fd) } else { descriptor = fd }
+    }
+
+    /// Gives the file its name (already named: nothing to do).
+    func link(in directory: Int32) throws(CompactionFailure) {
+        guard descriptor >= 0 else { return }
+        guard linkat(AT_FDCWD, "/proc/self/fd/\(descriptor)", directory, name, AT_SYMLINK_FOLLOW) == 0 else {
+            throw .io("\(name): link: \(errnoText(errno))")
+        }
+        close(descriptor)
+        descriptor = -1
+    }
+
+    deinit {
+        if descriptor >= 0 { close(descriptor) }
+    }
+}
