@@ -56,6 +56,9 @@ public final class DirectoryCollector: @unchecked Sendable {
         /// Compaction stops before the step for which this returns true, as a crash would
         /// (tests of crash safety).
         var compactionStopBefore: @Sendable (CompactionStep) -> Bool = { _ in false }
+        /// Seconds each compaction pass sleeps before each of its steps: a hidden `serve` flag
+        /// for the kill -9 test, which needs its kills to land inside passes (0: never).
+        package var compactionStepPause: Double = 0
 
         /// The defaults.
         public init() {}

@@ -58,6 +58,10 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("compaction.interval"), help: "Time between compaction passes (e.g. 10s).")
     var compactionInterval = "10s"
 
+    @Option(name: .customLong("compaction.test-pause-before-step"),
+            help: ArgumentHelp("Test hook: sleep this long before each step of a compaction pass (the kill -9 test).", visibility: .hidden))
+    var compactionTestPause = "0s"
+
     @Flag(name: .customLong("auto-mark-dead"),
           help: ArgumentHelp("Find dead workers in /proc and mark them dead, for servers without a death hook (uWSGI, celery, multiprocessing).",
                              discussion: "Needs the app's processes visible: same host, or shareProcessNamespace: true in Kubernetes. See README, Auto mark-dead."))
@@ -92,6 +96,7 @@ struct Serve: ParsableCommand {
             do {
                 var options = DirectoryCollector.Options()
                 options.recordsDeadPids = config.compaction != nil
+                options.compactionStepPause = try DurationParser.seconds(compactionTestPause)
                 collector = try DirectoryCollector(directory: config.directory, options: options)
             } catch {
                 logger.error("cannot use metric directory", metadata: ["dir": "\(config.directory)", "err": "\(error)"])

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MultiprocCollector
+import MultiprocSupport
 
 /// Compaction: dead pids' files folded into archives, checked against what was served before,
 /// against prometheus_client's own collector, and across a pass stopped at every step.
@@ -29,10 +30,20 @@ import Testing
         }
     }
 
-    private func options(delay stop: CompactionStep? = nil) -> DirectoryCollector.Options {
+    /// Options that record dead pids and stop a pass before the `occurrence`-th time it
+    /// reaches `stop` (a step done once per archive is reached several times a pass).
+    private func options(stoppingBefore stop: CompactionStep? = nil, occurrence: Int = 1) -> DirectoryCollector.Options {
         var options = DirectoryCollector.Options()
         options.recordsDeadPids = true
-        if let stop { options.compactionStopBefore = { $0 == stop } }
+        if let stop {
+            let reached = Locked(0)
+            options.compactionStopBefore = { step in
+                step == stop && reached.withLock { count in
+                    count += 1
+                    return count == occurrence
+                }
+            }
+        }
         return options
     }
 
@@ -115,7 +126,9 @@ import Testing
             let dir = TemporaryDirectory()
             let pids = 300..<(303 + seed % 4)
             for pid in pids { Self.writeWorker(dir.path, pid: pid, scale: Double(pid % 7 + seed)) }
-            let crashing = try DirectoryCollector(directory: dir.path, options: options(delay: step))
+            // Steps done once per archive are interrupted before the first, second or third.
+            let occurrence = step == .switchArchive ? 1 + seed % 3 : 1
+            let crashing = try DirectoryCollector(directory: dir.path, options: options(stoppingBefore: step, occurrence: occurrence))
             // Some archives already exist from an earlier pass.
             if seed % 2 == 1 {
                 try crashing.markDead(pid: pids.lowerBound)
@@ -126,6 +139,10 @@ import Testing
             let expected = try DirectoryCollector(directory: dir.path).collect().text
             let stopped = crashing.compact(delay: 0)
             #expect(stopped.errors.contains { $0.contains("stopped before \(step.rawValue)") }, "\(stopped)")
+            if step == .switchArchive, occurrence > 1 {
+                #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).contains { $0.hasSuffix(".tmp") },
+                        "stopped between two archives: the rest wait as named temporaries")
+            }
 
             let restarted = try DirectoryCollector(directory: dir.path, options: options())
             let recovery = restarted.recoverCompaction()

@@ -38,5 +38,5 @@ public struct CompactionReport: Sendable, Equatable {
 /// Where a pass can be told to stop, as if the process died there (tests of crash safety).
 /// Each case names the step that would come next.
 enum CompactionStep: String, CaseIterable, Sendable {
-    case writeTemporaries, journalReady, renameFiles, verifyFiles, switchArchive, journalCommit, unlinkFiles, forgetPids
+    case writeTemporaries, journalReady, renameFiles, verifyFiles, nameTemporaries, switchArchive, journalCommit, unlinkFiles, forgetPids
 }

@@ -24,6 +24,8 @@ struct Compactor {
     /// Test hook: called before each step; returning true stops the pass right there, as a
     /// crash would (``SimulatedCrash``), leaving the directory and the journal as they are.
     var stopBefore: (CompactionStep) -> Bool = { _ in false }
+    /// Test hook: seconds to sleep before each step (see ``DirectoryCollector/Options``).
+    var pauseBeforeEachStep: Double = 0
 
     struct SimulatedCrash: Error {}
 
@@ -180,9 +182,13 @@ struct Compactor {
             try undo(pass, renamed: renamed, ledger: &ledger, revived: revived)
             return false
         }
+        // Every temporary named before any archive is switched: once one is, recovery must be
+        // able to finish the pass, which needs all of them.
+        try stop(.nameTemporaries)
+        for swap in pass.archives { try pass.temporaries[swap.name]?.link(in: directory) }
+        fsync(directory)
         for swap in pass.archives {
             try stop(.switchArchive)
-            try pass.temporaries[swap.name]?.link(in: directory)
             guard renameat(directory, swap.temporary, directory, swap.name) == 0 else {
                 // Only the journal can finish this pass now: leave it to recovery.
                 throw .io("\(swap.name): rename: \(errnoText(errno))")
@@ -231,8 +237,10 @@ struct Compactor {
     // MARK: Recovery
 
     /// Settles a pass the journal began and did not end (a crash): finished when it can be
-    /// (every temporary intact, every planned file as planned), else undone. Committed passes
-    /// get their leftovers deleted.
+    /// (every temporary intact, every planned file as planned), else undone — but never undone
+    /// once an archive was switched (its planned files would then count twice): such a pass,
+    /// which the switch's order makes impossible unless someone deleted its temporaries, is an
+    /// error for an operator. Committed passes get their leftovers deleted.
     mutating func recover(_ ledger: inout CompactionLedger) throws(CompactionFailure) -> CompactionReport.Recovery? {
         removeStrayTemporaries(ledger)
         var outcome: CompactionReport.Recovery?
@@ -260,6 +268,9 @@ struct Compactor {
                 ledger.apply(.commit(pass: id))
                 try finishCommitted(id, planned: pass.planned, pids: prepared.pids, ledger: &ledger)
                 outcome = .rolledForward
+            } else if pass.archives.contains(where: switched) {
+                throw .io("compaction pass \(id) was interrupted after switching archives and cannot be finished "
+                          + "(a temporary or planned file is missing or changed); its files are left as they are")
             } else {
                 try undo(prepared, renamed: pass.planned.filter { exists(Self.foldingName($0.name)) },
                          ledger: &ledger, revived: [])
@@ -283,7 +294,7 @@ struct Compactor {
                 ?? ((try? FileSnapshot.take(Self.foldingName(file.name), in: directory)) ?? nil)
             guard file.unchanged(as: now) else {
                 // Already deleted after a switch is fine only if some archive was switched.
-                if pass.archives.contains(where: { archiveHash($0.name) == $0.hash }) { continue }
+                if pass.archives.contains(where: switched) { continue }
                 return false
             }
         }
@@ -301,6 +312,13 @@ struct Compactor {
     }
 
     // MARK: Helpers
+
+    /// Whether `swap` happened: the archive holds the new content in a file other than the one
+    /// it replaced (the same content in the same file means the new content was the old one).
+    private func switched(_ swap: JournalRecord.ArchiveSwap) -> Bool {
+        guard let archive = (try? FileSnapshot.take(swap.name, in: directory)) ?? nil else { return false }
+        return archive.hash == swap.hash && archive.inode != swap.replacedInode
+    }
 
     private func archiveHash(_ name: String) -> UInt64? {
         (try? FileSnapshot.take(name, in: directory))??.hash
@@ -333,6 +351,7 @@ struct Compactor {
 
 
     private func stop(_ step: CompactionStep) throws(CompactionFailure) {
+        if pauseBeforeEachStep > 0 { usleep(useconds_t(pauseBeforeEachStep * 1_000_000)) }
         if stopBefore(step) { throw .simulatedCrash(step) }
     }
 }

@@ -72,6 +72,7 @@ extension DirectoryCollector {
             while flock(dir.descriptor, LOCK_EX) != 0, errno == EINTR {}
             var compactor = Compactor(directory: dir.descriptor)
             compactor.stopBefore = options.compactionStopBefore
+            compactor.pauseBeforeEachStep = options.compactionStepPause
             do {
                 var ledger = CompactionLedger(try compactor.journal.load().records)
                 try body(&compactor, &ledger, &report)
