@@ -2,6 +2,7 @@ import ExporterHTTP
 import Foundation
 import MultiprocSupport
 import Testing
+import TestSupport
 
 /// Runs `body` on `count` threads at once and returns their results in order.
 func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) -> T) -> [T] {

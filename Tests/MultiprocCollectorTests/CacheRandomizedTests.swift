@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import MultiprocCollector
 
 /// Drives a real directory through thousands of random changes and checks after every step
@@ -284,20 +285,8 @@ enum PythonReference {
 
     @discardableResult
     static func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(status: process.terminationStatus, stderr: String(decoding: errors, as: UTF8.self))
-        }
-        return String(decoding: data, as: UTF8.self)
+        let exit = try ChildProcess.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3"] + arguments)
+        guard exit.status == 0, !exit.signaled else { throw Failure(status: exit.status, stderr: exit.stderr) }
+        return exit.stdout
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import MultiprocCollector
 
 /// Files of pids marked dead are read once more and then frozen (see ``DeadFold``): these

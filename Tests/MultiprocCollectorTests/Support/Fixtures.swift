@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 // MARK: - Finding and copying the committed fixtures
 
@@ -74,14 +75,13 @@ struct CaseSetup: Decodable, Sendable {
 /// A private copy of a case's `db/` in a temporary directory, removed on `remove()`.
 /// Tests never run the collector on the fixtures themselves.
 struct ScratchDirectory {
-    let url: URL
-    var path: String { url.path }
+    private let directory = TemporaryDirectory(prefix: "golden")
+    var url: URL { directory.url }
+    var path: String { directory.path }
 
     /// Copies the `.db` files (and anything else) of `source`; an absent `source` gives an empty directory.
     init(copying source: URL, setup: CaseSetup? = nil) throws {
         let fm = FileManager.default
-        url = fm.temporaryDirectory.appendingPathComponent("golden-\(UUID().uuidString)")
-        try fm.createDirectory(at: url, withIntermediateDirectories: true)
         for name in (try? fm.contentsOfDirectory(atPath: source.path)) ?? [] where name != ".gitkeep" {
             try fm.copyItem(at: source.appendingPathComponent(name), to: url.appendingPathComponent(name))
         }
@@ -97,7 +97,5 @@ struct ScratchDirectory {
         try FileManager.default.contentsOfDirectory(atPath: path).sorted()
     }
 
-    func remove() {
-        try? FileManager.default.removeItem(at: url)
-    }
+    func remove() { directory.remove() }
 }
