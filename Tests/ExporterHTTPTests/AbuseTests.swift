@@ -33,11 +33,7 @@ struct AbuseTests {
         }
 
         /// VmRSS in KiB.
-        var rssKiB: Int {
-            let status = (try? String(contentsOfFile: "/proc/\(process.pid)/status", encoding: .utf8)) ?? ""
-            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
-        }
+        var rssKiB: Int { process.statusKiB("VmRSS") ?? -1 }
 
         var isRunning: Bool { process.isRunning }
 

@@ -76,6 +76,13 @@ package final class ChildProcess: @unchecked Sendable {
     /// What the process wrote to stderr so far.
     package var stderr: String { err.text }
 
+    /// A size field of `/proc/<pid>/status` in KiB (`VmRSS`, `RssAnon`...); nil once it exited.
+    package func statusKiB(_ field: String) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }) else { return nil }
+        return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+    }
+
     /// Waits until stderr holds `text`; false when the process closed stderr (it exited)
     /// or `timeout` seconds passed first.
     package func waitForStderr(containing text: String, timeout: Double = 60) -> Bool {
