@@ -9,7 +9,7 @@
 #   make dist    release tarball + Debian package in dist/ (static binary, version from git)
 #   make bench   benchmarks against the Python collector (not part of make test)
 #   make fuzz    libFuzzer targets (+ASan), FUZZ_SECONDS each (default 60); crashes in fuzz-corpus-work/
-#   make sanitize      the unit tests under AddressSanitizer, then ThreadSanitizer
+#   make sanitize      the unit tests under AddressSanitizer + LeakSanitizer, then ThreadSanitizer
 #   make reliability   load test: Python writers + mark-dead + wrk for 60 s (scripts/reliability/load.sh)
 #
 # Everything the targets need is checked by `make deps`, which installs missing system
@@ -212,12 +212,16 @@ fuzz: fuzz-build
 	  test "$${PIPESTATUS[0]}" = 0 || { echo "fuzz-$$t found a crash: see fuzz-corpus-work/crashes/$$t/"; exit 1; }; \
 	done
 
-## sanitize: the unit tests under ASan and TSan, each in its own build directory.
+## sanitize: the unit tests under ASan with LeakSanitizer, then TSan, each in its own build directory.
 ## handle_sigbus=0: ASan must not claim SIGBUS, so the collector's SigbusGuard handler runs.
+## detect_leaks=1: LeakSanitizer checks the test process and every binary it spawns (serve, check)
+## at their exits; scripts/sanitize/lsan.supp suppresses the XCTest runner's own leaks, nothing else.
 ## Two shutdown tests time replies against wall-clock bounds that sanitizer slowdowns break.
 SANITIZE_SKIP := --skip 'shutdownFinishesInFlightRepliesThenStopsAccepting|clientsThatLeftDoNotHoldUpShutdown'
+SANITIZE_ASAN := ASAN_OPTIONS=handle_sigbus=0:detect_leaks=1 \
+                 LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/sanitize/lsan.supp:print_suppressions=0
 sanitize: deps
-	ASAN_OPTIONS=handle_sigbus=0:detect_leaks=0 $(SWIFT) test --scratch-path .build-asan --sanitize=address $(SANITIZE_SKIP)
+	$(SANITIZE_ASAN) $(SWIFT) test --scratch-path .build-asan --sanitize=address $(SANITIZE_SKIP)
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --scratch-path .build-tsan --sanitize=thread $(SANITIZE_SKIP)
 
 ## reliability: concurrent Python writers + mark-dead + wrk against a release build (minutes)
