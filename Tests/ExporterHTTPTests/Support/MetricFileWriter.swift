@@ -2,7 +2,7 @@ import Foundation
 import MultiprocCollector
 import TestSupport
 
-/// Writes `.db` files in prometheus_client's multiprocess format (DESIGN.md §2) so tests can
+/// Writes `.db` files in prometheus_client's multiprocess format (docs/design.md §2) so tests can
 /// build fixture directories without Python.
 struct MetricFileWriter {
     struct Entry {
