@@ -5,7 +5,8 @@
 #                release since 0.4 (test-clients), real-Prometheus integration (plain and HTTPS +
 #                basic auth), gunicorn end to end, deploy/ validation (Kubernetes, systemd,
 #                Dockerfile), package install test,
-#                auto mark-dead end to end (uWSGI, SIGKILL, pid reuse, pid namespaces)
+#                auto mark-dead end to end (uWSGI, SIGKILL, pid reuse, pid namespaces),
+#                examples/embedding (the library used by another package) against dump
 #   make dist    release tarball + Debian package in dist/ (static binary, version from git)
 #   make bench   benchmarks against the Python collector (not part of make test)
 #   make fuzz    libFuzzer targets (+ASan), FUZZ_SECONDS each (default 60); crashes in fuzz-corpus-work/
@@ -39,6 +40,7 @@ DIST_APT_PACKAGES := dpkg-dev lintian man-db binutils systemd curl debootstrap g
 # make test-auto-mark-dead: a real uWSGI (Debian's, with its Python 3 plugin); unshare is in util-linux
 AUTO_MARK_DEAD_APT_PACKAGES := uwsgi-core uwsgi-plugin-python3 util-linux
 
+.PHONY: test-embedding
 .PHONY: run build release test test-unit test-conformance test-clients test-compaction compaction-crash test-integration test-tls test-e2e test-auto-mark-dead deps-auto-mark-dead test-deploy bench bench-tls deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
 
 help:
@@ -96,7 +98,7 @@ run: release
 	exec $(RELEASE_BIN) serve --multiproc-dir "$$dir" --web.listen-address "$(LISTEN)"
 
 ## test: everything CI runs
-test: test-unit test-conformance test-clients test-compaction test-integration test-tls test-e2e test-deploy test-package test-auto-mark-dead
+test: test-unit test-conformance test-clients test-compaction test-integration test-tls test-e2e test-deploy test-package test-auto-mark-dead test-embedding
 
 test-unit: build
 	$(SWIFT) test
@@ -160,6 +162,11 @@ test-auto-mark-dead: build deps-auto-mark-dead
 # deploy/: Kubernetes schemas, systemd unit, Dockerfile (builds the static release binary).
 test-deploy: deps deps-deploy
 	deploy/validate.sh
+
+# examples/embedding: a package using the library by path builds (release, in its own
+# examples/embedding/.build) and prints exactly what `dump` prints (scripts/check-embedding.sh).
+test-embedding: build
+	scripts/check-embedding.sh $(DEBUG_BIN)
 
 ## dist: dist/multiproc-exporter-<version>.linux-<arch>.tar.gz, dist/multiproc-exporter_<version>-1_<arch>.deb
 ## and dist/sha256sums.txt (deploy/dist.sh; versions: deploy/version.sh). Replaces dist/.
@@ -229,4 +236,4 @@ reliability: release
 	scripts/reliability/load.sh $(RELEASE_BIN)
 
 clean:
-	rm -rf .build .build-fuzz .build-asan .build-tsan .build-static dist
+	rm -rf .build .build-fuzz .build-asan .build-tsan .build-static dist examples/embedding/.build
