@@ -28,3 +28,10 @@ package enum PythonKeys {
         return head + (shape == .labelsAndHelp ? "{\(body)}, \(JSONText.quoted(help))]" : "{\(body)}]")
     }
 }
+
+extension SampleKey {
+    /// This key re-encoded the way prometheus_client writes it.
+    var pythonEncoded: String {
+        PythonKeys.encode(metric: metricName, sample: sampleName, labels: labels.map { ($0.name, $0.value) }, help: help)
+    }
+}
