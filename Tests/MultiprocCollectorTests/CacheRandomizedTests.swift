@@ -7,7 +7,9 @@ import TestSupport
 /// that the cached collector says exactly what a cold read says — and, at checkpoints, what
 /// prometheus_client itself says about the same directory.
 ///
-/// Reproduce a failure with `CACHE_FUZZ_SEED=<seed printed in the failure> swift test --filter CacheRandomized`.
+/// Reproduce a failure with `CACHE_FUZZ_SEED=<seed printed in the failure> swift test --filter CacheRandomized`:
+/// every choice is drawn from the seed, never from the order of a `Set` or `Dictionary`
+/// (which differs from run to run).
 @Suite struct CacheRandomizedTests {
 
     struct SplitMix64: RandomNumberGenerator {
@@ -133,7 +135,7 @@ import TestSupport
                 live.insert(pid)
                 return "new pid \(pid)"
             }
-            let pid = live.randomElement(using: &rng)!
+            let pid = live.sorted().randomElement(using: &rng)!
             switch roll {
             case 52..<56:
                 // A file cut short under the cache (truncate, `> file`, a wipe reusing the
@@ -213,7 +215,7 @@ import TestSupport
             case 92..<95:
                 // A new worker reuses a dead pid: it shows itself (a live gauge, or a new series)
                 // and then updates existing series in place; later it dies again.
-                guard let reused = dead.randomElement(using: &rng) else { return "no dead pid to reuse" }
+                guard let reused = dead.sorted().randomElement(using: &rng) else { return "no dead pid to reuse" }
                 dead.remove(reused)
                 live.insert(reused)
                 if Bool.random(using: &rng) {
@@ -224,8 +226,8 @@ import TestSupport
                     nextPid += 1
                     writer("counter", reused).set(DBWriter.key(metric: "req", sample: "req_total", labels: ["route": "/reused\(nextPid)"], help: "Requests."), 1)
                 }
-                for (name, w) in writers where name.hasSuffix("_\(reused).db") {
-                    for key in w.positions.keys.shuffled(using: &rng).prefix(3) { w.set(key, Double(Int.random(in: 0...99, using: &rng))) }
+                for (name, w) in writers.sorted(by: { $0.key < $1.key }) where name.hasSuffix("_\(reused).db") {
+                    for key in w.positions.keys.sorted().shuffled(using: &rng).prefix(3) { w.set(key, Double(Int.random(in: 0...99, using: &rng))) }
                 }
                 return "reuse pid \(reused)"
             case 80..<88:
@@ -237,8 +239,8 @@ import TestSupport
                 return "remove \(name)"
             case 88..<92:
                 // The whole directory is wiped and the same names are written again (a restart).
-                let names = Array(writers.keys)
-                for name in names + truncated { unlink("\(root)/\(name)") }
+                let names = writers.keys.sorted()
+                for name in names + truncated.sorted() { unlink("\(root)/\(name)") }
                 writers = [:]
                 truncated = []
                 for name in names.prefix(4) {
@@ -254,9 +256,9 @@ import TestSupport
                 return "wipe and recreate"
             default:
                 // Values change in place without new entries (only live workers write).
-                let liveWriters = writers.filter { name, _ in live.contains { name.hasSuffix("_\($0).db") } }.map(\.value)
+                let liveWriters = writers.filter { name, _ in live.contains { name.hasSuffix("_\($0).db") } }.sorted { $0.key < $1.key }.map(\.value)
                 for w in liveWriters.shuffled(using: &rng).prefix(3) {
-                    for key in w.positions.keys.shuffled(using: &rng).prefix(5) { w.set(key, Double(Int.random(in: 0...99, using: &rng))) }
+                    for key in w.positions.keys.sorted().shuffled(using: &rng).prefix(5) { w.set(key, Double(Int.random(in: 0...99, using: &rng))) }
                 }
                 return "update in place"
             }
