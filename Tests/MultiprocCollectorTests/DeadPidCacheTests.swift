@@ -80,10 +80,11 @@ import TestSupport
     /// (the worker is alive), mapped or not. Before, only mapped files counted: the new
     /// content was read once, frozen with the dead pid, and the worker's later updates in
     /// place were never seen (found by `CacheRandomizedTests` under `make test`).
-    @Test func emptyFileRewrittenAfterItsPidDiedThawsThePid() throws {
+    @Test(arguments: [FileChangeWatch.Detection.inotify, .sizeComparison])
+    func emptyFileRewrittenAfterItsPidDiedThawsThePid(detection: FileChangeWatch.Detection) throws {
         let path = dir.file("counter_7.db")
         DBWriter(path: path).set(jobs, 1)
-        let collector = try DirectoryCollector(directory: dir.path)
+        let collector = try DirectoryCollector(directory: dir.path, changeDetection: detection)
         _ = collector.collect()
         #expect(truncate(path, 0) == 0)
         #expect(collector.collect().problems.map(\.reason) == [.emptyFile])

@@ -59,9 +59,10 @@ package final class ChildProcess: @unchecked Sendable {
     /// The `waitpid` status once the child was reaped.
     private let reaped = Locked<Int32?>(nil)
 
-    /// Why a child could not be started.
-    package struct SpawnError: Error, CustomStringConvertible {
+    /// A child that could not be started, or did not finish in time.
+    package struct Failure: Error, CustomStringConvertible {
         package let description: String
+        package init(description: String) { self.description = description }
     }
 
     /// Starts `executable` with `arguments` (and `environment` instead of this process's
@@ -106,17 +107,39 @@ package final class ChildProcess: @unchecked Sendable {
         for fd in [outPipe[1], errPipe[1]] where fd >= 0 { close(fd) }
         guard rc == 0 else {
             for fd in [outPipe[0], errPipe[0]] where fd >= 0 { close(fd) }
-            throw SpawnError(description: "cannot start \(executable.path): \(String(cString: strerror(rc)))")
+            throw Failure(description: "cannot start \(executable.path): \(String(cString: strerror(rc)))")
         }
         pid = child
         out.start(reading: outPipe[0])
         err.start(reading: errPipe[0])
     }
 
-    /// Runs `executable` to its end.
-    package static func run(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> Exit {
-        try ChildProcess(executable, arguments, environment: environment).wait()
+    /// Runs `executable` to its end; killed, and a ``Failure``, after `timeout` seconds.
+    package static func run(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
+                            timeout: Double = 120) throws -> Exit {
+        let child = try ChildProcess(executable, arguments, environment: environment)
+        guard let exit = child.wait(timeout: timeout) else {
+            throw Failure(description: "\(executable.path) \(arguments.joined(separator: " ")) did not finish in \(timeout) s")
+        }
+        return exit
     }
+
+    /// Runs the command `name` (looked up in `PATH`: ``path(of:)``) to its end.
+    package static func run(_ name: String, _ arguments: [String], environment: [String: String]? = nil,
+                            timeout: Double = 120) throws -> Exit {
+        try run(URL(fileURLWithPath: try path(of: name)), arguments, environment: environment, timeout: timeout)
+    }
+
+    /// `name` looked up in `PATH` (or as given when it holds a slash).
+    package static func path(of name: String) throws -> String {
+        if name.contains("/") { return name }
+        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        for dir in dirs where access("\(dir)/\(name)", X_OK) == 0 { return "\(dir)/\(name)" }
+        throw Failure(description: "\(name) not found in PATH")
+    }
+
+    /// Whether the command `name` is installed.
+    package static func available(_ name: String) -> Bool { (try? path(of: name)) != nil }
 
     /// Whether the child has not exited yet.
     package var isRunning: Bool {
@@ -160,6 +183,20 @@ package final class ChildProcess: @unchecked Sendable {
         reaped.withLock { status in
             if status == nil { kill(pid, signal) }
         }
+    }
+
+    /// ``wait()`` for at most `timeout` seconds; nil (the child killed) when it was still running.
+    package func wait(timeout: Double) -> Exit? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while isRunning {
+            guard Date() < deadline else {
+                send(SIGKILL)
+                wait()
+                return nil
+            }
+            usleep(2_000)
+        }
+        return wait()
     }
 
     /// Waits for the exit and for the end of both pipes; returns the whole output.

@@ -77,7 +77,7 @@ struct CacheState: ~Copyable {
         let slots = fold.accumulate(plan: currentPlan, files: merged, slots: merged.map { plan.builder.slots(of: $0) })
 
         statistics.count(merged)
-        deadPids.freeze(merged)
+        deadPids.freeze(merged, files: files)
         return Snapshot(plan: currentPlan, slots: slots, problems: problems, statistics: statistics)
     }
 
