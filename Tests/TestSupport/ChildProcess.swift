@@ -167,15 +167,24 @@ package final class ChildProcess: @unchecked Sendable {
     /// Waits until stderr holds `text`; false when the process closed stderr (it exited)
     /// or `timeout` seconds passed first.
     package func waitForStderr(containing text: String, timeout: Double = 60) -> Bool {
+        wait(for: text, in: err, timeout: timeout)
+    }
+
+    /// Waits until stdout holds `text` (a child saying it is ready); as ``waitForStderr(containing:timeout:)``.
+    package func waitForStdout(containing text: String, timeout: Double = 60) -> Bool {
+        wait(for: text, in: out, timeout: timeout)
+    }
+
+    private func wait(for text: String, in drain: Drain, timeout: Double) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if stderr.contains(text) { return true }
-            if err.closed.wait(timeout: .now() + 0.01) == .success {
-                err.closed.signal()  // leave it signalled for wait()
-                return stderr.contains(text)
+            if drain.text.contains(text) { return true }
+            if drain.closed.wait(timeout: .now() + 0.01) == .success {
+                drain.closed.signal()  // leave it signalled for wait()
+                return drain.text.contains(text)
             }
         }
-        return stderr.contains(text)
+        return drain.text.contains(text)
     }
 
     /// Sends `signal` (to a child not reaped yet: its pid cannot have been reused).
