@@ -5,11 +5,12 @@
 #                release since 0.4 (test-clients), real-Prometheus integration (plain and HTTPS +
 #                basic auth), gunicorn end to end, deploy/ validation (Kubernetes, systemd,
 #                Dockerfile), package install test,
-#                auto mark-dead end to end (uWSGI, SIGKILL, pid reuse, pid namespaces)
+#                auto mark-dead end to end (uWSGI, SIGKILL, pid reuse, pid namespaces),
+#                examples/embedding (the library used by another package) against dump
 #   make dist    release tarball + Debian package in dist/ (static binary, version from git)
 #   make bench   benchmarks against the Python collector (not part of make test)
 #   make fuzz    libFuzzer targets (+ASan), FUZZ_SECONDS each (default 60); crashes in fuzz-corpus-work/
-#   make sanitize      the unit tests under AddressSanitizer, then ThreadSanitizer
+#   make sanitize      the unit tests under AddressSanitizer + LeakSanitizer, then ThreadSanitizer
 #   make reliability   load test: Python writers + mark-dead + wrk for 60 s (scripts/reliability/load.sh)
 #
 # Everything the targets need is checked by `make deps`, which installs missing system
@@ -39,6 +40,7 @@ DIST_APT_PACKAGES := dpkg-dev lintian man-db binutils systemd curl debootstrap g
 # make test-auto-mark-dead: a real uWSGI (Debian's, with its Python 3 plugin); unshare is in util-linux
 AUTO_MARK_DEAD_APT_PACKAGES := uwsgi-core uwsgi-plugin-python3 util-linux
 
+.PHONY: test-embedding
 .PHONY: run build release test test-unit test-conformance test-clients test-compaction compaction-crash test-integration test-tls test-e2e test-auto-mark-dead deps-auto-mark-dead test-deploy bench bench-tls deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
 
 help:
@@ -96,7 +98,7 @@ run: release
 	exec $(RELEASE_BIN) serve --multiproc-dir "$$dir" --web.listen-address "$(LISTEN)"
 
 ## test: everything CI runs
-test: test-unit test-conformance test-clients test-compaction test-integration test-tls test-e2e test-deploy test-package test-auto-mark-dead
+test: test-unit test-conformance test-clients test-compaction test-integration test-tls test-e2e test-deploy test-package test-auto-mark-dead test-embedding
 
 test-unit: build
 	$(SWIFT) test
@@ -161,6 +163,11 @@ test-auto-mark-dead: build deps-auto-mark-dead
 test-deploy: deps deps-deploy
 	deploy/validate.sh
 
+# examples/embedding: a package using the library by path builds (release, in its own
+# examples/embedding/.build) and prints exactly what `dump` prints (scripts/check-embedding.sh).
+test-embedding: build
+	scripts/check-embedding.sh $(DEBUG_BIN)
+
 ## dist: dist/multiproc-exporter-<version>.linux-<arch>.tar.gz, dist/multiproc-exporter_<version>-1_<arch>.deb
 ## and dist/sha256sums.txt (deploy/dist.sh; versions: deploy/version.sh). Replaces dist/.
 dist: deps deps-dist
@@ -212,12 +219,16 @@ fuzz: fuzz-build
 	  test "$${PIPESTATUS[0]}" = 0 || { echo "fuzz-$$t found a crash: see fuzz-corpus-work/crashes/$$t/"; exit 1; }; \
 	done
 
-## sanitize: the unit tests under ASan and TSan, each in its own build directory.
+## sanitize: the unit tests under ASan with LeakSanitizer, then TSan, each in its own build directory.
 ## handle_sigbus=0: ASan must not claim SIGBUS, so the collector's SigbusGuard handler runs.
+## detect_leaks=1: LeakSanitizer checks the test process and every binary it spawns (serve, check)
+## at their exits; scripts/sanitize/lsan.supp suppresses the XCTest runner's own leaks, nothing else.
 ## Two shutdown tests time replies against wall-clock bounds that sanitizer slowdowns break.
 SANITIZE_SKIP := --skip 'shutdownFinishesInFlightRepliesThenStopsAccepting|clientsThatLeftDoNotHoldUpShutdown'
+SANITIZE_ASAN := ASAN_OPTIONS=handle_sigbus=0:detect_leaks=1 \
+                 LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/sanitize/lsan.supp:print_suppressions=0
 sanitize: deps
-	ASAN_OPTIONS=handle_sigbus=0:detect_leaks=0 $(SWIFT) test --scratch-path .build-asan --sanitize=address $(SANITIZE_SKIP)
+	$(SANITIZE_ASAN) $(SWIFT) test --scratch-path .build-asan --sanitize=address $(SANITIZE_SKIP)
 	TSAN_OPTIONS=halt_on_error=1 $(SWIFT) test --scratch-path .build-tsan --sanitize=thread $(SANITIZE_SKIP)
 
 ## reliability: concurrent Python writers + mark-dead + wrk against a release build (minutes)
@@ -225,4 +236,4 @@ reliability: release
 	scripts/reliability/load.sh $(RELEASE_BIN)
 
 clean:
-	rm -rf .build .build-fuzz .build-asan .build-tsan .build-static dist
+	rm -rf .build .build-fuzz .build-asan .build-tsan .build-static dist examples/embedding/.build

@@ -117,15 +117,20 @@ let package = Package(
             ]
         ),
 
+        // What both test targets use (child processes read while they run, temporary
+        // directories, polling). A regular target because test targets cannot depend on one
+        // another; nothing but the test targets depends on it.
+        .target(name: "TestSupport", dependencies: ["MultiprocSupport"], path: "Tests/TestSupport"),
+
         .testTarget(
             name: "MultiprocCollectorTests",
-            dependencies: ["MultiprocCollector", "MultiprocSupport"],
+            dependencies: ["MultiprocCollector", "MultiprocSupport", "TestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "ExporterHTTPTests",
             dependencies: [
-                "ExporterHTTP", "MultiprocCollector", "MultiprocSupport", "CZlib",
+                "ExporterHTTP", "MultiprocCollector", "MultiprocSupport", "CZlib", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Abusive clients against the built `serve` binary (a process of its own, so its RSS can be
 /// read from /proc): the server stays up, memory stays bounded and `/healthz` stays fast.
@@ -9,7 +10,7 @@ struct AbuseTests {
 
     /// A `serve` process over a fixture directory with a wide counter (a ~0.6 MB /metrics body).
     final class Server {
-        let process: Process
+        let process: ChildProcess
         let port: Int
         let fixture: FixtureDirectory
 
@@ -19,24 +20,20 @@ struct AbuseTests {
                 MetricFileWriter.Entry(metric: "wide", sample: "wide_total", labels: ["series": "s\($0)"], help: "Wide.", value: 1)
             }
             try MetricFileWriter.write(wide, to: fixture.url, name: "counter_103.db")
-            let (process, log, port) = try LifecycleTests.launch(["--multiproc-dir", fixture.path, "--web.connection-timeout", "60s"] + extra)
-            guard let port else { throw RawHTTPClient.Failure(description: "serve did not start: \(log)") }
+            let (process, port) = try LifecycleTests.launch(["--multiproc-dir", fixture.path, "--web.connection-timeout", "60s"] + extra)
+            guard let port else { throw RawHTTPClient.Failure(description: "serve did not start: \(process.stderr)") }
             self.process = process
             self.port = port
         }
 
         deinit {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.send(SIGKILL)
+            process.wait()
             fixture.remove()
         }
 
         /// VmRSS in KiB.
-        var rssKiB: Int {
-            let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
-            let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
-        }
+        var rssKiB: Int { process.statusKiB("VmRSS") ?? -1 }
 
         var isRunning: Bool { process.isRunning }
 

@@ -1,6 +1,7 @@
 import ExporterHTTP
 import Foundation
 import Testing
+import TestSupport
 
 /// `serve --auto-mark-dead` in process: real processes, the real /proc, a real socket.
 @Suite("Auto mark-dead in the server")
@@ -12,18 +13,14 @@ struct AutoMarkDeadTests {
     @Test func deadPidIsMarkedLikePostMarkDeadAndTheWriterIsLeftAlone() throws {
         try TestServer.with(configure: { $0.autoMarkDeadInterval = 0.1 }) { server in
             let dir = server.fixture.path
-            let gone = Process()
-            gone.executableURL = URL(fileURLWithPath: "/bin/true")
-            try gone.run()
-            gone.waitUntilExit()
-            let dead = gone.processIdentifier
+            let gone = try ChildProcess(URL(fileURLWithPath: "/bin/true"), [])
+            gone.wait()
+            let dead = gone.pid
             for prefix in ["counter", "histogram", "gauge_livesum"] {
                 try FileManager.default.moveItem(atPath: "\(dir)/\(prefix)_101.db", toPath: "\(dir)/\(prefix)_\(dead).db")
                 try FileManager.default.removeItem(atPath: "\(dir)/\(prefix)_102.db")
             }
-            let writer = Process()
-            writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            writer.arguments = ["python3", "-c", """
+            let writer = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", """
                 import mmap, os, struct, sys, time
                 f = open(os.path.join(sys.argv[1], 'gauge_livesum_%d.db' % os.getpid()), 'a+b')
                 f.truncate(65536)
@@ -31,18 +28,15 @@ struct AutoMarkDeadTests {
                 struct.pack_into('i', m, 0, 8)
                 print('ready', flush=True)
                 time.sleep(60)
-                """, dir]
-            let out = Pipe()
-            writer.standardOutput = out
-            try writer.run()
-            defer { kill(writer.processIdentifier, SIGKILL); writer.waitUntilExit() }
-            _ = out.fileHandleForReading.readData(ofLength: 6)
+                """, dir])
+            defer { writer.send(SIGKILL); writer.wait() }
+            #expect(writer.waitForStdout(containing: "ready\n"), "\(writer.stderr)")
 
             let deadline = Date().addingTimeInterval(10)
             while FileManager.default.fileExists(atPath: "\(dir)/gauge_livesum_\(dead).db") && Date() < deadline {
                 usleep(20_000)
             }
-            #expect(server.fixture.files() == ["counter_\(dead).db", "gauge_livesum_\(writer.processIdentifier).db", "histogram_\(dead).db"])
+            #expect(server.fixture.files() == ["counter_\(dead).db", "gauge_livesum_\(writer.pid).db", "histogram_\(dead).db"])
             let metrics = try server.get("/metrics").text
             #expect(!metrics.contains("inflight"), "the dead pid's live gauge is no longer served")
             #expect(metrics.contains("jobs_total{kind=\"a\"} 3.0"), "its counters are")

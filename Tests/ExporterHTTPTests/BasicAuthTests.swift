@@ -1,5 +1,6 @@
 @testable import ExporterHTTP
 import Foundation
+import TestSupport
 import MultiprocSupport
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import MultiprocCollector
 import Testing
+import TestSupport
 
 /// `multiproc-exporter check`, run as the built binary on hostile directories.
 @Suite("check command: per-file status, totals, exit codes")
@@ -18,19 +19,8 @@ struct CheckCommandTests {
 
     /// Runs the built binary with `arguments` (any subcommand) and collects what it printed.
     static func run(_ arguments: [String], environment: [String: String]? = nil) throws -> Run {
-        let process = Process()
-        process.executableURL = LifecycleTests.binary!
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                   stderr: String(decoding: stderr, as: UTF8.self))
+        let exit = try ChildProcess.run(LifecycleTests.binary!, arguments, environment: environment)
+        return Run(status: exit.status, stdout: exit.stdout, stderr: exit.stderr)
     }
 
     @Test(.enabled(if: LifecycleTests.binary != nil)) func goodDirectoryIsExitZero() throws {

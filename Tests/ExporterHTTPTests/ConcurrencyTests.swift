@@ -2,6 +2,7 @@ import ExporterHTTP
 import Foundation
 import MultiprocSupport
 import Testing
+import TestSupport
 
 /// Runs `body` on `count` threads at once and returns their results in order.
 func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) -> T) -> [T] {
@@ -100,6 +101,63 @@ struct ConcurrencyTests {
             _ = try server.get("/metrics")
             #expect(source.withLock { $0!.collects } == 2)
         }
+    }
+
+    // MARK: mark-dead against a refresh in flight
+
+    /// A refresh that read the directory before a mark-dead still holds the dead pid's live
+    /// gauges: a request sent after the mark-dead reply must wait for a refresh of its own
+    /// instead of joining that one.
+    @Test func requestAfterMarkDeadDoesNotJoinAnOlderRefresh() throws {
+        let source = Locked<SlowSource?>(nil)
+        try TestServer.with(source: { c in
+            let slow = SlowSource(c, delay: 1, pause: .afterReading)
+            source.withLock { $0 = slow }
+            return slow
+        }) { server in
+            let early = Self.scrapeInBackground(port: server.port)
+            #expect(waitUntil { source.withLock { $0 }!.reads == 1 })  // it has read both live gauges
+            let markDead = try server.request("POST", "/mark-dead/101")
+            #expect(markDead.text == "{\"pid\":101,\"removed\":[\"gauge_livesum_101.db\"]}\n")
+            let after = try server.get("/metrics")
+            #expect(after.text.contains("\ninflight 2.0\n"), "pid 101's live gauge is still served")
+            #expect(waitUntil { early.withLock { $0 } != nil })
+            #expect(early.withLock { $0 }!.contains("\ninflight 4.0\n"))  // the older refresh saw both
+            #expect(source.withLock { $0 }!.collects == 2)
+        }
+    }
+
+    /// With a minimum interval, a refresh in flight during a mark-dead must not make its
+    /// (older) snapshot fresh again when it completes after the mark-dead.
+    @Test func minIntervalSnapshotReadBeforeMarkDeadIsNotReused() throws {
+        let source = Locked<SlowSource?>(nil)
+        try TestServer.with(configure: { $0.minScrapeInterval = 60 }, source: { c in
+            let slow = SlowSource(c, delay: 1, pause: .afterReading)
+            source.withLock { $0 = slow }
+            return slow
+        }) { server in
+            let early = Self.scrapeInBackground(port: server.port)
+            #expect(waitUntil { source.withLock { $0 }!.reads == 1 })
+            _ = try server.request("POST", "/mark-dead/101")
+            #expect(waitUntil { early.withLock { $0 } != nil })  // completed after the mark-dead
+            #expect(early.withLock { $0 }!.contains("\ninflight 4.0\n"))
+            let after = try server.get("/metrics")
+            #expect(after.text.contains("\ninflight 2.0\n"), "the snapshot read before mark-dead was reused")
+            #expect(source.withLock { $0 }!.collects == 2)
+            // The new snapshot is reused as usual within the interval.
+            #expect(try server.get("/metrics").text == after.text)
+            #expect(source.withLock { $0 }!.collects == 2)
+        }
+    }
+
+    /// `GET /metrics` on another thread; its body lands in the returned box.
+    static func scrapeInBackground(port: Int) -> Locked<String?> {
+        let body = Locked<String?>(nil)
+        Thread {
+            let text = (try? RawHTTPClient.request(port: port, "GET", "/metrics", timeout: 10))?.text ?? "failed"
+            body.withLock { $0 = text }
+        }.start()
+        return body
     }
 
     /// A large body served again is sent from a memory file with sendfile(2): every copy,

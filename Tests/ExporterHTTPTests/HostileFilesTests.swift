@@ -3,6 +3,7 @@ import Foundation
 import MultiprocSupport
 import MultiprocCollector
 import Testing
+import TestSupport
 
 /// One hostile thing placed in a metric directory next to good files.
 struct HostileCase: CustomTestStringConvertible, Sendable {

@@ -1,6 +1,7 @@
 import ExporterHTTP
 import Foundation
 import MultiprocSupport
+import TestSupport
 import Testing
 
 @Suite("Shutdown and the serve command")
@@ -71,48 +72,54 @@ struct LifecycleTests {
         return nil
     }()
 
-    /// Starts `serve` with `arguments`; returns the process, the log read so far (up to the
-    /// listening line, or all of it when the process exits early) and the port it logged.
-    static func launch(_ arguments: [String]) throws -> (Process, String, Int?) {
-        let process = Process()
-        process.executableURL = binary!
-        process.arguments = ["serve", "--web.listen-address", "127.0.0.1:0"] + arguments
-        let stderr = Pipe()
-        process.standardError = stderr
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        // Read the log until the listening line (or EOF when it exits early).
-        var text = ""
-        let handle = stderr.fileHandleForReading
-        while !text.contains("msg=listening") {
-            let data = handle.availableData
-            if data.isEmpty { break }
-            text += String(decoding: data, as: UTF8.self)
-        }
+    /// Starts `serve` on 127.0.0.1:0 with `arguments` and waits for its `listening` line;
+    /// returns the process (its output is read all along: ``ChildProcess``) and the port it
+    /// logged, nil when it exited first.
+    static func launch(_ arguments: [String]) throws -> (ChildProcess, Int?) {
+        let child = try ChildProcess(binary!, ["serve", "--web.listen-address", "127.0.0.1:0"] + arguments)
+        guard child.waitForStderr(containing: "msg=listening") else { return (child, nil) }
+        let text = child.stderr
         let port = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression)
             .flatMap { Int(text[$0].split(separator: ":").last!) }
-        return (process, text, port)
+        return (child, port)
     }
 
-    @Test(.enabled(if: binary != nil)) func sigtermExitsZero() throws {
+    /// `serve` through every kind of request, then SIGTERM: exit status 0. Under `make
+    /// sanitize` the binary is the ASan build and LeakSanitizer checks it at this exit (a
+    /// leak is exit status 1 with the report on stderr): this is the server's leak test.
+    @Test(.enabled(if: binary != nil)) func sigtermAfterEveryKindOfRequestExitsZero() throws {
         let fixture = try FixtureDirectory.make()
         defer { fixture.remove() }
-        let (process, _, logged) = try Self.launch(["--multiproc-dir", fixture.path])
+        let (child, logged) = try Self.launch(["--multiproc-dir", fixture.path, "--scrape.min-interval", "1s"])
         let port = try #require(logged)
         let r = try RawHTTPClient.request(port: port, "GET", "/metrics")
         #expect(r.status == 200)
         #expect(r.text.contains("jobs_total{kind=\"a\"} 7.0"))
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .exit)
-        #expect(process.terminationStatus == 0)
+        let variants: [[(String, String)]] = [
+            [("Accept-Encoding", "gzip")], [("Accept", "application/openmetrics-text; version=1.0.0; escaping=allow-utf-8")],
+            [("Accept", "text/plain; version=1.0.0"), ("Accept-Encoding", "gzip")],
+        ]
+        for headers in variants + variants {  // the second round is served from the cached bodies
+            #expect(try RawHTTPClient.request(port: port, "GET", "/metrics", headers: headers).status == 200)
+        }
+        #expect(try RawHTTPClient.request(port: port, "POST", "/mark-dead/101").status == 200)
+        #expect(try RawHTTPClient.request(port: port, "GET", "/metrics").text.contains("\ninflight 2.0\n"))
+        #expect(try RawHTTPClient.request(port: port, "HEAD", "/metrics").status == 200)
+        for path in ["/healthz", "/", "/nope"] { _ = try RawHTTPClient.request(port: port, "GET", path) }
+        #expect(try RawHTTPClient.request(port: port, "DELETE", "/metrics").status == 405)
+        child.send(SIGTERM)
+        let exit = child.wait()
+        #expect(!exit.signaled)
+        #expect(exit.status == 0, "\(exit.stderr)")
+        #expect(!exit.stderr.contains("LeakSanitizer"), "\(exit.stderr)")
     }
 
     @Test(.enabled(if: binary != nil)) func missingDirectoryIsExitCode2WithOneLine() throws {
-        let (process, text, port) = try Self.launch(["--multiproc-dir", "/nonexistent/multiproc-\(UUID().uuidString)"])
-        process.waitUntilExit()
+        let (child, port) = try Self.launch(["--multiproc-dir", "/nonexistent/multiproc-\(UUID().uuidString)"])
+        let exit = child.wait()
         #expect(port == nil)
-        #expect(process.terminationStatus == 2)
+        #expect(exit.status == 2)
+        let text = exit.stderr
         let lines = text.split(separator: "\n")
         #expect(lines.count == 1, "\(text)")
         #expect(text.contains("level=error") && text.contains("nonexistent"))
@@ -123,20 +130,9 @@ struct LifecycleTests {
         defer { fixture.remove() }
         let tokenFile = fixture.url.appendingPathComponent("token")
         try Data("\n".utf8).write(to: tokenFile)
-        let (process, _, port) = try Self.launch(["--multiproc-dir", fixture.path, "--web.admin-token-file", tokenFile.path])
-        process.waitUntilExit()
+        let (child, port) = try Self.launch(["--multiproc-dir", fixture.path, "--web.admin-token-file", tokenFile.path])
+        let exit = child.wait()
         #expect(port == nil)
-        #expect(process.terminationStatus == 2)
+        #expect(exit.status == 2)
     }
 }
-
-/// Polls `condition` every 10 ms for up to `timeout` seconds.
-func waitUntil(timeout: Double = 5, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(10_000)
-    }
-    return condition()
-}
-

@@ -1,5 +1,6 @@
 @testable import ExporterHTTP
 import Foundation
+import TestSupport
 import Testing
 
 /// `tls_server_config` on real sockets, against real TLS clients (curl and `openssl s_client`).
@@ -72,7 +73,7 @@ struct TLSTests {
         let suites = "  max_version: TLS12\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n"
         for (prefer, expected) in [("true", "ECDHE-ECDSA-AES256-GCM-SHA384"), ("false", "ECDHE-ECDSA-AES128-GCM-SHA256")] {
             try WebConfigFixture.with(WebConfigFixture.tls + suites + "  prefer_server_cipher_suites: \(prefer)\n") { server, _ throws in
-                let r = try Subprocess.run("openssl", ["s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_2",
+                let r = try ChildProcess.run("openssl", ["s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_2",
                                                        "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384",
                                                        "-CAfile", Self.files.path("ca.pem")])
                 #expect(r.stdout.contains("Cipher is \(expected)"), "prefer \(prefer): \(r.stdout.suffix(400))")
@@ -160,10 +161,9 @@ struct TLSTests {
         defer { directory.remove() }
         let web = try WebConfigFixture(WebConfigFixture.tls)
         defer { web.remove() }
-        let (process, text, port) = try LifecycleTests.launch(["--multiproc-dir", directory.path, "--web.config.file", web.path])
-        defer { process.terminate() }
-        let bound = try #require(port, "\(text)")
-        kill(process.processIdentifier, SIGPIPE)
+        let (process, port) = try LifecycleTests.launch(["--multiproc-dir", directory.path, "--web.config.file", web.path])
+        let bound = try #require(port, "\(process.stderr)")
+        process.send(SIGPIPE)
         usleep(200_000)
         #expect(process.isRunning)
         #expect(try Curl.get(port: bound, "/healthz").status == 200)
@@ -173,7 +173,7 @@ struct TLSTests {
         try WebConfigFixture.with(WebConfigFixture.tls) { server, _ throws in
             // curl reuses the connection for URLs given together; --write-out counts new connects.
             let url = "https://127.0.0.1:\(server.port)/metrics"
-            let r = try Subprocess.run("curl", ["-sS", "--cacert", Self.files.path("ca.pem"), "-o", "/dev/null", "-o", "/dev/null",
+            let r = try ChildProcess.run("curl", ["-sS", "--cacert", Self.files.path("ca.pem"), "-o", "/dev/null", "-o", "/dev/null",
                                                 "-o", "/dev/null", "-w", "%{http_code} %{num_connects}\n", url, url, url])
             #expect(r.stdout == "200 1\n200 0\n200 0\n", "\(r.stdout) \(r.stderr)")
         }

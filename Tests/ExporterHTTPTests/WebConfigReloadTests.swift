@@ -1,5 +1,6 @@
 import ExporterHTTP
 import Foundation
+import TestSupport
 import Testing
 
 /// Edits to the web config file and to the certificates it names take effect without a restart;

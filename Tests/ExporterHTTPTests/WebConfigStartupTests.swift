@@ -1,5 +1,6 @@
 import ExporterHTTP
 import Foundation
+import TestSupport
 import Testing
 
 /// Problems in `--web.config.file` or the files it names stop `serve` at start: exit status 2 and
@@ -50,7 +51,7 @@ struct WebConfigStartupTests {
         let fixture = try WebConfigFixture(WebConfigFixture.tls)
         defer { fixture.remove() }
         let encrypted = fixture.dir.appendingPathComponent("server.key").path
-        let r = try Subprocess.run("openssl", ["pkey", "-in", TLSFiles.shared.path("server.key"), "-aes256",
+        let r = try ChildProcess.run("openssl", ["pkey", "-in", TLSFiles.shared.path("server.key"), "-aes256",
                                                "-passout", "pass:secret", "-out", encrypted])
         #expect(r.status == 0)
         #expect(throws: ConfigurationError.self) { try WebConfigLoader.validate(path: fixture.path) }
@@ -74,10 +75,11 @@ struct WebConfigStartupTests {
         defer { web.remove() }
         try web.copy(TLSFiles.shared.path("server2.key"), as: "other.key")
         for path in [web.path, "/nonexistent/web.yml"] {
-            let (process, text, port) = try LifecycleTests.launch(["--multiproc-dir", fixture.path, "--web.config.file", path])
-            process.waitUntilExit()
+            let (process, port) = try LifecycleTests.launch(["--multiproc-dir", fixture.path, "--web.config.file", path])
+            let exit = process.wait()
             #expect(port == nil)
-            #expect(process.terminationStatus == 2)
+            #expect(exit.status == 2)
+            let text = exit.stderr
             let lines = text.split(separator: "\n")
             #expect(lines.count == 1, "\(text)")
             #expect(lines.first?.contains(path == web.path ? "does not match the certificate" : "cannot read /nonexistent/web.yml") == true, "\(text)")

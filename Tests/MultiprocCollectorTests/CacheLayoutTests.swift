@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import MultiprocCollector
 
 /// Files of older prometheus_client releases through the cache: detected once per content,

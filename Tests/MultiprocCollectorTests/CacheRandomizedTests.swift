@@ -1,12 +1,15 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import MultiprocCollector
 
 /// Drives a real directory through thousands of random changes and checks after every step
 /// that the cached collector says exactly what a cold read says — and, at checkpoints, what
 /// prometheus_client itself says about the same directory.
 ///
-/// Reproduce a failure with `CACHE_FUZZ_SEED=<seed printed in the failure> swift test --filter CacheRandomized`.
+/// Reproduce a failure with `CACHE_FUZZ_SEED=<seed printed in the failure> swift test --filter CacheRandomized`:
+/// every choice is drawn from the seed, never from the order of a `Set` or `Dictionary`
+/// (which differs from run to run).
 @Suite struct CacheRandomizedTests {
 
     struct SplitMix64: RandomNumberGenerator {
@@ -132,7 +135,7 @@ import Testing
                 live.insert(pid)
                 return "new pid \(pid)"
             }
-            let pid = live.randomElement(using: &rng)!
+            let pid = live.sorted().randomElement(using: &rng)!
             switch roll {
             case 52..<56:
                 // A file cut short under the cache (truncate, `> file`, a wipe reusing the
@@ -212,7 +215,7 @@ import Testing
             case 92..<95:
                 // A new worker reuses a dead pid: it shows itself (a live gauge, or a new series)
                 // and then updates existing series in place; later it dies again.
-                guard let reused = dead.randomElement(using: &rng) else { return "no dead pid to reuse" }
+                guard let reused = dead.sorted().randomElement(using: &rng) else { return "no dead pid to reuse" }
                 dead.remove(reused)
                 live.insert(reused)
                 if Bool.random(using: &rng) {
@@ -223,8 +226,8 @@ import Testing
                     nextPid += 1
                     writer("counter", reused).set(DBWriter.key(metric: "req", sample: "req_total", labels: ["route": "/reused\(nextPid)"], help: "Requests."), 1)
                 }
-                for (name, w) in writers where name.hasSuffix("_\(reused).db") {
-                    for key in w.positions.keys.shuffled(using: &rng).prefix(3) { w.set(key, Double(Int.random(in: 0...99, using: &rng))) }
+                for (name, w) in writers.sorted(by: { $0.key < $1.key }) where name.hasSuffix("_\(reused).db") {
+                    for key in w.positions.keys.sorted().shuffled(using: &rng).prefix(3) { w.set(key, Double(Int.random(in: 0...99, using: &rng))) }
                 }
                 return "reuse pid \(reused)"
             case 80..<88:
@@ -236,8 +239,8 @@ import Testing
                 return "remove \(name)"
             case 88..<92:
                 // The whole directory is wiped and the same names are written again (a restart).
-                let names = Array(writers.keys)
-                for name in names + truncated { unlink("\(root)/\(name)") }
+                let names = writers.keys.sorted()
+                for name in names + truncated.sorted() { unlink("\(root)/\(name)") }
                 writers = [:]
                 truncated = []
                 for name in names.prefix(4) {
@@ -253,9 +256,9 @@ import Testing
                 return "wipe and recreate"
             default:
                 // Values change in place without new entries (only live workers write).
-                let liveWriters = writers.filter { name, _ in live.contains { name.hasSuffix("_\($0).db") } }.map(\.value)
+                let liveWriters = writers.filter { name, _ in live.contains { name.hasSuffix("_\($0).db") } }.sorted { $0.key < $1.key }.map(\.value)
                 for w in liveWriters.shuffled(using: &rng).prefix(3) {
-                    for key in w.positions.keys.shuffled(using: &rng).prefix(5) { w.set(key, Double(Int.random(in: 0...99, using: &rng))) }
+                    for key in w.positions.keys.sorted().shuffled(using: &rng).prefix(5) { w.set(key, Double(Int.random(in: 0...99, using: &rng))) }
                 }
                 return "update in place"
             }
@@ -284,20 +287,8 @@ enum PythonReference {
 
     @discardableResult
     static func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(status: process.terminationStatus, stderr: String(decoding: errors, as: UTF8.self))
-        }
-        return String(decoding: data, as: UTF8.self)
+        let exit = try ChildProcess.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3"] + arguments)
+        guard exit.status == 0, !exit.signaled else { throw Failure(status: exit.status, stderr: exit.stderr) }
+        return exit.stdout
     }
 }

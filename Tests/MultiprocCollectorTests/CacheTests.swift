@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TestSupport
 @testable import MultiprocCollector
 
 /// The cache must always give what a cold read gives: these tests change a directory the

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import MultiprocCollector
 
 /// Files of pids marked dead are read once more and then frozen (see ``DeadFold``): these
@@ -72,5 +73,31 @@ import Testing
         #expect(snapshot.text == (try cold()))
         #expect(snapshot.statistics.filesFrozen == 9)
         #expect(snapshot.problems.map(\.reason) == [.emptyFile])
+    }
+
+    /// A file left empty (so unmapped) when its pid was marked dead, then written again in
+    /// place by a new worker with that pid: a file rewritten by system calls thaws its pid
+    /// (the worker is alive), mapped or not. Before, only mapped files counted: the new
+    /// content was read once, frozen with the dead pid, and the worker's later updates in
+    /// place were never seen (found by `CacheRandomizedTests` under `make test`).
+    @Test(arguments: [FileChangeWatch.Detection.inotify, .sizeComparison])
+    func emptyFileRewrittenAfterItsPidDiedThawsThePid(detection: FileChangeWatch.Detection) throws {
+        let path = dir.file("counter_7.db")
+        DBWriter(path: path).set(jobs, 1)
+        let collector = try DirectoryCollector(directory: dir.path, changeDetection: detection)
+        _ = collector.collect()
+        #expect(truncate(path, 0) == 0)
+        #expect(collector.collect().problems.map(\.reason) == [.emptyFile])
+        try collector.markDead(pid: 7)
+        _ = collector.collect()
+
+        let writer = DBWriter(path: path)  // same inode: ftruncate, then stores through a mapping
+        writer.set(jobs, 5)
+        #expect(collector.collect().text.contains("jobs_total{kind=\"a\"} 5.0"))
+        writer.set(jobs, 8)  // in place: no system call
+        let updated = collector.collect()
+        #expect(updated.text.contains("jobs_total{kind=\"a\"} 8.0"), "\(updated.text)")
+        #expect(updated.text == (try cold()))
+        #expect(updated.statistics.filesFrozen == 0)
     }
 }

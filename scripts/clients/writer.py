@@ -187,7 +187,7 @@ def command_write(directory, seed, workers, dead, first=0, golden=False, uniform
     directory = os.path.abspath(directory)
     pids = fork_workers(directory, seed, workers, first, golden)
     mark_dead(directory, pids[:dead])
-    # Layout names as DESIGN.md §2a and the exporter use them.
+    # Layout names as docs/design.md §2a and the exporter use them.
     v = version_tuple()
     layout = 'k4lv8' if v < (0, 4) else 'k3v8' if v < (0, 16) else 'k4v8' if v < (0, 18) else 'k4v16'
     print(json.dumps({'version': version(), 'layout': layout, 'modes': gauge_modes(client_module()),

@@ -62,9 +62,6 @@ final class ExporterMetrics: Sendable {
         }
     }
 
-    func fileErrors(_ reason: FileProblem.Reason) -> Int { counts.withLock { $0.fileErrors[reason] ?? 0 } }
-    func markDeadRequests(_ result: MarkDeadResult) -> Int { counts.withLock { $0.markDead[result] ?? 0 } }
-
     /// The exporter's families for a body built from a snapshot with `statistics`.
     func families(statistics: ScrapeStatistics) -> [MetricFamily] {
         let counts = counts.withLock { $0 }

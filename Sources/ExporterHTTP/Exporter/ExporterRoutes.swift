@@ -1,7 +1,7 @@
 import Logging
 import MultiprocCollector
 
-/// The routes of the exporter (see DESIGN.md §5), as an ``HTTPHandler``.
+/// The routes of the exporter (see docs/design.md §5), as an ``HTTPHandler``.
 ///
 /// Runs on the loop thread: every answer is either immediate and cheap (`/healthz`, `/`,
 /// errors) or deferred to a worker (`/metrics`, mark-dead).

@@ -13,6 +13,12 @@ import MultiprocSupport
 ///   time of the last completed refresh reuses that snapshot and its cached bodies: fresher
 ///   data is traded for throughput when many scrapers poll one exporter.
 /// - At most `maxInFlight` requests wait at once; more are rejected (the route answers 503).
+/// - After ``invalidate()`` returns (mark-dead removed files), no request is answered from a
+///   refresh that started before it: a request that arrives while such a refresh runs waits for
+///   the next one, and that refresh's snapshot, once complete, serves only the requests that
+///   were already waiting for it and is never reused within the minimum interval. (A refresh
+///   started between the removal and ``invalidate()`` counts as older: one refresh too many,
+///   never a removed gauge served.)
 ///
 /// Refreshing, rendering and gzip run on the ``WorkerPool``; completions are called there too
 /// (or synchronously when a cached body can be served at once).
@@ -39,9 +45,24 @@ final class ScrapeCoordinator: Sendable {
         var completion: Completion
     }
 
+    /// The refresh on a worker, if any, and the invalidations that had happened when it began.
+    private enum Refresh {
+        case idle
+        case running(startedAfter: Int)
+    }
+
+    // Invariants: `bodies` hold renderings made in `generation` (a completed refresh or an
+    // invalidation starts the next one); `completedAt` is -infinity unless `snapshot` comes
+    // from a refresh that began after the last invalidation.
     private struct State {
-        var refreshing = false
+        var refresh = Refresh.idle
+        /// Requests waiting for the running refresh.
         var waiters: [Waiter] = []
+        /// Requests that arrived after an invalidation the running refresh predates: they wait
+        /// for the refresh after it.
+        var waitersForNext: [Waiter] = []
+        /// ``invalidate()`` calls so far.
+        var invalidations = 0
         var generation = 0
         var snapshot: Snapshot?
         var completedAt = -Double.infinity
@@ -82,10 +103,18 @@ final class ScrapeCoordinator: Sendable {
             }
             guard state.inFlight < maxInFlight else { return .reject }
             state.inFlight += 1
-            state.waiters.append(Waiter(format: format, gzip: gzip, completion: completion))
-            if state.refreshing { return .wait }
-            state.refreshing = true
-            return .startRefresh
+            let waiter = Waiter(format: format, gzip: gzip, completion: completion)
+            switch state.refresh {
+            case .running(let startedAfter) where startedAfter == state.invalidations:
+                state.waiters.append(waiter)
+            case .running:
+                state.waitersForNext.append(waiter)
+            case .idle:
+                state.waiters.append(waiter)
+                state.refresh = .running(startedAfter: state.invalidations)
+                return .startRefresh
+            }
+            return .wait
         }
         switch next {
         case .answer(let body): return .ready(body)
@@ -104,10 +133,13 @@ final class ScrapeCoordinator: Sendable {
         }
     }
 
-    /// Forgets the last snapshot's freshness (after mark-dead), so the next request refreshes
-    /// even within the minimum interval.
+    /// Forgets the last snapshot's freshness and bodies (after mark-dead removed files): the next
+    /// request refreshes, even within the minimum interval, and never joins a refresh that
+    /// began before this call.
     func invalidate() {
         state.withLock { state in
+            state.invalidations += 1
+            state.generation += 1
             state.completedAt = -.infinity
             state.bodies = [:]
         }
@@ -118,15 +150,26 @@ final class ScrapeCoordinator: Sendable {
     private func refresh() {
         let snapshot = source.collect()
         onRefresh(snapshot)
-        let (waiters, generation) = state.withLock { state in
-            defer { state.waiters = [] }
-            state.refreshing = false
+        enum Next { case finish, refreshAgain }
+        let (waiters, generation, next) = state.withLock { state -> ([Waiter], Int, Next) in
+            guard case .running(let startedAfter) = state.refresh else { preconditionFailure("no refresh was running") }
+            let waiters = state.waiters
             state.generation += 1
             state.snapshot = snapshot
-            state.completedAt = monotonicNow()
             state.bodies = [:]
-            return (state.waiters, state.generation)
+            // An invalidation during this refresh makes its snapshot good only for the requests
+            // that were waiting for it before.
+            state.completedAt = startedAfter == state.invalidations ? monotonicNow() : -.infinity
+            state.waiters = state.waitersForNext
+            state.waitersForNext = []
+            guard !state.waiters.isEmpty else {
+                state.refresh = .idle
+                return (waiters, state.generation, .finish)
+            }
+            state.refresh = .running(startedAfter: state.invalidations)
+            return (waiters, state.generation, .refreshAgain)
         }
+        if next == .refreshAgain { pool.submit { self.refresh() } }
         for waiter in waiters {
             let key = BodyKey(contentType: waiter.format.contentType, gzip: waiter.gzip)
             let body = self.body(for: key, format: waiter.format, snapshot: snapshot, generation: generation)
@@ -140,7 +183,7 @@ final class ScrapeCoordinator: Sendable {
         if let cached = state.withLock({ $0.generation == generation ? $0.bodies[key] : nil }) { return cached }
         let body = renderer.render(snapshot, format: format, gzip: key.gzip)
         state.withLock { state in
-            if state.generation == generation && state.completedAt > -.infinity { state.bodies[key] = body }
+            if state.generation == generation { state.bodies[key] = body }
         }
         return body
     }

@@ -8,8 +8,11 @@ import MultiprocSupport
 /// must not occupy the cooperative pool; and the loop only needs "run this somewhere else".
 final class WorkerPool: @unchecked Sendable {
     // Invariant: `jobs` is only touched under its lock; `available` is a counting semaphore
-    // (one post per queued job or stop request) that is safe to use from any thread.
-    private let jobs = Locked<(queue: [@Sendable () -> Void], head: Int, stopping: Bool)>(([], 0, false))
+    // (one post per queued job or stop request) that is safe to use from any thread. Slots
+    // before `head` are nil: a job is let go as soon as a worker takes it, because jobs
+    // capture their submitters (the scrape coordinator, which holds this pool), and a job kept
+    // in the queue would make that a reference cycle outliving the server.
+    private let jobs = Locked<(queue: [(@Sendable () -> Void)?], head: Int, stopping: Bool)>(([], 0, false))
     private let available: UnsafeMutablePointer<sem_t>
     let threadCount: Int
 
@@ -52,7 +55,7 @@ final class WorkerPool: @unchecked Sendable {
             while sem_wait(available) != 0 {}  // EINTR
             let job = jobs.withLock { state -> (@Sendable () -> Void)? in
                 guard state.head < state.queue.count else { return nil }
-                let job = state.queue[state.head]
+                let job = state.queue[state.head].take()
                 state.head += 1
                 if state.head > 64 && state.head * 2 > state.queue.count {
                     state.queue.removeFirst(state.head)

@@ -77,7 +77,7 @@ struct CacheState: ~Copyable {
         let slots = fold.accumulate(plan: currentPlan, files: merged, slots: merged.map { plan.builder.slots(of: $0) })
 
         statistics.count(merged)
-        deadPids.freeze(merged)
+        deadPids.freeze(merged, files: files)
         return Snapshot(plan: currentPlan, slots: slots, problems: problems, statistics: statistics)
     }
 
@@ -152,13 +152,16 @@ struct CacheState: ~Copyable {
         return merged
     }
 
-    /// Resets (to be read from scratch) the mapped files that system calls changed (or may
-    /// have, when the changes are unknown); returns them.
+    /// Resets (to be read from scratch) the files that system calls changed, or the mapped
+    /// files that may have been rewritten when the changes are unknown; returns them (their
+    /// pids thaw: see ``DeadPids/thawReused(_:files:rewritten:)``).
     private func resetRewrittenFiles(_ changes: FileChangeWatch.Changes, directory: Int32) -> [TrackedFile] {
         let rewritten: [TrackedFile]
         switch changes {
         case .names(let names):
-            rewritten = names.compactMap { files[$0] }.filter { $0.mapping != nil }
+            // Unmapped files too: one that was empty or cut below its header when its pid was
+            // marked dead, written again in place, is a new worker's, and its pid must thaw.
+            rewritten = names.compactMap { files[$0] }
         case .unknown:
             rewritten = files.values.filter { $0.mayHaveBeenRewritten(directory: directory) }
         case .unchecked:

@@ -5,24 +5,30 @@
 /// Nobody writes a dead pid's files any more, so after one last read its non-live files are
 /// *frozen*: their values are folded once (``DeadFold``) and never loaded again, and only their
 /// 8-byte headers are watched. The invariant this type keeps: a file is frozen only while its
-/// pid is in ``pids``, and only after a scrape has read it since the pid was marked dead.
+/// pid is in ``pids``, and only by the scrape that took the pid's death into account (the
+/// first after ``DirectoryCollector/markDead(pid:)``), which read it once more.
 ///
 /// A dead pid comes back to life (it *thaws*: its files are read normally again) when a new
 /// worker shows that it reuses the pid: a live gauge file appears, a file appears that was not
-/// there when the pid died (new name or new inode), or a frozen file's `used` changes (it
-/// added a series). A reuser that only updates existing series in place shows none of these
-/// until it is marked dead in turn, which reads its files once more.
+/// there when the pid died (new name or new inode), a frozen file's `used` changes (it added a
+/// series), a file is rewritten through system calls, or a file that could not be read when
+/// the pid died (empty, cut below its header) is read now. A reuser that only updates
+/// existing series in place shows none of these until it is marked dead in turn, which reads
+/// its files once more.
 ///
 /// Compaction archives (pid ``ArchiveContent/pid``) freeze the same way, for good: only the
 /// compactor changes them, by replacing them (a new file) or by telling the cache.
 struct DeadPids {
     private var pids: Set<ExactString> = []
+    /// The pids recorded by the refresh under way: their files read in it freeze at its end.
+    private var recordedNow: Set<ExactString> = []
 
     var isEmpty: Bool { pids.isEmpty }
 
     /// Records pids marked dead since the last refresh. A pid marked dead again had its files
     /// frozen as of an earlier death: they are read once more before freezing again.
     mutating func record(_ newlyDead: [String], files: [String: TrackedFile]) {
+        recordedNow = Set(newlyDead.map(ExactString.init))
         for pid in newlyDead {
             thaw(pid, files: files)
             pids.insert(ExactString(pid))
@@ -57,11 +63,18 @@ struct DeadPids {
         return faults.count
     }
 
-    /// After a scrape has read them, the non-live files of dead pids (and archives) are final.
-    func freeze(_ merged: [TrackedFile]) {
+    /// Once the scrape that took a pid's death into account has read them, the pid's non-live
+    /// files are final (archives always are). A dead pid's file read for the first time by a
+    /// later scrape (it could not be read when the pid died) was written by a new worker: the
+    /// pid thaws.
+    mutating func freeze(_ merged: [TrackedFile], files: [String: TrackedFile]) {
         for file in merged where !file.isFrozen && file.parsedName.gaugeMode?.isLive != true {
-            let pid = file.parsedName.pid
-            if pid.exactlyEquals(ArchiveContent.pid) || pids.contains(ExactString(pid)) { file.freeze() }
+            let pid = ExactString(file.parsedName.pid)
+            if pid.value.exactlyEquals(ArchiveContent.pid) {
+                file.freeze()
+            } else if pids.contains(pid) {
+                if recordedNow.contains(pid) { file.freeze() } else { thaw(pid.value, files: files) }
+            }
         }
     }
 

@@ -7,7 +7,7 @@ struct RawEntry {
     var valueOffset: Int32
 }
 
-/// Parses the entry list of a metric file (DESIGN.md §2):
+/// Parses the entry list of a metric file (docs/design.md §2):
 ///
 ///     offset 0: int32 used · 4 bytes padding
 ///     entries from 8 to used: int32 n · n bytes key · 1…8 spaces to 8-byte alignment · f64 value · f64 timestamp

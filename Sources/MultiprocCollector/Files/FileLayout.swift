@@ -1,7 +1,7 @@
 // MARK: - How one file lays out its entries
 
 /// The layout of one metric file: the ``KeyShape`` of its keys and how many bytes follow each
-/// key. prometheus_client changed both without a version marker in the file (DESIGN.md §2a),
+/// key. prometheus_client changed both without a version marker in the file (docs/design.md §2a),
 /// so a directory can hold files of several layouts; ``LayoutDetection`` tells them apart
 /// from the bytes.
 ///

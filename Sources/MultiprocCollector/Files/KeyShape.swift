@@ -1,7 +1,7 @@
 // MARK: - The shapes of keys prometheus_client has written
 
 /// Which JSON array a writer stored as an entry's key. Releases changed it without marking
-/// files (DESIGN.md §2a); the decoder recognises each and ``FileLayout`` says which one a
+/// files (docs/design.md §2a); the decoder recognises each and ``FileLayout`` says which one a
 /// file must hold.
 public enum KeyShape: Sendable, Hashable, CaseIterable {
     /// `[metric, sample, {labels}, help]`: 0.16.0 and later.

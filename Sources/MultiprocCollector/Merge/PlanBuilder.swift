@@ -193,6 +193,9 @@ struct PlanBuilder {
             guard pass == .fullBuild else { return nil }
             metrics[Int(index)].conflicted = true
         }
+        // Which file comes first (type, help) or last (mode) decides a metric whose files
+        // disagree, and a new entry, even of a known key, may be in an earlier or later file.
+        if case .metric(let index) = known, pass != .fullBuild, metrics[Int(index)].conflicted { return nil }
         if case .metric(let index) = known, let mode = file.gaugeMode, metrics[Int(index)].mode != mode {
             guard pass == .fullBuild else { return nil }
             if metrics[Int(index)].mode != nil { metrics[Int(index)].conflicted = true }

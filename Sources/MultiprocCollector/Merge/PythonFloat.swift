@@ -52,12 +52,6 @@ enum PythonFloat {
         return i == s.endIndex
     }
 
-    /// Ascending order with NaN last (Python's order with NaN is arbitrary; this one is stable).
-    static func sortsBefore(_ a: Double, _ b: Double) -> Bool {
-        if a.isNaN { return false }
-        if b.isNaN { return true }
-        return a < b
-    }
 }
 
 // MARK: - CPython's list.sort, for lists that hold NaN

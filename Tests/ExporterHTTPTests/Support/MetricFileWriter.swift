@@ -1,7 +1,8 @@
 import Foundation
 import MultiprocCollector
+import TestSupport
 
-/// Writes `.db` files in prometheus_client's multiprocess format (DESIGN.md §2) so tests can
+/// Writes `.db` files in prometheus_client's multiprocess format (docs/design.md §2) so tests can
 /// build fixture directories without Python.
 struct MetricFileWriter {
     struct Entry {
@@ -29,13 +30,14 @@ struct MetricFileWriter {
 
 /// A temporary multiprocess directory with a few workers' files.
 struct FixtureDirectory {
-    let url: URL
-    var path: String { url.path }
+    let directory: TemporaryDirectory
+    var url: URL { directory.url }
+    var path: String { directory.path }
 
     /// Pids 101 and 102: a labelled counter, a histogram, and live-sum gauges.
     static func make() throws -> FixtureDirectory {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("exporter-http-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        let directory = TemporaryDirectory(prefix: "exporter-http")
+        let url = directory.url
         for (pid, n) in [(101, 3.0), (102, 4.0)] {
             try MetricFileWriter.write([
                 .init(metric: "jobs", sample: "jobs_total", labels: ["kind": "a"], help: "Jobs done.", value: n),
@@ -50,10 +52,10 @@ struct FixtureDirectory {
                 .init(metric: "inflight", sample: "inflight", help: "In flight.", value: 2),
             ], to: url, name: "gauge_livesum_\(pid).db")
         }
-        return FixtureDirectory(url: url)
+        return FixtureDirectory(directory: directory)
     }
 
-    func remove() { try? FileManager.default.removeItem(at: url) }
+    func remove() { directory.remove() }
 
     func files() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
 }

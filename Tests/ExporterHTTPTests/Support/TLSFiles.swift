@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// Certificates made by the `openssl` command line for the test run: two CAs, a server
 /// certificate for localhost/127.0.0.1, client certificates with every kind of SAN, and bcrypt
@@ -13,7 +14,7 @@ final class TLSFiles: Sendable {
     /// suites regardless, so that a missing tool fails there instead of skipping.
     static var toolsAvailable: Bool {
         ProcessInfo.processInfo.environment["REQUIRE_INTEGRATION"] == "1"
-            || ["openssl", "curl", "htpasswd"].allSatisfy(Subprocess.available)
+            || ["openssl", "curl", "htpasswd"].allSatisfy(ChildProcess.available)
     }
 
     init() throws {
@@ -33,8 +34,8 @@ final class TLSFiles: Sendable {
     func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
 
     private func openssl(_ arguments: [String]) throws {
-        let result = try Subprocess.run("openssl", arguments)
-        guard result.status == 0 else { throw Subprocess.Failure(description: "openssl \(arguments): \(result.stderr)") }
+        let result = try ChildProcess.run("openssl", arguments)
+        guard result.status == 0 else { throw ChildProcess.Failure(description: "openssl \(arguments): \(result.stderr)") }
     }
 
     private func makeCA(_ name: String) throws {
@@ -54,8 +55,8 @@ final class TLSFiles: Sendable {
 
     /// A `$2y$` hash of `password` by `htpasswd -B` (cost 5: fast tests), or nil without htpasswd.
     static func htpasswdHash(_ password: String, cost: Int = 5) throws -> String? {
-        guard Subprocess.available("htpasswd") else { return nil }
-        let result = try Subprocess.run("htpasswd", ["-nbBC", "\(cost)", "", password])
+        guard ChildProcess.available("htpasswd") else { return nil }
+        let result = try ChildProcess.run("htpasswd", ["-nbBC", "\(cost)", "", password])
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines).trimmingCharacters(in: CharacterSet(charactersIn: ":"))
     }
 

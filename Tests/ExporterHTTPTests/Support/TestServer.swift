@@ -13,22 +13,38 @@ final class LogCapture: Sendable {
     }
 }
 
-/// A source that sleeps before collecting and counts its calls: makes merges slow on purpose.
+/// A source that sleeps while collecting and counts its calls: makes merges slow on purpose.
 final class SlowSource: MetricsSource {
+    /// When the sleep happens: before the files are read (the refresh sees what is there when
+    /// it ends), or after (it returns what was there when it started, like a long merge).
+    enum Pause { case beforeReading, afterReading }
+
     let inner: DirectoryCollector
     let delay: Double
-    private let counter = Locked(0)
-    var collects: Int { counter.withLock { $0 } }
+    let pause: Pause
+    private let counts = Locked((started: 0, read: 0))
+    /// Calls of ``collect()`` so far.
+    var collects: Int { counts.withLock { $0.started } }
+    /// Calls that have read the directory (the rest are still sleeping before reading).
+    var reads: Int { counts.withLock { $0.read } }
 
-    init(_ inner: DirectoryCollector, delay: Double) {
+    init(_ inner: DirectoryCollector, delay: Double, pause: Pause = .beforeReading) {
         self.inner = inner
         self.delay = delay
+        self.pause = pause
     }
 
     func collect() -> Snapshot {
-        counter.withLock { $0 += 1 }
+        counts.withLock { $0.started += 1 }
+        if pause == .beforeReading { sleep() }
+        let snapshot = inner.collect()
+        counts.withLock { $0.read += 1 }
+        if pause == .afterReading { sleep() }
+        return snapshot
+    }
+
+    private func sleep() {
         if delay > 0 { usleep(useconds_t(delay * 1_000_000)) }
-        return inner.collect()
     }
 
     func markDead(pid: Int) throws(CollectorError) -> [String] { try inner.markDead(pid: pid) }

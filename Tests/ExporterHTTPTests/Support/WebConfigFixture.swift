@@ -1,17 +1,17 @@
 import ExporterHTTP
 import Foundation
+import TestSupport
 import MultiprocCollector
 
 /// A folder holding a `web.yml` and copies of the test certificates (so that the YAML can name
 /// them by relative path), and servers started with it.
 final class WebConfigFixture: @unchecked Sendable {
-    let dir: URL
+    private let directory = TemporaryDirectory(prefix: "webconfig")
+    var dir: URL { directory.url }
     var path: String { dir.appendingPathComponent("web.yml").path }
 
     /// Copies `files` (names in ``TLSFiles``) next to a `web.yml` holding `yaml`.
     init(_ yaml: String, files: [String] = ["server.crt", "server.key", "ca.pem"]) throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("webconfig-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         for file in files { try copy(TLSFiles.shared.path(file), as: file) }
         try write(yaml)
     }
@@ -30,7 +30,7 @@ final class WebConfigFixture: @unchecked Sendable {
         let temporary = dir.appendingPathComponent(".\(name).tmp")
         try data.write(to: temporary)
         guard rename(temporary.path, dir.appendingPathComponent(name).path) == 0 else {
-            throw Subprocess.Failure(description: "rename failed")
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: dir.appendingPathComponent(name).path])
         }
     }
 
@@ -44,7 +44,7 @@ final class WebConfigFixture: @unchecked Sendable {
         }, source: source)
     }
 
-    func remove() { try? FileManager.default.removeItem(at: dir) }
+    func remove() { directory.remove() }
 
     /// Runs `body` against a server over a fresh fixture, and cleans both up.
     static func with(_ yaml: String, configure: (inout ExporterConfiguration) -> Void = { _ in },

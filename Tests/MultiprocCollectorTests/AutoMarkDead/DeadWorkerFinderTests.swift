@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import MultiprocCollector
 
 /// ``DeadWorkerFinder`` over real files and a fake `/proc` (where processes can be made to
@@ -124,11 +125,9 @@ struct DeadWorkerFinderTests {
     @Test func realProcessesAgainstTheRealProc() throws {
         let writer = try RealWriter.start(in: dir)
         defer { writer.stop() }
-        let gone = Process()
-        gone.executableURL = URL(fileURLWithPath: "/bin/true")
-        try gone.run()
-        gone.waitUntilExit()
-        let deadPid = Int(gone.processIdentifier)
+        let gone = try ChildProcess(URL(fileURLWithPath: "/bin/true"), [])
+        gone.wait()
+        let deadPid = Int(gone.pid)
         _ = writeMetricFiles(dir, pid: deadPid)
         let finder = DeadWorkerFinder(directory: dir.path)
         let first = try finder.check(markedDead: [])

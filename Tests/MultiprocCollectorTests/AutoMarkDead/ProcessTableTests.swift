@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import MultiprocCollector
 
 @Suite("ProcessTable, ProcessRecord, WritableMappings: /proc parsing, fake and real")
@@ -96,8 +97,8 @@ struct ProcessTableTests {
 /// A real Python child that maps its own `counter_<pid>.db` and `gauge_livesum_<pid>.db`
 /// read-write and shared, as prometheus_client does, and sleeps until stopped.
 final class RealWriter {
-    let process: Process
-    var pid: Int { Int(process.processIdentifier) }
+    let process: ChildProcess
+    var pid: Int { Int(process.pid) }
 
     static let script = """
         import mmap, os, sys, time
@@ -110,23 +111,18 @@ final class RealWriter {
         time.sleep(120)
         """
 
-    private init(process: Process) { self.process = process }
+    private init(process: ChildProcess) { self.process = process }
 
     static func start(in dir: TemporaryDirectory) throws -> RealWriter {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, dir.path]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        _ = out.fileHandleForReading.readData(ofLength: 6)  // "ready\n": the files are mapped
+        let process = try ChildProcess(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script, dir.path])
+        guard process.waitForStdout(containing: "ready\n") else {  // the files are mapped
+            throw ChildProcess.Failure(description: "the writer did not start: \(process.stderr)")
+        }
         return RealWriter(process: process)
     }
 
     func stop() {
-        guard process.isRunning else { return }
-        // SIGKILL: the test runner's children may inherit a blocked SIGTERM.
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.send(SIGKILL)
+        process.wait()
     }
 }

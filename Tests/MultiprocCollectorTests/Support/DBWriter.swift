@@ -107,20 +107,6 @@ final class DBWriter {
     }
 }
 
-/// A temporary directory removed when the value goes away.
-final class TemporaryDirectory {
-    let path: String
-
-    init() {
-        var template = Array("\(NSTemporaryDirectory())/mpe-test-XXXXXX".utf8CString)
-        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-
-    func file(_ name: String) -> String { "\(path)/\(name)" }
-}
-
 extension Snapshot {
     /// Prometheus text 0.0.4 body as a string.
     var text: String { String(decoding: body(.prometheusText004), as: UTF8.self) }

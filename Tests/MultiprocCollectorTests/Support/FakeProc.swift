@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 @testable import MultiprocCollector
 
 /// A directory laid out like `/proc` for ``ProcessTable``: `<pid>/stat`, `<pid>/status`,
