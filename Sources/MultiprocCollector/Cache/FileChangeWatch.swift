@@ -47,8 +47,12 @@ struct FileChangeWatch: ~Copyable {
         case unchecked
     }
 
-    /// The inotify instance is made at the first refresh, not here: a collector that never
-    /// refreshes (or is used once) costs none of the user's instances (128 by default).
+    /// Whether a refresh asked already (see ``changes(path:version:)``).
+    private var asked = false
+
+    /// The inotify instance is made at the second refresh, not here: a collector used once
+    /// (`dump`, an embedder's one-off read) costs none of the user's instances (128 by
+    /// default), and none of the milliseconds the kernel takes to tear one down at exit.
     init(_ detection: Detection = .inotify) {
         self.detection = detection
     }
@@ -60,6 +64,11 @@ struct FileChangeWatch: ~Copyable {
     /// The changes since the last call, for the directory at `path` (`version`: its identity now).
     mutating func changes(path: String, version: MetricDirectory.Version?) -> Changes {
         if detection == .none { return .unchecked }
+        // The first refresh maps everything it reads: nothing is there to have changed yet.
+        guard asked else {
+            asked = true
+            return .unknown
+        }
         if detection == .inotify, descriptor < 0 {
             // First use, or the last attempt failed (the user's instances were all taken):
             // try again, so a passing shortage does not leave the fallback on for good.
