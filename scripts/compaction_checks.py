@@ -278,6 +278,9 @@ def wipes(args):
         # exporter is busy folding them (passes every 20 ms, no delay).
         for n in (1, 2, 3):
             exporter.mark_dead(worker(directory, {'/a': n}))
+        # Pid 4242 dies too, just before the wipe: the journal may still list it as dead then.
+        worker(directory, {'/a': 9}, identifier=4242)
+        exporter.mark_dead(4242)
         try:
             wipe()
         except OSError as error:

@@ -50,7 +50,12 @@ struct CacheState: ~Copyable {
 
     /// Brings every file up to date and merges them. `newlyDead` are pids marked dead since
     /// the last refresh.
-    mutating func refresh(path: String, newlyDead: [String] = []) -> Snapshot {
+    ///
+    /// The files are read under a shared `flock` on the directory, which a compaction pass of
+    /// any process takes exclusively for its switch: no scrape, in this process or another,
+    /// sees a pass half done. `sharedLock: false` is for the compactor's own refreshes, which
+    /// hold the exclusive lock already.
+    mutating func refresh(path: String, newlyDead: [String] = [], sharedLock: Bool = true) -> Snapshot {
         var statistics = ScrapeStatistics()
         var problems: [FileProblem] = []
         lastListing = []
@@ -59,6 +64,7 @@ struct CacheState: ~Copyable {
         var merged: [TrackedFile] = []
         do {
             let directory = try MetricDirectory(path: path)
+            if sharedLock { directory.lock(.shared) }
             merged = refreshFiles(in: directory, path: path, problems: &problems, statistics: &statistics)
         } catch {
             files = [:]

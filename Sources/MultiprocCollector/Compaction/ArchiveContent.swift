@@ -55,10 +55,16 @@ struct ArchiveContent {
         }
     }
 
+    /// The kinds of files that fold (the names' stems).
+    private static let foldableStems = ["counter", "histogram", "summary", "gauge_min", "gauge_max", "gauge_sum", "gauge_mostrecent"]
+
     /// The names of the files of `pid` that fold into archives (whether they exist or not).
     static func foldableNames(pid: String) -> [String] {
-        ["counter", "histogram", "summary", "gauge_min", "gauge_max", "gauge_sum", "gauge_mostrecent"].map { "\($0)_\(pid).db" }
+        foldableStems.map { "\($0)_\(pid).db" }
     }
+
+    /// The archives' names.
+    static let names = Set(foldableNames(pid: pid))
 
     /// Folds `entries` in, in order.
     mutating func add(_ incoming: [Entry]) {

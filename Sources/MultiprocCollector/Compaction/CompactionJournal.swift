@@ -32,11 +32,8 @@ struct CompactionJournal {
         guard !records.isEmpty else { return }
         let text = Array(records.map(\.line).joined().utf8)
         let recordsADeath = records.contains { if case .dead = $0 { return true } else { return false } }
-        if !recordsADeath, !exists {
-            if ifPresent { return }
-            throw .vanished
-        }
-        try withLockedJournal(create: true) { fd throws(JournalError) in
+        let appended = try withLockedJournal(create: recordsADeath) { fd throws(JournalError) in
+            try dropTornTail(fd)
             var done = 0
             while done < text.count {
                 let n = text.withUnsafeBytes { write(fd, $0.baseAddress! + done, text.count - done) }
@@ -46,6 +43,32 @@ struct CompactionJournal {
             }
             guard fsync(fd) == 0 else { throw .io("fsync: \(errnoText(errno))") }
         }
+        if !appended, !ifPresent { throw .vanished }
+    }
+
+    /// A write cut short (ENOSPC, EIO, a kill between two pages of one write) leaves a line
+    /// without its newline; appending after it would hide every later record behind a line
+    /// that fails its checksum. Such a tail was never acted on (every step is journalled
+    /// before it is done): it goes. Runs under the lock, before appending.
+    private func dropTornTail(_ fd: Int32) throws(JournalError) {
+        let size = lseek(fd, 0, SEEK_END)
+        guard size > 0 else { return }
+        var last: UInt8 = 0
+        guard pread(fd, &last, 1, size - 1) == 1 else { throw .io("read: \(errnoText(errno))") }
+        guard last != UInt8(ascii: "\n") else { return }
+        var keep = size - 1
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while keep > 0 {
+            let start = max(0, keep - off_t(chunk.count))
+            let n = pread(fd, &chunk, Int(keep - start), start)
+            guard n > 0 else { throw .io("read: \(errnoText(errno))") }
+            if let newline = chunk[0..<n].lastIndex(of: UInt8(ascii: "\n")) {
+                keep = start + off_t(newline) + 1
+                break
+            }
+            keep = start
+        }
+        guard ftruncate(fd, keep) == 0 else { throw .io("truncate a torn line: \(errnoText(errno))") }
     }
 
     /// Whether the journal exists.
@@ -113,10 +136,12 @@ struct CompactionJournal {
     /// not exist and `create` is false: then nothing runs). A journal
     /// replaced (rewritten, or removed and created again) while waiting for the lock is
     /// opened again, so nothing is appended to a file that no longer has the name.
-    private func withLockedJournal(create: Bool, _ body: (Int32) throws(JournalError) -> Void) throws(JournalError) {
+    /// Returns whether `body` ran.
+    @discardableResult
+    private func withLockedJournal(create: Bool, _ body: (Int32) throws(JournalError) -> Void) throws(JournalError) -> Bool {
         for _ in 0..<8 {
-            let fd = openat(directory, Self.fileName, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0o644)
-            if fd < 0, errno == ENOENT, !create { return }  // no journal: nothing to do
+            let fd = openat(directory, Self.fileName, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0o644)
+            if fd < 0, errno == ENOENT, !create { return false }  // no journal
             guard fd >= 0 else { throw .io("open: \(errnoText(errno))") }
             defer { close(fd) }
             while flock(fd, LOCK_EX) != 0 {
@@ -126,7 +151,7 @@ struct CompactionJournal {
             guard fstat(fd, &opened) == 0 else { throw .io("fstat: \(errnoText(errno))") }
             if fstatat(directory, Self.fileName, &named, AT_SYMLINK_NOFOLLOW) == 0, named.st_ino == opened.st_ino {
                 try body(fd)
-                return  // closing the descriptor releases the lock
+                return true  // closing the descriptor releases the lock
             }
         }
         throw .io("the journal keeps being replaced")

@@ -159,14 +159,19 @@ struct Compactor {
 
     // MARK: Switch
 
-    /// Step 3, to run under the collector's lock. Returns false when a planned file changed
-    /// after the plan (the pass is undone; its pids are forgotten: they are alive).
+    /// Step 3, to run under the collector's lock (and the directory's exclusive `flock`, which
+    /// other processes' scrapes take shared). Returns false when the pass was undone: a planned
+    /// file changed after the plan (its pid is alive again), or something made the switch
+    /// impossible before any archive changed (an archive replaced or the journal gone: the app
+    /// wiped the directory; a temporary that cannot be named).
     mutating func switchArchives(_ pass: PreparedPass, ledger: inout CompactionLedger,
                                  report: inout CompactionReport) throws(CompactionFailure) -> Bool {
         try stop(.renameFiles)
         var renamed: [FileSnapshot] = []
         for file in pass.planned {
-            guard renameat(directory, file.name, directory, Self.foldingName(file.name)) == 0 else {
+            // Never over a `.folding` name something else holds (renameat would replace it).
+            guard !exists(Self.foldingName(file.name)),
+                  renameat(directory, file.name, directory, Self.foldingName(file.name)) == 0 else {
                 report.errors.append("\(file.name): rename: \(errnoText(errno))")
                 try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
                 return false
@@ -175,17 +180,28 @@ struct Compactor {
         }
         try stop(.verifyFiles)
         // A writer that had a file mapped may have written between the plan and the rename.
-        let changed = pass.planned.filter { !$0.unchanged(as: (try? FileSnapshot.take(Self.foldingName($0.name), in: directory)) ?? nil) }
+        let changed = pass.planned.filter { location(of: $0) != .folding }
         if !changed.isEmpty {
             let revived = Set(changed.map { MetricFileName($0.name)!.pid })
             report.pidsRevived += revived.sorted()
             try undo(pass, renamed: renamed, ledger: &ledger, revived: revived)
             return false
         }
-        // Every temporary named before any archive is switched: once one is, recovery must be
-        // able to finish the pass, which needs all of them.
+        // Every temporary named before any archive is switched (once one is, recovery must be
+        // able to finish the pass, which needs all of them), and every archive still the one
+        // the new content was computed from (another compactor or a wipe may have replaced it).
         try stop(.nameTemporaries)
-        for swap in pass.archives { try pass.temporaries[swap.name]?.link(in: directory) }
+        do {
+            for swap in pass.archives { try pass.temporaries[swap.name]?.link(in: directory) }
+            for swap in pass.archives where (try? FileSnapshot.take(swap.name, in: directory))??.inode != swap.replacedInode {
+                throw CompactionFailure.io("\(swap.name) changed since the pass was planned")
+            }
+            guard journal.exists else { throw CompactionFailure.journal(.vanished) }
+        } catch {
+            report.errors.append("\(error)")
+            try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
+            return false
+        }
         fsync(directory)
         for swap in pass.archives {
             try stop(.switchArchive)
@@ -205,6 +221,16 @@ struct Compactor {
         return true
     }
 
+    /// Where a planned file is now, as planned (same inode and content): renamed, still
+    /// under its name, or nowhere (changed, or gone).
+    enum Location { case folding, original }
+
+    func location(of file: FileSnapshot) -> Location? {
+        if file.unchanged(as: (try? FileSnapshot.take(Self.foldingName(file.name), in: directory)) ?? nil) { return .folding }
+        if file.unchanged(as: (try? FileSnapshot.take(file.name, in: directory)) ?? nil) { return .original }
+        return nil
+    }
+
     /// After `commit`: the folded files and temporaries go, the folded pids are forgotten.
     private func finishCommitted(_ id: Int, planned: [FileSnapshot], pids: [String], ledger: inout CompactionLedger) throws(CompactionFailure) {
         try stop(.unlinkFiles)
@@ -216,20 +242,36 @@ struct Compactor {
     }
 
     /// Undoes a pass whose archives were not switched: files renamed back, temporaries
-    /// removed, `abort` journalled, `revived` pids forgotten.
+    /// removed, `abort` journalled, `revived` pids forgotten. A renamed file whose name a new
+    /// process took meanwhile (a reused pid) cannot go back: it moves to a name of a pid no
+    /// process can have, and is recorded dead there, so it stays counted and a later pass
+    /// folds it.
     private func undo(_ pass: PreparedPass, renamed: [FileSnapshot], ledger: inout CompactionLedger,
                       revived: Set<String>) throws(CompactionFailure) {
-        for file in renamed { _ = renameBack(file.name) }
+        var records = [JournalRecord.abort(pass: pass.id)] + revived.sorted().map { .forget(pid: $0) }
+        for file in renamed where !renameBack(file.name, to: file.name) {
+            let pid = Self.orphanPid(pass: pass.id, of: MetricFileName(file.name)!.pid)
+            let orphan = MetricFileName(file.name)!.renamed(pid: pid)
+            guard renameBack(file.name, to: orphan), let snapshot = (try? FileSnapshot.take(orphan, in: directory)) ?? nil else {
+                throw .io("\(Self.foldingName(file.name)): cannot be put back under a metric name; left as it is")
+            }
+            records += [.dead(pid: pid, markedAt: 0), .file(pid: pid, snapshot)]
+        }
         for swap in pass.archives { unlinkat(directory, swap.temporary, 0) }
-        let records = [JournalRecord.abort(pass: pass.id)] + revived.sorted().map { .forget(pid: $0) }
         do { try journal.append(records, ifPresent: true) } catch { throw .journal(error) }
         for record in records { ledger.apply(record) }
     }
 
-    /// Renames `<name>.folding` back to `name` unless something else took the name since
-    /// (link, then unlink: a rename that never replaces).
-    private func renameBack(_ name: String) -> Bool {
-        guard linkat(directory, Self.foldingName(name), directory, name, 0) == 0 else { return false }
+    /// A pid for the file a pass could not put back: above any real pid (`ProcessTable.maxPid`),
+    /// unique per pass and original pid.
+    static func orphanPid(pass: Int, of pid: String) -> String {
+        "\(ProcessTable.maxPid + 1)\(pass)0\(pid)"
+    }
+
+    /// Renames `<name>.folding` to `target` unless something holds `target` (link, then
+    /// unlink: a rename that never replaces).
+    private func renameBack(_ name: String, to target: String) -> Bool {
+        guard linkat(directory, Self.foldingName(name), directory, target, 0) == 0 else { return false }
         unlinkat(directory, Self.foldingName(name), 0)
         return true
     }
@@ -252,7 +294,7 @@ struct Compactor {
             }
             let prepared = PreparedPass(id: id, planned: pass.planned, archives: pass.archives, pids: pids(of: pass.planned), valueOffsets: [:])
             if pass.ready, canFinish(pass) {
-                for file in pass.planned where exists(file.name) {
+                for file in pass.planned where location(of: file) == .original {
                     renameat(directory, file.name, directory, Self.foldingName(file.name))
                 }
                 for swap in pass.archives where exists(swap.temporary) {
@@ -289,14 +331,10 @@ struct Compactor {
             guard current == swap.replacedInode,
                   let temporary = try? FileSnapshot.take(swap.temporary, in: directory), temporary.hash == swap.hash else { return false }
         }
-        for file in pass.planned {
-            let now = ((try? FileSnapshot.take(file.name, in: directory)) ?? nil)
-                ?? ((try? FileSnapshot.take(Self.foldingName(file.name), in: directory)) ?? nil)
-            guard file.unchanged(as: now) else {
-                // Already deleted after a switch is fine only if some archive was switched.
-                if pass.archives.contains(where: switched) { continue }
-                return false
-            }
+        for file in pass.planned where location(of: file) == nil {
+            // Gone (deleted after a switch) is fine only once some archive was switched, and
+            // never when something else holds its name or `.folding` name with other content.
+            guard pass.archives.contains(where: switched), !exists(Self.foldingName(file.name)) else { return false }
         }
         return true
     }

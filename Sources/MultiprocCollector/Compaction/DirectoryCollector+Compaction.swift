@@ -19,21 +19,26 @@ extension DirectoryCollector {
     /// - a pass interrupted anywhere (`kill -9`) is finished or undone by the next pass or
     ///   ``recoverCompaction()``; nothing is lost or counted twice.
     ///
-    /// Blocks: the pass reads and writes files; scrapes wait only for the switch.
+    /// Blocks: the pass reads and writes files; scrapes wait only for the switch. Scrapes of
+    /// other processes (a second exporter, `dump`) wait for it too: the switch holds the
+    /// directory's `flock` exclusively, which every refresh takes shared.
     public func compact(delay: Double) -> CompactionReport {
-        runCompaction { compactor, ledger, report throws(CompactionFailure) in
-            try recover(&compactor, &ledger, &report)
+        runCompaction(rewritingJournal: true) { compactor, directoryHandle, ledger, report throws(CompactionFailure) in
+            try recover(&compactor, directoryHandle, &ledger, &report)
             guard let pass = try compactor.prepare(&ledger, delay: delay, now: Self.wallClock(), report: &report) else {
                 forgetInCache(report.pidsRevived)
                 return
             }
             try state.withLock { cache throws(CompactionFailure) in
-                let before = cache.refresh(path: directory, newlyDead: takeNewlyDead())
-                if try compactor.switchArchives(pass, ledger: &ledger, report: &report) {
-                    cache.forgetDeadPids(pass.pids)
-                    keepCountersMonotonic(cache: &cache, before: before, pass: pass, directory: compactor.directory, report: &report)
+                try withExclusiveLock(directoryHandle) { () throws(CompactionFailure) in
+                    let before = cache.refresh(path: directory, newlyDead: takeNewlyDead(), sharedLock: false)
+                    // Folded pids stay dead in the cache: what is left of them (`all` gauges)
+                    // stays frozen. Revived ones are read normally again.
+                    if try compactor.switchArchives(pass, ledger: &ledger, report: &report) {
+                        keepCountersMonotonic(cache: &cache, before: before, pass: pass, directory: compactor.directory, report: &report)
+                    }
+                    cache.forgetDeadPids(report.pidsRevived)
                 }
-                cache.forgetDeadPids(report.pidsRevived)
             }
         }
     }
@@ -42,25 +47,42 @@ extension DirectoryCollector {
     /// it), so that what is served next counts every sample once. `serve` calls it before it
     /// listens; ``compact(delay:)`` does it first too.
     public func recoverCompaction() -> CompactionReport {
-        runCompaction { compactor, ledger, report throws(CompactionFailure) in
-            try recover(&compactor, &ledger, &report)
+        runCompaction(rewritingJournal: false) { compactor, directoryHandle, ledger, report throws(CompactionFailure) in
+            try recover(&compactor, directoryHandle, &ledger, &report)
         }
     }
 
-    /// Recovery moves files in and out of the merge: under the scrape lock, like a switch.
-    private func recover(_ compactor: inout Compactor, _ ledger: inout CompactionLedger,
+    /// Recovery moves files in and out of the merge: under the scrape lock and the exclusive
+    /// directory lock, like a switch.
+    private func recover(_ compactor: inout Compactor, _ directoryHandle: String, _ ledger: inout CompactionLedger,
                          _ report: inout CompactionReport) throws(CompactionFailure) {
         guard !ledger.passes.isEmpty else {
             compactor.removeStrayTemporaries(ledger)
             return
         }
-        try state.withLock { _ throws(CompactionFailure) in report.recovered = try compactor.recover(&ledger) }
+        try state.withLock { _ throws(CompactionFailure) in
+            try withExclusiveLock(directoryHandle) { () throws(CompactionFailure) in report.recovered = try compactor.recover(&ledger) }
+        }
     }
 
-    /// Runs `body` with the directory locked against other compactors (this process's and
-    /// others', by `flock` on the directory), the journal replayed, and the journal rewritten
-    /// afterwards when it has grown much longer than what it says (``CompactionJournal/compact(factor:minimumLines:)``).
-    private func runCompaction(_ body: (inout Compactor, inout CompactionLedger, inout CompactionReport) throws(CompactionFailure) -> Void) -> CompactionReport {
+    /// Runs `body` with the directory opened again and locked exclusively (a descriptor of
+    /// its own: `flock` belongs to an open file description); closing it unlocks.
+    private func withExclusiveLock(_ path: String, _ body: () throws(CompactionFailure) -> Void) throws(CompactionFailure) {
+        let dir: MetricDirectory
+        do throws(CollectorError) { dir = try MetricDirectory(path: path) } catch { throw .io(error.description) }
+        dir.lock(.exclusive)
+        try body()
+        _ = dir.descriptor  // the lock lasts until here
+    }
+
+    /// Runs `body` with the journal replayed, one pass at a time per directory: in this
+    /// process (`compactionLock`) and across processes (``CompactorLock``; a pass still checks
+    /// that the archives it replaces are the ones it read). With `rewritingJournal`,
+    /// the journal is rewritten afterwards when it has grown much longer than what it says
+    /// (``CompactionJournal/compact(factor:minimumLines:)``); recovery leaves it, so that a
+    /// read-only directory never stops `serve`.
+    private func runCompaction(rewritingJournal: Bool,
+                               _ body: (inout Compactor, String, inout CompactionLedger, inout CompactionReport) throws(CompactionFailure) -> Void) -> CompactionReport {
         let started = monotonicNow()
         var report = CompactionReport()
         compactionLock.withLock { _ in
@@ -69,19 +91,24 @@ extension DirectoryCollector {
                 report.errors.append(error.description)
                 return
             }
-            while flock(dir.descriptor, LOCK_EX) != 0, errno == EINTR {}
+            let held: CompactorLock
+            do throws(CompactionFailure) { held = try CompactorLock(directory: dir.descriptor) } catch {
+                report.errors.append(error.description)
+                return
+            }
             var compactor = Compactor(directory: dir.descriptor)
             compactor.stopBefore = options.compactionStopBefore
             compactor.pauseBeforeEachStep = options.compactionStepPause
             do {
                 var ledger = CompactionLedger(try compactor.journal.load().records)
-                try body(&compactor, &ledger, &report)
-                try compactor.journal.compact()
+                try body(&compactor, directory, &ledger, &report)
+                if rewritingJournal { try compactor.journal.compact() }
             } catch let failure as CompactionFailure {
                 report.errors.append(failure.description)
             } catch {
                 report.errors.append("\(error)")
             }
+            held.release()  // only now: the ledger was loaded, used and written under it
         }
         report.duration = monotonicNow() - started
         return report
@@ -92,7 +119,7 @@ extension DirectoryCollector {
     private func keepCountersMonotonic(cache: inout CacheState, before: Snapshot, pass: Compactor.PreparedPass, directory fd: Int32,
                                        report: inout CompactionReport) {
         for round in 0..<8 {
-            let after = cache.refresh(path: directory, newlyDead: [])
+            let after = cache.refresh(path: directory, newlyDead: [], sharedLock: false)
             let drops = MonotonicGuard.drops(from: before, to: after)
             guard !drops.isEmpty else { return }
             let written = MonotonicGuard.raise(drops, directory: fd, valueOffsets: pass.valueOffsets, round: round)
@@ -117,11 +144,11 @@ extension DirectoryCollector {
     /// Records `pid` dead in the journal with its foldable files as they are, when the
     /// directory is compacted (see ``Options/recordsDeadPids``).
     func recordDead(pid: String, in directory: Int32) throws(CollectorError) {
-        var info = stat()
-        let journalExists = fstatat(directory, CompactionJournal.fileName, &info, AT_SYMLINK_NOFOLLOW) == 0
-        guard options.recordsDeadPids || journalExists else { return }
+        guard options.recordsDeadPids || CompactionJournal(directory: directory).exists else { return }
         // The names are known: probe them rather than list a directory that may be large.
         let files = ArchiveContent.foldableNames(pid: pid).compactMap { (try? FileSnapshot.take($0, in: directory)) ?? nil }
+        // Nothing to fold: nothing to record (and no journal created in a directory being wiped).
+        guard !files.isEmpty else { return }
         let records = [JournalRecord.dead(pid: pid, markedAt: Self.wallClock())] + files.map { .file(pid: pid, $0) }
         do { try CompactionJournal(directory: directory).append(records) } catch {
             throw .deadPidNotRecorded(pid: Int(pid) ?? 0, reason: error.description)

@@ -46,7 +46,9 @@ struct FileSnapshot: Hashable, Sendable {
         guard got >= 0 else { throw .unreadable(name, errnoText(errno)) }
         guard got == EntryParser.headerSize else { return Array(header[0..<got]) }
         let used = Self.used(of: header)
-        let length = (EntryParser.headerSize...size).contains(used) ? used : size
+        // `size` comes from an fstat that a growing file (created empty, then ftruncated) may
+        // already have outgrown: never build a range from it.
+        let length = used >= EntryParser.headerSize && used <= size ? used : max(size, EntryParser.headerSize)
         var bytes = [UInt8](repeating: 0, count: length)
         var done = 0
         while done < length {

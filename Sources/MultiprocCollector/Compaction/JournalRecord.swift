@@ -66,8 +66,30 @@ enum JournalRecord: Equatable, Sendable {
         }
     }
 
-    /// Parses one line (without its newline); nil when torn or not a record.
+    /// Parses one line (without its newline); nil when torn, not a record, or naming anything
+    /// but what the compactor itself writes (a checksum is no signature: whoever can write the
+    /// directory can write a line, and names from it become paths).
     init?(line: Substring) {
+        guard let record = Self.parse(line), record.namesAreOurs else { return nil }
+        self = record
+    }
+
+    /// Whether every name and pid is one the compactor could have written: metric file names of
+    /// the directory, the seven archive names, and the temporary names it derives from them.
+    private var namesAreOurs: Bool {
+        func isPid(_ pid: String) -> Bool { !pid.isEmpty && pid.count <= MetricFileName.maxPidDigits && pid.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }
+        func isMetricFile(_ name: String) -> Bool { MetricFileName(name) != nil }
+        switch self {
+        case .dead(let pid, _), .forget(let pid): return isPid(pid)
+        case .file(let pid, let s): return isPid(pid) && isMetricFile(s.name) && MetricFileName(s.name)!.pid == pid
+        case .planned(_, let s): return isMetricFile(s.name)
+        case .archive(let id, let a):
+            return ArchiveContent.names.contains(a.name) && a.temporary == Compactor.temporaryName(pass: id, archive: a.name)
+        case .begin, .ready, .commit, .abort, .done: return true
+        }
+    }
+
+    private static func parse(_ line: Substring) -> JournalRecord? {
         guard let space = line.firstIndex(of: " ") else { return nil }
         let body = line[line.index(after: space)...]
         guard String(line[..<space]) == Self.checksum(String(body)) else { return nil }
@@ -75,22 +97,22 @@ enum JournalRecord: Equatable, Sendable {
         guard let kind = f.first else { return nil }
         let rest = Array(f.dropFirst())
         switch (kind, rest.count) {
-        case ("dead", 2): guard let at = Double(rest[1]) else { return nil }; self = .dead(pid: rest[0], markedAt: at)
-        case ("file", 7): guard let s = Self.snapshot(rest[1...]) else { return nil }; self = .file(pid: rest[0], s)
-        case ("forget", 1): self = .forget(pid: rest[0])
-        case ("begin", 1): guard let id = Int(rest[0]) else { return nil }; self = .begin(pass: id)
+        case ("dead", 2): guard let at = Double(rest[1]) else { return nil }; return .dead(pid: rest[0], markedAt: at)
+        case ("file", 7): guard let s = Self.snapshot(rest[1...]) else { return nil }; return .file(pid: rest[0], s)
+        case ("forget", 1): return .forget(pid: rest[0])
+        case ("begin", 1): guard let id = Int(rest[0]) else { return nil }; return .begin(pass: id)
         case ("planned", 7):
             guard let id = Int(rest[0]), let s = Self.snapshot(rest[1...]) else { return nil }
-            self = .planned(pass: id, s)
+            return .planned(pass: id, s)
         case ("archive", 5):
             guard let id = Int(rest[0]), let hash = UInt64(rest[3], radix: 16) else { return nil }
             let replaced = rest[4] == "-" ? nil : UInt64(rest[4])
             if rest[4] != "-", replaced == nil { return nil }
-            self = .archive(pass: id, ArchiveSwap(name: rest[1], temporary: rest[2], hash: hash, replacedInode: replaced))
-        case ("ready", 1): guard let id = Int(rest[0]) else { return nil }; self = .ready(pass: id)
-        case ("commit", 1): guard let id = Int(rest[0]) else { return nil }; self = .commit(pass: id)
-        case ("abort", 1): guard let id = Int(rest[0]) else { return nil }; self = .abort(pass: id)
-        case ("done", 1): guard let id = Int(rest[0]) else { return nil }; self = .done(pass: id)
+            return .archive(pass: id, ArchiveSwap(name: rest[1], temporary: rest[2], hash: hash, replacedInode: replaced))
+        case ("ready", 1): guard let id = Int(rest[0]) else { return nil }; return .ready(pass: id)
+        case ("commit", 1): guard let id = Int(rest[0]) else { return nil }; return .commit(pass: id)
+        case ("abort", 1): guard let id = Int(rest[0]) else { return nil }; return .abort(pass: id)
+        case ("done", 1): guard let id = Int(rest[0]) else { return nil }; return .done(pass: id)
         default: return nil
         }
     }

@@ -21,7 +21,12 @@ enum MonotonicGuard {
         var before: Double
     }
 
-    /// Counter-like series of `after` whose value is below the same series in `before`.
+    /// A drop this much below the value (relative), or less, is rounding; anything larger is
+    /// not the pass's doing (the app wiped the directory during the switch) and is left alone.
+    static let roundingBound = 1e-9
+
+    /// Counter-like series of `after` whose value is below the same series in `before` by
+    /// rounding (see ``roundingBound``).
     static func drops(from before: Snapshot, to after: Snapshot) -> [Drop] {
         var previous: [SeriesKey: Double] = [:]
         for family in before.families where family.type != .gauge {
@@ -30,7 +35,8 @@ enum MonotonicGuard {
         var drops: [Drop] = []
         for family in after.families where family.type != .gauge {
             for sample in family.samples {
-                guard let old = previous[SeriesKey(family: family.name, sample: sample)], sample.value < old else { continue }
+                guard let old = previous[SeriesKey(family: family.name, sample: sample)], sample.value < old,
+                      old - sample.value <= roundingBound * max(old.magnitude, sample.value.magnitude) else { continue }
                 drops.append(Drop(family: family.name, type: family.type, sample: sample, before: old))
             }
         }

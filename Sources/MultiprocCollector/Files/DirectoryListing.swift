@@ -78,6 +78,16 @@ struct MetricDirectory: ~Copyable {
         }
     }
 
+    /// How a `flock` on the directory is held: shared by scrapes, exclusive by a compaction
+    /// pass's switch (see ``CacheState/refresh(path:newlyDead:sharedLock:)``).
+    enum LockKind { case shared, exclusive }
+
+    /// Takes a `flock` on the directory until it is closed. Waits while another holder's kind
+    /// conflicts; a file system without `flock` (some network ones) simply goes unlocked.
+    func lock(_ kind: LockKind) {
+        while flock(descriptor, kind == .shared ? LOCK_SH : LOCK_EX) != 0, errno == EINTR {}
+    }
+
     /// The metric files of the directory open as `descriptor` (which stays the caller's).
     static func metricFiles(of descriptor: Int32) -> [Entry] {
         let copy = dup(descriptor)

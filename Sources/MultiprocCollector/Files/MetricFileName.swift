@@ -68,6 +68,17 @@ public struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
         return (type, mode, String(decoding: rest, as: UTF8.self))
     }
 
+    /// The same kind of file for another pid.
+    func renamed(pid: String) -> String {
+        MetricFileName(type: type, gaugeMode: gaugeMode, pid: pid).description
+    }
+
+    private init(type: MetricType, gaugeMode: GaugeMode?, pid: String) {
+        self.type = type
+        self.gaugeMode = gaugeMode
+        self.pid = pid
+    }
+
     /// The live gauge file names mark-dead removes for `pid`.
     static func liveGaugeFileNames(pid: Int) -> [String] {
         GaugeMode.liveModes.map { "gauge_\($0.rawValue)_\(pid).db" }

@@ -1,0 +1,63 @@
+import Glibc
+import MultiprocSupport
+
+// MARK: - One compactor per directory, across processes
+
+/// Held for a whole compaction pass (and recovery), so that two processes compacting the same
+/// directory (`serve --compaction` and a `multiproc-exporter compact` run beside it) never
+/// work on the journal at the same time: the second waits for the first to finish.
+///
+/// Why not a `flock` on the directory: scrapes (of every process) take that one shared, and
+/// the switch of a pass takes it exclusively; held for a whole pass it would stall scrapes for
+/// the pass's reads. Why not a lock file: a file the exporter creates in the directory can
+/// make an app's wipe of it fail (`rmtree` finds it not empty). So the lock is a Unix socket
+/// bound in the abstract namespace under a name made of the directory's device and inode:
+/// no file anywhere, released by the kernel when its holder exits however it exits (`kill -9`
+/// included), shared by every process of one network namespace (the containers of a
+/// Kubernetes pod share one). Processes in different network namespaces, or on different
+/// hosts sharing the directory over a network file system, are not kept apart by it
+/// (README, Limits).
+struct CompactorLock: ~Copyable {
+    private let socket: Int32
+
+    /// The abstract socket name for the directory open as `directory`.
+    static func name(of directory: Int32) throws(CompactionFailure) -> String {
+        var info = stat()
+        guard fstat(directory, &info) == 0 else { throw .io("compaction lock: fstat: \(errnoText(errno))") }
+        return "multiproc-exporter/compaction/\(info.st_dev)/\(info.st_ino)"
+    }
+
+    /// Waits (polling every 20 ms) until no other process holds the lock of the directory
+    /// open as `directory`, then holds it until deinit.
+    init(directory: Int32) throws(CompactionFailure) {
+        let name = try Self.name(of: directory)
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .io("compaction lock: socket: \(errnoText(errno))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(name.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { path in
+            path[0] = 0  // the abstract namespace
+            for (i, byte) in bytes.prefix(path.count - 1).enumerated() { path[i + 1] = byte }
+        }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + min(bytes.count, MemoryLayout.size(ofValue: address.sun_path) - 1))
+        while true {
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+            }
+            if bound == 0 { break }
+            let error = errno
+            guard error == EADDRINUSE || error == EINTR else {
+                close(fd)
+                throw .io("compaction lock: bind: \(errnoText(error))")
+            }
+            usleep(20_000)
+        }
+        socket = fd
+    }
+
+    /// Lets the next compactor in (closing the socket frees the name).
+    consuming func release() {}
+
+    deinit { close(socket) }
+}
