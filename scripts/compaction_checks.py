@@ -13,6 +13,9 @@
       the app wipes the directory while the exporter compacts it (rm -f *.db, shutil.rmtree
       + mkdir, os.listdir + os.remove): the wipe raises nothing, the exporter keeps serving
       the new workers' numbers, and a new worker reusing a recorded dead pid is not folded.
+  compaction_checks.py beside --binary B
+      `multiproc-exporter compact` runs in a loop beside `serve --compaction` while workers die:
+      the two take turns, and every scrape is exact and never goes down.
 """
 import argparse
 import os
@@ -309,15 +312,68 @@ def wipes(args):
     shutil.rmtree(work)
 
 
+def beside(args):
+    """`compact` runs again and again beside `serve --compaction` while workers come and die."""
+    import threading
+    work = tempfile.mkdtemp(prefix='multiproc-beside.')
+    directory = os.path.join(work, 'multiproc')
+    os.mkdir(directory)
+    exporter = Exporter(args.binary, directory, os.path.join(work, 'exporter.log'), delay='0s', interval='20ms')
+    stop = threading.Event()
+    problems, passes = [], {'runs': 0, 'folded': 0}
+
+    def compact_loop():
+        while not stop.is_set():
+            result = subprocess.run([args.binary, 'compact', '--multiproc-dir', directory, '--compaction.delay', '0s'],
+                                    capture_output=True, text=True)
+            passes['runs'] += 1
+            if result.returncode != 0:
+                problems.append(f'compact exited {result.returncode}: {result.stderr.strip()}')
+            folded = re.search(r'folded_pids=(\d+)', result.stdout)
+            passes['folded'] += int(folded.group(1)) if folded else 0
+
+    expected = 0
+    scrapes = 0
+    last = (0, 0, 0.0)
+    thread = threading.Thread(target=compact_loop)
+    thread.start()
+    try:
+        for i in range(120):
+            n = 1 + i % 4
+            exporter.mark_dead(worker(directory, {'/a': n}))
+            expected += n
+            for _ in range(3):
+                samples = exporter.samples()
+                scrapes += 1
+                jobs, observed = totals(samples)
+                seconds = samples.get(('job_seconds_sum', ()), 0.0)
+                if jobs < last[0] or observed < last[1] or seconds < last[2]:
+                    problems.append(f'scrape {scrapes}: went down from {last} to {(jobs, observed, seconds)}')
+                last = (jobs, observed, seconds)
+                if jobs != expected:
+                    problems.append(f'scrape {scrapes}: jobs_total={jobs}, want {expected}')
+    finally:
+        stop.set()
+        thread.join()
+    exporter.stop()
+    if problems:
+        fail('; '.join(problems[:5]))
+    if totals(python_samples(directory))[0] != expected:
+        fail("prometheus_client's collector disagrees")
+    print(f'    ok: {passes["runs"]} `compact` runs ({passes["folded"]} pids folded by them) beside `serve '
+          f'--compaction` every 20 ms; {scrapes} scrapes, every one exact ({expected} jobs) and none going down')
+    shutil.rmtree(work)
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument('command', choices=['crash', 'reuse', 'wipes'])
+    parser.add_argument('command', choices=['crash', 'reuse', 'wipes', 'beside'])
     parser.add_argument('--binary', required=True)
     parser.add_argument('--iterations', type=int, default=60)
     parser.add_argument('--seed', type=int, default=random.randrange(1 << 30))
     args = parser.parse_args()
     print(f'==> compaction {args.command}' + (f' (seed {args.seed})' if args.command == 'crash' else ''))
-    {'crash': crash, 'reuse': reuse, 'wipes': wipes}[args.command](args)
+    {'crash': crash, 'reuse': reuse, 'wipes': wipes, 'beside': beside}[args.command](args)
 
 
 if __name__ == '__main__':

@@ -11,7 +11,9 @@ struct Compact: ParsableCommand {
             --compaction.delay ago, and unchanged since, are folded into counter_0.db, \
             histogram_0.db, summary_0.db and gauge_{min,max,sum,mostrecent}_0.db, which \
             prometheus_client reads like any worker's files. A pass a crash interrupted is \
-            finished or undone first. Safe to run while an exporter serves the directory. \
+            finished or undone first. Safe to run while an exporter serves the directory: one \
+            compactor per directory at a time (a pass waits for another process's to end), and \
+            the exporter's scrapes wait for the few milliseconds of a switch. \
             Exit status: 0 done (even if nothing was due), 1 some file could not be folded, \
             2 the directory cannot be used.
             """)
