@@ -39,6 +39,15 @@ def fail(message):
     sys.exit(1)
 
 
+def wait_until(condition, what, directory, timeout=20):
+    """Polls `condition` every 20 ms; fails naming `what` and the directory's files at `timeout`."""
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            fail(f'timed out waiting for {what}; directory: {sorted(os.listdir(directory))}')
+        time.sleep(0.02)
+
+
 class Exporter:
     """`serve --compaction` on a free port; `kill()` is kill -9, `start()` starts it again."""
 
@@ -218,13 +227,6 @@ def reuse(args):
     os.mkdir(directory)
     exporter = Exporter(args.binary, directory, os.path.join(work, 'exporter.log'), delay='1s', interval='50ms')
 
-    def wait_until(condition, what):
-        deadline = time.time() + 20
-        while not condition():
-            if time.time() > deadline:
-                fail(f'timed out waiting for {what}; directory: {sorted(os.listdir(directory))}')
-            time.sleep(0.05)
-
     # Before the fold: a new writer with the dead pid's identity opens its files again.
     worker(directory, {'/a': 5}, identifier=4242)
     exporter.mark_dead(4242)
@@ -236,7 +238,7 @@ def reuse(args):
         fail(f'jobs_total = {totals(exporter.samples())[0]}, want 8')
     # Marked dead again: folded now.
     exporter.mark_dead(4242)
-    wait_until(lambda: not os.path.exists(os.path.join(directory, 'counter_4242.db')), 'the fold of pid 4242')
+    wait_until(lambda: not os.path.exists(os.path.join(directory, 'counter_4242.db')), 'the fold of pid 4242', directory)
     # After the fold: the identity writes again into a fresh file.
     worker(directory, {'/a': 2}, identifier=4242)
     jobs = totals(exporter.samples())[0]
@@ -272,11 +274,8 @@ def wipes(args):
         # A run of the app: workers count and die, they are marked dead and folded.
         for n in (4, 5, 6):
             exporter.mark_dead(worker(directory, {'/a': n}))
-        deadline = time.time() + 10
-        while not any(n.endswith('_0.db') for n in os.listdir(directory)):
-            if time.time() > deadline:
-                fail(f'{name}: nothing folded before the wipe')
-            time.sleep(0.02)
+        wait_until(lambda: any(n.endswith('_0.db') for n in os.listdir(directory)),
+                   f'{name}: a fold before the wipe', directory, timeout=10)
         # The app restarts: workers die as it shuts down, and it wipes the directory while the
         # exporter is busy folding them (passes every 20 ms, no delay).
         for n in (1, 2, 3):
