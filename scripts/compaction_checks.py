@@ -167,7 +167,7 @@ def pending_pass(directory):
 
 
 def leftovers(directory):
-    return [n for n in os.listdir(directory) if n.endswith('.folding') or n.endswith('.tmp')]
+    return [n for n in os.listdir(directory) if n.endswith('.folding.db') or n.endswith('.tmp')]
 
 
 def crash(args):
@@ -359,8 +359,13 @@ def beside(args):
         fail('; '.join(problems[:5]))
     if totals(python_samples(directory))[0] != expected:
         fail("prometheus_client's collector disagrees")
+    # Both compactors must have done real work, or nothing here was tested.
+    served = open(exporter.log_path).read().count('folded dead pids into archives')
+    if passes['folded'] == 0 or served == 0:
+        fail(f"the two compactors did not both fold: `compact` folded {passes['folded']} pids in {passes['runs']} runs, "
+             f"serve logged {served} folding passes")
     print(f'    ok: {passes["runs"]} `compact` runs ({passes["folded"]} pids folded by them) beside `serve '
-          f'--compaction` every 20 ms; {scrapes} scrapes, every one exact ({expected} jobs) and none going down')
+          f'--compaction` every 20 ms ({served} passes of its own folded); {scrapes} scrapes, every one exact ({expected} jobs) and none going down')
     shutil.rmtree(work)
 
 

@@ -140,7 +140,7 @@ if [[ $COMPACTION == 1 ]]; then
   files=$(ls "$PROMETHEUS_MULTIPROC_DIR" | grep -c '\.db$')
   archives=$(ls "$PROMETHEUS_MULTIPROC_DIR" | grep -c '_0\.db$')
   (( files <= WORKERS * 5 + 7 )) || fail "$files .db files after $RECYCLED recycles: $(ls "$PROMETHEUS_MULTIPROC_DIR" | tr '\n' ' ')"
-  ! ls "$PROMETHEUS_MULTIPROC_DIR" | grep -qE '\.(folding|tmp)$' || fail "leftovers of a pass: $(ls "$PROMETHEUS_MULTIPROC_DIR" | grep -E '\.(folding|tmp)$')"
+  ! ls "$PROMETHEUS_MULTIPROC_DIR" | grep -qE '\.(folding\.db|tmp)$' || fail "leftovers of a pass: $(ls "$PROMETHEUS_MULTIPROC_DIR" | grep -E '\.(folding\.db|tmp)$')"
   echo "    ok: $files .db files ($archives archives) for $WORKERS live workers after $RECYCLED recycles"
 fi
 

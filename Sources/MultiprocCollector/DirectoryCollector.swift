@@ -71,7 +71,7 @@ public final class DirectoryCollector: @unchecked Sendable {
     let state: Locked<CacheState>
     /// Pids marked dead since the last scrape: kept apart so mark-dead never waits for a scrape.
     let newlyDead = Locked<[String]>([])
-    /// Serializes compaction passes of this process (others are kept out by `flock`).
+    /// Serializes compaction passes of this process (other processes' are kept out by ``CompactorLock``).
     let compactionLock = Locked(())
     /// Every pid ``markDead(pid:)`` was called for (see ``markedDeadPids``).
     private let markedDead = Locked<Set<Int>>([])

@@ -33,6 +33,7 @@ struct Compact: ParsableCommand {
             let report = try directory.collector(options: options).compact(delay: seconds)
             if let recovered = report.recovered { print("settled an interrupted pass: \(recovered.rawValue)") }
             if !report.pidsRevived.isEmpty { print("revived (files changed, a reused pid): \(report.pidsRevived.joined(separator: " "))") }
+            for wipe in report.passesWiped { print("the directory was wiped under \(wipe)") }
             if !report.pidsInUse.isEmpty { print("in use (mapped by a process): \(report.pidsInUse.joined(separator: " "))") }
             for error in report.errors { Output.stderr("multiproc-exporter: compact: \(error)\n") }
             print("folded_pids=\(report.pidsFolded.count) files=\(report.filesFolded) bytes=\(report.bytesFolded) "

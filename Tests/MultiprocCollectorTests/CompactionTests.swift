@@ -73,7 +73,7 @@ import MultiprocSupport
             #expect(left.filter { $0.hasSuffix("_\(pid).db") } == ["gauge_all_\(pid).db"], "only `all` gauges stay")
         }
         #expect(left.contains("counter_0.db") && left.contains("gauge_mostrecent_0.db"))
-        #expect(!left.contains { $0.hasSuffix(".folding") || $0.hasSuffix(".tmp") })
+        #expect(!left.contains { $0.hasSuffix(".folding.db") || $0.hasSuffix(".tmp") })
         if PythonReference.available {
             let python = try PythonReference.body(directory: dir.path)
             #expect(Set(python.split(separator: "\n")) == Set(after.split(separator: "\n")), "prometheus_client reads the archives")
@@ -152,7 +152,7 @@ import MultiprocSupport
             #expect(recovery.errors.isEmpty, "\(recovery.errors)")
             #expect(restarted.collect().text == expected, "seed \(seed): restart after a stop before \(step)")
             let left = try FileManager.default.contentsOfDirectory(atPath: dir.path)
-            #expect(!left.contains { $0.hasSuffix(".folding") || $0.hasSuffix(".tmp") }, "seed \(seed): \(left.sorted().filter { !$0.hasSuffix(".db") })")
+            #expect(!left.contains { $0.hasSuffix(".folding.db") || $0.hasSuffix(".tmp") }, "seed \(seed): \(left.sorted().filter { MetricFileName($0) == nil })")
             // And the next pass completes the work.
             let next = restarted.compact(delay: 0)
             #expect(next.errors.isEmpty, "\(next.errors)")
@@ -219,7 +219,7 @@ import MultiprocSupport
                 guard step == .verifyFiles else { return false }
                 // The old writer still has its file mapped and counts on; a new process with
                 // its pid creates the file again.
-                let fd = open("\(path)/counter_701.db.folding", O_WRONLY)
+                let fd = open("\(path)/\(Compactor.foldingName("counter_701.db"))", O_WRONLY)
                 var value = 100.0
                 _ = pwrite(fd, &value, 8, off_t(valueOffset))
                 close(fd)
@@ -233,10 +233,10 @@ import MultiprocSupport
 
         let report = collector.compact(delay: 0)
         #expect(report.pidsRevived == ["701"] && report.pidsFolded.isEmpty, "\(report)")
-        let orphan = "counter_\(Compactor.orphanPid(pass: 1, of: "701")).db"
+        let orphan = "counter_\(Compactor.orphanPid(pass: 1, ordinal: 0)).db"
         let left = try names()
         #expect(left.contains(orphan) && left.contains("counter_701.db"), "\(left)")
-        #expect(!left.contains { $0.hasSuffix(".folding") || $0.hasSuffix(".tmp") })
+        #expect(!left.contains { $0.hasSuffix(".folding.db") || $0.hasSuffix(".tmp") })
 
         // What is served is what the files hold now: 100 + 3 on /a, 5 on /z.
         let reference = TemporaryDirectory()
@@ -249,7 +249,7 @@ import MultiprocSupport
         #expect(try DirectoryCollector(directory: dir.path).collect().text == expected)
         // The orphan is recorded dead: the next pass folds it (and 702), and nothing changes.
         let next = try DirectoryCollector(directory: dir.path, options: options()).compact(delay: 0)
-        #expect(next.pidsFolded == [Compactor.orphanPid(pass: 1, of: "701"), "702"], "\(next)")
+        #expect(next.pidsFolded == [Compactor.orphanPid(pass: 1, ordinal: 0), "702"], "\(next)")
         #expect(try DirectoryCollector(directory: dir.path).collect().text == expected)
         #expect(try names().contains("counter_701.db"), "the new process's file is never folded")
     }

@@ -7,6 +7,7 @@ final class CompactionMetrics: Sendable {
     private struct Totals {
         var passes = 0
         var passesWithErrors = 0
+        var passesWiped = 0
         var pidsFolded = 0
         var filesFolded = 0
         var bytesFolded = 0
@@ -23,6 +24,7 @@ final class CompactionMetrics: Sendable {
         totals.withLock { t in
             t.passes += 1
             if !report.errors.isEmpty { t.passesWithErrors += 1 }
+            t.passesWiped += report.passesWiped.count
             t.pidsFolded += report.pidsFolded.count
             t.filesFolded += report.filesFolded
             t.bytesFolded += report.bytesFolded
@@ -50,6 +52,8 @@ final class CompactionMetrics: Sendable {
             counter("files_folded", "Dead workers' files folded into archives.", t.filesFolded),
             gauge("last_pass_duration_seconds", "Duration of the last compaction pass.", t.lastDuration),
             counter("passes", "Compaction passes run.", t.passes),
+            counter("passes_wiped", "Compaction passes that found the directory wiped by the app under them: what they held of it was deleted too.",
+                    t.passesWiped),
             counter("pids_folded", "Dead pids whose files were folded into archives.", t.pidsFolded),
             counter("pids_revived", "Pids marked dead whose files changed (a new worker reused the pid): read normally again.", t.pidsRevived),
             gauge("pids_waiting", "Dead pids whose files wait for --compaction.delay before they are folded.", Double(t.pidsWaiting)),

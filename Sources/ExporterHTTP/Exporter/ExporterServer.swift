@@ -143,6 +143,9 @@ public final class ExporterServer: Sendable {
             logger.warning("compaction: settled an interrupted pass", metadata: ["outcome": "\(recovered.rawValue)"])
         }
         for error in report.errors { logger.error("compaction failed", metadata: ["err": "\(error)"]) }
+        for wipe in report.passesWiped {
+            logger.warning("compaction: the directory was wiped under a pass", metadata: ["detail": "\(wipe)"])
+        }
         if !report.pidsRevived.isEmpty {
             logger.info("compaction: pids marked dead write again (reused): read normally",
                         metadata: ["pids": "\(report.pidsRevived.joined(separator: ","))"])

@@ -64,7 +64,7 @@ struct CacheState: ~Copyable {
         var merged: [TrackedFile] = []
         do {
             let directory = try MetricDirectory(path: path)
-            if sharedLock { directory.lock(.shared) }
+            if sharedLock { directory.lockShared() }
             merged = refreshFiles(in: directory, path: path, problems: &problems, statistics: &statistics)
         } catch {
             files = [:]

@@ -77,7 +77,8 @@ struct CompactionJournal {
         return fstatat(directory, Self.fileName, &info, AT_SYMLINK_NOFOLLOW) == 0
     }
 
-    /// The records up to the first torn or unreadable line, and how many lines were read.
+    /// The records up to the first torn line (one that fails its checksum), skipping intact
+    /// lines that name anything the compactor never writes, and how many lines were read.
     func load() throws(JournalError) -> (records: [JournalRecord], lines: Int) {
         let fd = openat(directory, Self.fileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
@@ -98,8 +99,11 @@ struct CompactionJournal {
         var lines = 0
         let text = String(decoding: bytes, as: UTF8.self)
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) where !line.isEmpty {
-            guard let record = JournalRecord(line: line) else { break }
-            records.append(record)
+            if let record = JournalRecord(line: line) {
+                records.append(record)
+            } else if !JournalRecord.isIntact(line) {
+                break  // torn: nothing after it was acted on
+            }  // intact but naming what the compactor never writes: that line alone is ignored
             lines += 1
         }
         return (records, lines)

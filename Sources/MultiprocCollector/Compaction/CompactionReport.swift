@@ -16,6 +16,9 @@ public struct CompactionReport: Sendable, Equatable {
     /// Counter series whose archive entry was raised a few ulps so they did not go down
     /// (see the README's "Compaction": float sums in another order).
     public var seriesRaised = 0
+    /// Passes that found the directory wiped by the app under them (files they fold, an archive
+    /// or the journal deleted): what they held of it was deleted too, one line each.
+    public var passesWiped: [String] = []
     /// How an interrupted pass found at the start was settled, if there was one.
     public var recovered: Recovery?
     /// What went wrong (files that could not be read or folded, I/O errors); the pass left
@@ -28,7 +31,8 @@ public struct CompactionReport: Sendable, Equatable {
     public enum Recovery: String, Sendable, Equatable {
         /// Its archives were (partly) switched: it was finished.
         case rolledForward = "rolled_forward"
-        /// Nothing visible had changed: it was undone.
+        /// Nothing visible had changed: it was undone (or, the directory wiped since,
+        /// discarded).
         case rolledBack = "rolled_back"
     }
 

@@ -13,11 +13,15 @@ import Glibc
 ///    it is plus their entries) written to a temporary file and synced; then the journal
 ///    records the pass (`begin`, `planned`, `archive`, `ready`);
 /// 3. **switch** (under the collector's lock, so no scrape sees a half-done pass): each
-///    planned file renamed to `<name>.folding` (from now on a writer opening the path starts
-///    a fresh file), then checked again (a writer that had it mapped may have written since
-///    the plan: then the pass is undone and the pid is alive again); each temporary file
-///    renamed over its archive; `commit` journalled; the `.folding` files deleted; the folded
-///    pids forgotten.
+///    planned file renamed to `<stem>.folding.db` (from now on a writer opening the path
+///    starts a fresh file), then checked again (a writer that had it mapped may have written
+///    since the plan, or may map it now: then the pass is undone and the pid is alive again);
+///    each temporary file renamed over its archive; `commit` journalled; the folding files
+///    deleted; the folded pids forgotten.
+///
+/// A pass that finds a file of its own deleted under it (a planned file, a folding file, an
+/// archive it replaces, the journal) takes it for a wipe by the app and deletes the rest of
+/// what it holds rather than put it back: the app meant the directory empty (``discard``).
 struct Compactor {
     let directory: Int32
     let journal: CompactionJournal
@@ -34,7 +38,10 @@ struct Compactor {
         journal = CompactionJournal(directory: directory)
     }
 
-    static func foldingName(_ name: String) -> String { name + ".folding" }
+    /// Where a planned file waits during the switch. It ends in `.db` so that an app's
+    /// `rm -f $DIR/*.db` takes it with the rest, and never parses as a metric file name (no
+    /// scrape of ours reads it; prometheus_client's does, as the file it was).
+    static func foldingName(_ name: String) -> String { name.dropLast(3) + ".folding.db" }
     static func temporaryName(pass: Int, archive: String) -> String { "multiproc-exporter.\(pass).\(archive).tmp" }
 
     /// What the plan and prepare steps produced: ready to switch.
@@ -169,16 +176,29 @@ struct Compactor {
         try stop(.renameFiles)
         var renamed: [FileSnapshot] = []
         for file in pass.planned {
-            // Never over a `.folding` name something else holds (renameat would replace it).
-            guard !exists(Self.foldingName(file.name)),
-                  renameat(directory, file.name, directory, Self.foldingName(file.name)) == 0 else {
-                report.errors.append("\(file.name): rename: \(errnoText(errno))")
+            // Never over a folding name something else holds (renameat would replace it).
+            if exists(Self.foldingName(file.name)) {
+                report.errors.append("\(Self.foldingName(file.name)) exists already: pass \(pass.id) undone")
                 try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
+                return false
+            }
+            guard renameat(directory, file.name, directory, Self.foldingName(file.name)) == 0 else {
+                let code = errno
+                if code == ENOENT {  // deleted since the plan
+                    try discard(pass, why: "\(file.name) was deleted", ledger: &ledger, report: &report)
+                } else {
+                    report.errors.append("\(file.name): rename: \(errnoText(code))")
+                    try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
+                }
                 return false
             }
             renamed.append(file)
         }
         try stop(.verifyFiles)
+        if let why = wipe(of: pass) {
+            try discard(pass, why: why, ledger: &ledger, report: &report)
+            return false
+        }
         // A writer that had a file mapped may have written between the plan and the rename.
         let changed = pass.planned.filter { location(of: $0) != .folding }
         if !changed.isEmpty {
@@ -187,18 +207,32 @@ struct Compactor {
             try undo(pass, renamed: renamed, ledger: &ledger, revived: revived)
             return false
         }
+        // A process of a reused pid that opened a file after the plan's look at the maps and
+        // maps it now would go on writing into a file about to be deleted: look again.
+        let folding = pass.planned.map { ($0.device, $0.inode, Self.foldingName($0.name)) }
+        if let mapped = ProcessTable().filesMappedForWriting(folding), !mapped.isEmpty {
+            report.pidsInUse += Set(pass.planned.filter { mapped.contains($0.inode) }.map { MetricFileName($0.name)!.pid }).sorted()
+            try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
+            return false
+        }
         // Every temporary named before any archive is switched (once one is, recovery must be
         // able to finish the pass, which needs all of them), and every archive still the one
         // the new content was computed from (another compactor or a wipe may have replaced it).
         try stop(.nameTemporaries)
-        do {
+        do throws(CompactionFailure) {
             for swap in pass.archives { try pass.temporaries[swap.name]?.link(in: directory) }
-            for swap in pass.archives where (try? FileSnapshot.take(swap.name, in: directory))??.inode != swap.replacedInode {
-                throw CompactionFailure.io("\(swap.name) changed since the pass was planned")
-            }
-            guard journal.exists else { throw CompactionFailure.journal(.vanished) }
         } catch {
             report.errors.append("\(error)")
+            try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
+            return false
+        }
+        // The last look before the first archive changes.
+        if let why = wipe(of: pass) {
+            try discard(pass, why: why, ledger: &ledger, report: &report)
+            return false
+        }
+        if let swap = pass.archives.first(where: { inode(of: $0.name) != $0.replacedInode }) {
+            report.errors.append("\(swap.name) changed since the pass was planned (another compactor?): pass \(pass.id) undone")
             try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
             return false
         }
@@ -231,6 +265,38 @@ struct Compactor {
         return nil
     }
 
+    /// Signs that the app wiped the directory under a pass that switched no archive yet: the
+    /// journal gone (`rmtree`, `os.remove` of every name), an archive the pass replaces gone,
+    /// or one of its planned files under neither its name nor its folding name (`rm -f *.db`).
+    /// Nothing but a wipe deletes them (prometheus_client's `mark_process_dead` deletes only
+    /// `live` gauges, which are never folded). The reason, or nil.
+    private func wipe(of pass: PreparedPass) -> String? {
+        if !journal.exists { return "the journal was deleted" }
+        for swap in pass.archives where swap.replacedInode != nil && inode(of: swap.name) == nil {
+            return "\(swap.name) was deleted"
+        }
+        for file in pass.planned where inode(of: Self.foldingName(file.name)) != file.inode && inode(of: file.name) != file.inode {
+            return "\(file.name) was deleted"
+        }
+        return nil
+    }
+
+    /// Ends a pass the app's wipe overtook: what the pass still holds of the wiped directory
+    /// (its folding files, its temporaries) is deleted, not put back where the wipe would no
+    /// longer find it; the pass is aborted and its pids forgotten. Only files that are the
+    /// pass's own (same inode) are deleted.
+    private func discard(_ pass: PreparedPass, why: String, ledger: inout CompactionLedger,
+                         report: inout CompactionReport) throws(CompactionFailure) {
+        for file in pass.planned where inode(of: Self.foldingName(file.name)) == file.inode {
+            unlinkat(directory, Self.foldingName(file.name), 0)
+        }
+        for swap in pass.archives { unlinkat(directory, swap.temporary, 0) }
+        let records = [JournalRecord.abort(pass: pass.id)] + pass.pids.map { .forget(pid: $0) }
+        do { try journal.append(records, ifPresent: true) } catch { throw .journal(error) }
+        for record in records { ledger.apply(record) }
+        report.passesWiped.append("pass \(pass.id): \(why); its files are deleted, not put back")
+    }
+
     /// After `commit`: the folded files and temporaries go, the folded pids are forgotten.
     private func finishCommitted(_ id: Int, planned: [FileSnapshot], pids: [String], ledger: inout CompactionLedger) throws(CompactionFailure) {
         try stop(.unlinkFiles)
@@ -249,26 +315,41 @@ struct Compactor {
     private func undo(_ pass: PreparedPass, renamed: [FileSnapshot], ledger: inout CompactionLedger,
                       revived: Set<String>) throws(CompactionFailure) {
         var records = [JournalRecord.abort(pass: pass.id)] + revived.sorted().map { .forget(pid: $0) }
+        var orphans: [String: String] = [:]  // original pid → orphan pid
         for file in renamed where !renameBack(file.name, to: file.name) {
-            let pid = Self.orphanPid(pass: pass.id, of: MetricFileName(file.name)!.pid)
+            let original = MetricFileName(file.name)!.pid
+            let pid: String
+            if let known = orphans[original] {
+                pid = known
+            } else {
+                pid = Self.orphanPid(pass: pass.id, ordinal: orphans.count)
+                orphans[original] = pid
+                records.append(.dead(pid: pid, markedAt: 0))  // its files are the records that follow
+            }
             let orphan = MetricFileName(file.name)!.renamed(pid: pid)
             guard renameBack(file.name, to: orphan), let snapshot = (try? FileSnapshot.take(orphan, in: directory)) ?? nil else {
                 throw .io("\(Self.foldingName(file.name)): cannot be put back under a metric name; left as it is")
             }
-            records += [.dead(pid: pid, markedAt: 0), .file(pid: pid, snapshot)]
+            records.append(.file(pid: pid, snapshot))
         }
         for swap in pass.archives { unlinkat(directory, swap.temporary, 0) }
         do { try journal.append(records, ifPresent: true) } catch { throw .journal(error) }
         for record in records { ledger.apply(record) }
     }
 
-    /// A pid for the file a pass could not put back: above any real pid (`ProcessTable.maxPid`),
-    /// unique per pass and original pid.
-    static func orphanPid(pass: Int, of pid: String) -> String {
-        "\(ProcessTable.maxPid + 1)\(pass)0\(pid)"
+    /// A pid for the files of the `ordinal`-th pid whose files an undo could not put back:
+    /// `<pid_max + 1><pass: 8 digits><ordinal: 4 digits>`, fixed width, so that it is above
+    /// any real pid (``ProcessTable/maxPid``), unique per pass and pid (passes wrap after 10⁸),
+    /// 19 digits at most (an `Int`, and within ``MetricFileName/maxPidDigits``).
+    static func orphanPid(pass: Int, ordinal: Int) -> String {
+        func padded(_ value: Int, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(ProcessTable.maxPid + 1)" + padded(pass % 100_000_000, 8) + padded(ordinal % 10_000, 4)
     }
 
-    /// Renames `<name>.folding` to `target` unless something holds `target` (link, then
+    /// Renames the folding file of `name` to `target` unless something holds `target` (link, then
     /// unlink: a rename that never replaces).
     private func renameBack(_ name: String, to target: String) -> Bool {
         guard linkat(directory, Self.foldingName(name), directory, target, 0) == 0 else { return false }
@@ -278,12 +359,14 @@ struct Compactor {
 
     // MARK: Recovery
 
-    /// Settles a pass the journal began and did not end (a crash): finished when it can be
-    /// (every temporary intact, every planned file as planned), else undone — but never undone
-    /// once an archive was switched (its planned files would then count twice): such a pass,
-    /// which the switch's order makes impossible unless someone deleted its temporaries, is an
-    /// error for an operator. Committed passes get their leftovers deleted.
-    mutating func recover(_ ledger: inout CompactionLedger) throws(CompactionFailure) -> CompactionReport.Recovery? {
+    /// Settles a pass the journal began and did not end (a crash). Finished only when it must
+    /// be: once one of its archives was switched (its planned files are in it), and then only
+    /// when every other temporary is intact and every planned file as planned — else an error
+    /// for an operator, which the switch's order makes impossible unless someone deleted its
+    /// files. A pass that switched nothing is undone (nothing visible changed; its pids are
+    /// folded by the next pass, checked again), or, when the app wiped the directory since,
+    /// discarded like a switch that meets a wipe. Committed passes get their leftovers deleted.
+    mutating func recover(_ ledger: inout CompactionLedger, report: inout CompactionReport) throws(CompactionFailure) -> CompactionReport.Recovery? {
         removeStrayTemporaries(ledger)
         var outcome: CompactionReport.Recovery?
         for id in ledger.passes.keys.sorted() {
@@ -293,7 +376,12 @@ struct Compactor {
                 continue
             }
             let prepared = PreparedPass(id: id, planned: pass.planned, archives: pass.archives, pids: pids(of: pass.planned), valueOffsets: [:])
-            if pass.ready, canFinish(pass) {
+            if pass.archives.contains(where: switched) {
+                guard pass.ready, canFinish(pass) else {
+                    throw .io("compaction pass \(id) was interrupted after switching archives and cannot be finished "
+                              + "(a temporary or planned file is missing or changed); its files are left as they are")
+                }
+                // Every planned file was renamed before the first switch; a name taken back is folded.
                 for file in pass.planned where location(of: file) == .original {
                     renameat(directory, file.name, directory, Self.foldingName(file.name))
                 }
@@ -310,11 +398,11 @@ struct Compactor {
                 ledger.apply(.commit(pass: id))
                 try finishCommitted(id, planned: pass.planned, pids: prepared.pids, ledger: &ledger)
                 outcome = .rolledForward
-            } else if pass.archives.contains(where: switched) {
-                throw .io("compaction pass \(id) was interrupted after switching archives and cannot be finished "
-                          + "(a temporary or planned file is missing or changed); its files are left as they are")
+            } else if let why = wipe(of: prepared) {
+                try discard(prepared, why: why, ledger: &ledger, report: &report)
+                outcome = .rolledBack
             } else {
-                try undo(prepared, renamed: pass.planned.filter { exists(Self.foldingName($0.name)) },
+                try undo(prepared, renamed: pass.planned.filter { inode(of: Self.foldingName($0.name)) == $0.inode },
                          ledger: &ledger, revived: [])
                 outcome = .rolledBack
             }
@@ -333,7 +421,7 @@ struct Compactor {
         }
         for file in pass.planned where location(of: file) == nil {
             // Gone (deleted after a switch) is fine only once some archive was switched, and
-            // never when something else holds its name or `.folding` name with other content.
+            // never when something else holds its name or folding name with other content.
             guard pass.archives.contains(where: switched), !exists(Self.foldingName(file.name)) else { return false }
         }
         return true
@@ -372,8 +460,13 @@ struct Compactor {
     }
 
     private func exists(_ name: String) -> Bool {
+        inode(of: name) != nil
+    }
+
+    /// The inode `name` holds, nil when there is no such name.
+    private func inode(of name: String) -> UInt64? {
         var info = stat()
-        return fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0
+        return fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 ? UInt64(info.st_ino) : nil
     }
 
     private func read(_ name: String) throws(FoldError) -> [UInt8] {

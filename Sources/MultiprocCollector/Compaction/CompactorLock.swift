@@ -27,9 +27,13 @@ struct CompactorLock: ~Copyable {
         return "multiproc-exporter/compaction/\(info.st_dev)/\(info.st_ino)"
     }
 
-    /// Waits (polling every 20 ms) until no other process holds the lock of the directory
-    /// open as `directory`, then holds it until deinit.
-    init(directory: Int32) throws(CompactionFailure) {
+    /// How long a pass waits for another compactor before it gives up (a pass takes seconds;
+    /// anything longer is a stuck process, or one squatting the name, to report).
+    static let patience: Double = 120
+
+    /// Waits (polling every 20 ms, at most `timeout` seconds) until no other process holds the
+    /// lock of the directory open as `directory`, then holds it until deinit.
+    init(directory: Int32, timeout: Double = patience) throws(CompactionFailure) {
         let name = try Self.name(of: directory)
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .io("compaction lock: socket: \(errnoText(errno))") }
@@ -41,6 +45,7 @@ struct CompactorLock: ~Copyable {
             for (i, byte) in bytes.prefix(path.count - 1).enumerated() { path[i + 1] = byte }
         }
         let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + min(bytes.count, MemoryLayout.size(ofValue: address.sun_path) - 1))
+        var waited = 0.0
         while true {
             let bound = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
@@ -51,7 +56,13 @@ struct CompactorLock: ~Copyable {
                 close(fd)
                 throw .io("compaction lock: bind: \(errnoText(error))")
             }
+            guard waited < timeout else {
+                close(fd)
+                throw .io("compaction lock: another process has held @\(name) for \(Int(timeout)) s (a compactor of this "
+                          + "directory in this network namespace); this pass gives up")
+            }
             usleep(20_000)
+            waited += 0.02
         }
         socket = fd
     }

@@ -21,7 +21,8 @@ extension DirectoryCollector {
     ///
     /// Blocks: the pass reads and writes files; scrapes wait only for the switch. Scrapes of
     /// other processes (a second exporter, `dump`) wait for it too: the switch holds the
-    /// directory's `flock` exclusively, which every refresh takes shared.
+    /// directory's `flock` exclusively, which every refresh takes shared. Passes of other
+    /// processes wait for this one (``CompactorLock``, at most ``CompactorLock/patience``).
     public func compact(delay: Double) -> CompactionReport {
         runCompaction(rewritingJournal: true) { compactor, directoryHandle, ledger, report throws(CompactionFailure) in
             try recover(&compactor, directoryHandle, &ledger, &report)
@@ -29,16 +30,14 @@ extension DirectoryCollector {
                 forgetInCache(report.pidsRevived)
                 return
             }
-            try state.withLock { cache throws(CompactionFailure) in
-                try withExclusiveLock(directoryHandle) { () throws(CompactionFailure) in
-                    let before = cache.refresh(path: directory, newlyDead: takeNewlyDead(), sharedLock: false)
-                    // Folded pids stay dead in the cache: what is left of them (`all` gauges)
-                    // stays frozen. Revived ones are read normally again.
-                    if try compactor.switchArchives(pass, ledger: &ledger, report: &report) {
-                        keepCountersMonotonic(cache: &cache, before: before, pass: pass, directory: compactor.directory, report: &report)
-                    }
-                    cache.forgetDeadPids(report.pidsRevived)
+            try withSwitchLocks(directoryHandle) { cache throws(CompactionFailure) in
+                let before = cache.refresh(path: directory, newlyDead: takeNewlyDead(), sharedLock: false)
+                // Folded pids stay dead in the cache: what is left of them (`all` gauges)
+                // stays frozen. Revived ones are read normally again.
+                if try compactor.switchArchives(pass, ledger: &ledger, report: &report) {
+                    keepCountersMonotonic(cache: &cache, before: before, pass: pass, directory: compactor.directory, report: &report)
                 }
+                cache.forgetDeadPids(report.pidsRevived)
             }
         }
     }
@@ -52,27 +51,38 @@ extension DirectoryCollector {
         }
     }
 
-    /// Recovery moves files in and out of the merge: under the scrape lock and the exclusive
-    /// directory lock, like a switch.
+    /// Recovery moves files in and out of the merge: under the scrape lock and the directory's
+    /// exclusive `flock`, like a switch.
     private func recover(_ compactor: inout Compactor, _ directoryHandle: String, _ ledger: inout CompactionLedger,
                          _ report: inout CompactionReport) throws(CompactionFailure) {
         guard !ledger.passes.isEmpty else {
             compactor.removeStrayTemporaries(ledger)
             return
         }
-        try state.withLock { _ throws(CompactionFailure) in
-            try withExclusiveLock(directoryHandle) { () throws(CompactionFailure) in report.recovered = try compactor.recover(&ledger) }
+        try withSwitchLocks(directoryHandle) { _ throws(CompactionFailure) in
+            report.recovered = try compactor.recover(&ledger, report: &report)
         }
     }
 
-    /// Runs `body` with the directory opened again and locked exclusively (a descriptor of
-    /// its own: `flock` belongs to an open file description); closing it unlocks.
-    private func withExclusiveLock(_ path: String, _ body: () throws(CompactionFailure) -> Void) throws(CompactionFailure) {
+    /// Runs `body` under the scrape lock and the directory's exclusive `flock` (taken on a
+    /// descriptor of its own: a `flock` belongs to an open file description). The `flock` is
+    /// only tried while the scrape lock is held, and waited for outside it: other processes'
+    /// scrapes, which hold it shared, never hold up this collector's own.
+    private func withSwitchLocks(_ path: String, _ body: (inout CacheState) throws(CompactionFailure) -> Void) throws(CompactionFailure) {
         let dir: MetricDirectory
         do throws(CollectorError) { dir = try MetricDirectory(path: path) } catch { throw .io(error.description) }
-        dir.lock(.exclusive)
-        try body()
-        _ = dir.descriptor  // the lock lasts until here
+        let descriptor = dir.descriptor  // (a noncopyable value cannot be captured below)
+        while true {
+            let done = try state.withLock { cache throws(CompactionFailure) -> Bool in
+                guard MetricDirectory.tryLockExclusive(descriptor) else { return false }
+                defer { MetricDirectory.unlock(descriptor) }
+                try body(&cache)
+                return true
+            }
+            if done { break }
+            usleep(2_000)
+        }
+        _ = dir.descriptor  // open until here
     }
 
     /// Runs `body` with the journal replayed, one pass at a time per directory: in this

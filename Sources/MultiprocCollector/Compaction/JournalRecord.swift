@@ -89,10 +89,15 @@ enum JournalRecord: Equatable, Sendable {
         }
     }
 
+    /// Whether `line` is whole: its checksum matches the rest.
+    static func isIntact(_ line: Substring) -> Bool {
+        guard let space = line.firstIndex(of: " ") else { return false }
+        return String(line[..<space]) == Self.checksum(String(line[line.index(after: space)...]))
+    }
+
     private static func parse(_ line: Substring) -> JournalRecord? {
-        guard let space = line.firstIndex(of: " ") else { return nil }
+        guard isIntact(line), let space = line.firstIndex(of: " ") else { return nil }
         let body = line[line.index(after: space)...]
-        guard String(line[..<space]) == Self.checksum(String(body)) else { return nil }
         let f = body.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
         guard let kind = f.first else { return nil }
         let rest = Array(f.dropFirst())

@@ -78,14 +78,27 @@ struct MetricDirectory: ~Copyable {
         }
     }
 
-    /// How a `flock` on the directory is held: shared by scrapes, exclusive by a compaction
-    /// pass's switch (see ``CacheState/refresh(path:newlyDead:sharedLock:)``).
-    enum LockKind { case shared, exclusive }
+    /// Takes a shared `flock` on the directory until it is closed, as every scrape does (see
+    /// ``CacheState/refresh(path:newlyDead:sharedLock:)``): waits while a compaction pass's
+    /// switch holds it exclusively; a file system without `flock` (some network ones) simply
+    /// goes unlocked.
+    func lockShared() {
+        while flock(descriptor, LOCK_SH) != 0, errno == EINTR {}
+    }
 
-    /// Takes a `flock` on the directory until it is closed. Waits while another holder's kind
-    /// conflicts; a file system without `flock` (some network ones) simply goes unlocked.
-    func lock(_ kind: LockKind) {
-        while flock(descriptor, kind == .shared ? LOCK_SH : LOCK_EX) != 0, errno == EINTR {}
+    /// Takes an exclusive `flock` on the directory open as `descriptor` if nobody holds one
+    /// (true), without waiting. True as well where the file system has no `flock`.
+    static func tryLockExclusive(_ descriptor: Int32) -> Bool {
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            if errno == EINTR { continue }
+            return errno != EWOULDBLOCK
+        }
+        return true
+    }
+
+    /// Lets go of a `flock` on the directory open as `descriptor` before it is closed.
+    static func unlock(_ descriptor: Int32) {
+        flock(descriptor, LOCK_UN)
     }
 
     /// The metric files of the directory open as `descriptor` (which stays the caller's).

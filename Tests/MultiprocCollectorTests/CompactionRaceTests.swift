@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import MultiprocCollector
+import MultiprocSupport
+
+/// Compaction against what the app does meanwhile: wipes of the directory in the middle of a
+/// switch, a reused pid mapping a file after the plan, and the names and records an undo
+/// leaves for later passes.
+@Suite struct CompactionRaceTests {
+    let dir = TemporaryDirectory()
+
+    /// Options that record dead pids and run `hook` before every step; `hook` returning true
+    /// stops the pass there, as a crash would.
+    private func options(_ hook: @escaping @Sendable (CompactionStep) -> Bool = { _ in false }) -> DirectoryCollector.Options {
+        var options = DirectoryCollector.Options()
+        options.recordsDeadPids = true
+        options.compactionStopBefore = hook
+        return options
+    }
+
+    /// `rm -f $DIR/*.db`, as an app's start script does.
+    private static func removeEveryDB(_ path: String) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? [] where name.hasSuffix(".db") {
+            unlink("\(path)/\(name)")
+        }
+    }
+
+    private func names() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+    }
+
+    /// The app wipes the directory (`rm -f *.db`) after the pass renamed its files: nothing of
+    /// what was there comes back, whether the pass goes on (it deletes what it holds) or is
+    /// killed there (the restart does), with or without an archive before.
+    /// `variant`: bit 0, an archive exists before; bit 1, the pass is killed right after the wipe.
+    @Test(arguments: [CompactionStep.verifyFiles, .nameTemporaries], 0..<4)
+    func aWipeDuringTheSwitchBringsNothingBack(step: CompactionStep, variant: Int) throws {
+        let archiveBefore = variant & 1 != 0, crash = variant & 2 != 0
+        for pid in 1001...1003 { CompactionTests.writeWorker(dir.path, pid: pid, scale: Double(pid - 1000)) }
+        let path = dir.path
+        let wiped = Locked(false)
+        let collector = try DirectoryCollector(directory: path, options: options { reached in
+            guard reached == step, !wiped.withLock({ $0 }) else { return false }
+            Self.removeEveryDB(path)
+            wiped.withLock { $0 = true }
+            return crash
+        })
+        if archiveBefore {
+            try collector.markDead(pid: 1001)
+            wiped.withLock { $0 = true }  // not during this first pass
+            #expect(collector.compact(delay: 0).pidsFolded == ["1001"])
+            #expect(try names().contains("counter_0.db"))
+            wiped.withLock { $0 = false }
+        }
+        try collector.markDead(pid: 1002)
+        _ = collector.collect()
+
+        let report = collector.compact(delay: 0)
+        #expect(wiped.withLock { $0 }, "the wipe ran")
+        #expect(report.pidsFolded.isEmpty, "\(report)")
+        var settled = report
+        if crash {
+            #expect(report.errors.contains { $0.contains("stopped before") }, "\(report)")
+            settled = try DirectoryCollector(directory: path, options: options()).recoverCompaction()
+            #expect(settled.errors.isEmpty, "\(settled)")
+        } else {
+            #expect(report.errors.isEmpty, "\(report)")
+        }
+        #expect(settled.passesWiped.count == 1, "\(settled)")
+        let left = try names()
+        #expect(left.filter { $0.hasSuffix(".db") || $0.hasSuffix(".tmp") } == [], "the wipe left nothing; the pass brought back \(left)")
+        #expect(!collector.collect().text.contains("req_total"), "served after the wipe:\n\(collector.collect().text)")
+        // The app starts again: its new workers are counted alone, and folded alone.
+        CompactionTests.writeWorker(path, pid: 1002, scale: 10)
+        let fresh = try DirectoryCollector(directory: path, options: options())
+        try fresh.markDead(pid: 1002)
+        let expected = try DirectoryCollector(directory: path).collect().text
+        #expect(fresh.compact(delay: 0).pidsFolded == ["1002"])
+        #expect(fresh.collect().text == expected)
+    }
+
+    /// A process (a reused pid) that maps a planned file only after the plan looked at the
+    /// maps: seen after the rename, the pass is undone and the file stays where its writer
+    /// finds it; folded once nothing maps it.
+    @Test func aFileMappedAfterThePlanIsNotFolded() throws {
+        let python = try #require(try? ChildProcess.path(of: "python3"), "python3 maps the file as prometheus_client does")
+        for pid in 1101...1102 { CompactionTests.writeWorker(dir.path, pid: pid, scale: 1) }
+        let path = dir.path
+        let writer = Locked<ChildProcess?>(nil)
+        let collector = try DirectoryCollector(directory: path, options: options { step in
+            guard step == .verifyFiles, writer.withLock({ $0 == nil }) else { return false }
+            // Opened (under its name, before the rename) and mapped read-write, as MmapedDict does.
+            let script = "import mmap, sys, time\nf = open(sys.argv[1], 'r+b')\nm = mmap.mmap(f.fileno(), 0)\n"
+                + "print('mapped', flush=True)\ntime.sleep(60)\n"
+            let child = try? ChildProcess(URL(fileURLWithPath: python), ["-c", script, "\(path)/\(Compactor.foldingName("counter_1101.db"))"])
+            writer.withLock { $0 = child }
+            _ = child?.waitForStdout(containing: "mapped", timeout: 20)
+            return false
+        })
+        for pid in 1101...1102 { try collector.markDead(pid: pid) }
+        let before = collector.collect().text
+
+        let report = collector.compact(delay: 0)
+        let child = try #require(writer.withLock { $0 })
+        #expect(child.stdout.contains("mapped"))
+        #expect(report.pidsInUse == ["1101"] && report.pidsFolded.isEmpty, "\(report)")
+        let left = try names()
+        #expect(left.contains("counter_1101.db") && left.contains("counter_1102.db"), "\(left)")
+        #expect(!left.contains { $0.hasSuffix(".folding.db") || $0.hasSuffix(".tmp") })
+        #expect(collector.collect().text == before)
+
+        child.send(SIGKILL)
+        _ = child.wait()
+        let next = collector.compact(delay: 0)
+        #expect(next.pidsFolded == ["1101", "1102"], "\(next)")
+        #expect(collector.collect().text == before)
+    }
+
+    /// Orphan pids (files an undo could not put back) are metric file pids above any real
+    /// pid, of 19 digits at most, distinct per pass and pid, and their journal records read back.
+    @Test func orphanPidsAreDistinctPidsAboveEveryRealOne() throws {
+        var seen = Set<String>()
+        for pass in [1, 7, 101, 99_999, 100_000, 99_999_999, 1 << 40] {
+            for ordinal in [0, 1, 7, 107, 9_999] {
+                let pid = Compactor.orphanPid(pass: pass, ordinal: ordinal)
+                #expect(pid.count <= 19 && (Int(pid) ?? 0) > ProcessTable.maxPid, "\(pid)")
+                #expect(MetricFileName("counter_\(pid).db")?.pid == pid)
+                let record = JournalRecord.dead(pid: pid, markedAt: 0)
+                #expect(JournalRecord(line: Substring(record.line.dropLast())) == record)
+                seen.insert(pid)
+            }
+        }
+        #expect(seen.count == 7 * 5)
+    }
+
+    /// A journal line whose checksum holds but that names what the compactor never writes is
+    /// ignored alone: the records after it still count.
+    @Test func anIntactLineNamingAStrangerHidesNothingAfterIt() throws {
+        for pid in 1201...1202 { CompactionTests.writeWorker(dir.path, pid: pid, scale: 1) }
+        let collector = try DirectoryCollector(directory: dir.path, options: options())
+        try collector.markDead(pid: 1201)
+        let stranger = "planned 5 ../../etc/passwd 1 2 3 4 0000000000000000"
+        let journal = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file(CompactionJournal.fileName)))
+        try journal.seekToEnd()
+        try journal.write(contentsOf: Data((JournalRecord.checksum(stranger) + " " + stranger + "\n").utf8))
+        try journal.close()
+        try collector.markDead(pid: 1202)
+        #expect(collector.compact(delay: 0).pidsFolded == ["1201", "1202"])
+    }
+}
