@@ -265,40 +265,8 @@ struct Compactor {
         return nil
     }
 
-    /// Signs that the app wiped the directory under a pass that switched no archive yet: the
-    /// journal gone (`rmtree`, `os.remove` of every name), an archive the pass replaces gone,
-    /// or one of its planned files under neither its name nor its folding name (`rm -f *.db`).
-    /// Nothing but a wipe deletes them (prometheus_client's `mark_process_dead` deletes only
-    /// `live` gauges, which are never folded). The reason, or nil.
-    private func wipe(of pass: PreparedPass) -> String? {
-        if !journal.exists { return "the journal was deleted" }
-        for swap in pass.archives where swap.replacedInode != nil && inode(of: swap.name) == nil {
-            return "\(swap.name) was deleted"
-        }
-        for file in pass.planned where inode(of: Self.foldingName(file.name)) != file.inode && inode(of: file.name) != file.inode {
-            return "\(file.name) was deleted"
-        }
-        return nil
-    }
-
-    /// Ends a pass the app's wipe overtook: what the pass still holds of the wiped directory
-    /// (its folding files, its temporaries) is deleted, not put back where the wipe would no
-    /// longer find it; the pass is aborted and its pids forgotten. Only files that are the
-    /// pass's own (same inode) are deleted.
-    private func discard(_ pass: PreparedPass, why: String, ledger: inout CompactionLedger,
-                         report: inout CompactionReport) throws(CompactionFailure) {
-        for file in pass.planned where inode(of: Self.foldingName(file.name)) == file.inode {
-            unlinkat(directory, Self.foldingName(file.name), 0)
-        }
-        for swap in pass.archives { unlinkat(directory, swap.temporary, 0) }
-        let records = [JournalRecord.abort(pass: pass.id)] + pass.pids.map { .forget(pid: $0) }
-        do { try journal.append(records, ifPresent: true) } catch { throw .journal(error) }
-        for record in records { ledger.apply(record) }
-        report.passesWiped.append("pass \(pass.id): \(why); its files are deleted, not put back")
-    }
-
     /// After `commit`: the folded files and temporaries go, the folded pids are forgotten.
-    private func finishCommitted(_ id: Int, planned: [FileSnapshot], pids: [String], ledger: inout CompactionLedger) throws(CompactionFailure) {
+    func finishCommitted(_ id: Int, planned: [FileSnapshot], pids: [String], ledger: inout CompactionLedger) throws(CompactionFailure) {
         try stop(.unlinkFiles)
         for file in planned { unlinkat(directory, Self.foldingName(file.name), 0) }
         try stop(.forgetPids)
@@ -307,150 +275,20 @@ struct Compactor {
         for record in records { ledger.apply(record) }
     }
 
-    /// Undoes a pass whose archives were not switched: files renamed back, temporaries
-    /// removed, `abort` journalled, `revived` pids forgotten. A renamed file whose name a new
-    /// process took meanwhile (a reused pid) cannot go back: it moves to a name of a pid no
-    /// process can have, and is recorded dead there, so it stays counted and a later pass
-    /// folds it.
-    private func undo(_ pass: PreparedPass, renamed: [FileSnapshot], ledger: inout CompactionLedger,
-                      revived: Set<String>) throws(CompactionFailure) {
-        var records = [JournalRecord.abort(pass: pass.id)] + revived.sorted().map { .forget(pid: $0) }
-        var orphans: [String: String] = [:]  // original pid → orphan pid
-        for file in renamed where !renameBack(file.name, to: file.name) {
-            let original = MetricFileName(file.name)!.pid
-            let pid: String
-            if let known = orphans[original] {
-                pid = known
-            } else {
-                pid = Self.orphanPid(pass: pass.id, ordinal: orphans.count)
-                orphans[original] = pid
-                records.append(.dead(pid: pid, markedAt: 0))  // its files are the records that follow
-            }
-            let orphan = MetricFileName(file.name)!.renamed(pid: pid)
-            guard renameBack(file.name, to: orphan), let snapshot = (try? FileSnapshot.take(orphan, in: directory)) ?? nil else {
-                throw .io("\(Self.foldingName(file.name)): cannot be put back under a metric name; left as it is")
-            }
-            records.append(.file(pid: pid, snapshot))
-        }
-        for swap in pass.archives { unlinkat(directory, swap.temporary, 0) }
-        do { try journal.append(records, ifPresent: true) } catch { throw .journal(error) }
-        for record in records { ledger.apply(record) }
-    }
-
-    /// A pid for the files of the `ordinal`-th pid whose files an undo could not put back:
-    /// `<pid_max + 1><pass: 8 digits><ordinal: 4 digits>`, fixed width, so that it is above
-    /// any real pid (``ProcessTable/maxPid``), unique per pass and pid (passes wrap after 10⁸),
-    /// 19 digits at most (an `Int`, and within ``MetricFileName/maxPidDigits``).
-    static func orphanPid(pass: Int, ordinal: Int) -> String {
-        func padded(_ value: Int, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
-        return "\(ProcessTable.maxPid + 1)" + padded(pass % 100_000_000, 8) + padded(ordinal % 10_000, 4)
-    }
-
-    /// Renames the folding file of `name` to `target` unless something holds `target` (link, then
-    /// unlink: a rename that never replaces).
-    private func renameBack(_ name: String, to target: String) -> Bool {
-        guard linkat(directory, Self.foldingName(name), directory, target, 0) == 0 else { return false }
-        unlinkat(directory, Self.foldingName(name), 0)
-        return true
-    }
-
-    // MARK: Recovery
-
-    /// Settles a pass the journal began and did not end (a crash). Finished only when it must
-    /// be: once one of its archives was switched (its planned files are in it), and then only
-    /// when every other temporary is intact and every planned file as planned — else an error
-    /// for an operator, which the switch's order makes impossible unless someone deleted its
-    /// files. A pass that switched nothing is undone (nothing visible changed; its pids are
-    /// folded by the next pass, checked again), or, when the app wiped the directory since,
-    /// discarded like a switch that meets a wipe. Committed passes get their leftovers deleted.
-    mutating func recover(_ ledger: inout CompactionLedger, report: inout CompactionReport) throws(CompactionFailure) -> CompactionReport.Recovery? {
-        removeStrayTemporaries(ledger)
-        var outcome: CompactionReport.Recovery?
-        for id in ledger.passes.keys.sorted() {
-            let pass = ledger.passes[id]!
-            if pass.committed {
-                try finishCommitted(id, planned: pass.planned, pids: pids(of: pass.planned), ledger: &ledger)
-                continue
-            }
-            let prepared = PreparedPass(id: id, planned: pass.planned, archives: pass.archives, pids: pids(of: pass.planned), valueOffsets: [:])
-            if pass.archives.contains(where: switched) {
-                guard pass.ready, canFinish(pass) else {
-                    throw .io("compaction pass \(id) was interrupted after switching archives and cannot be finished "
-                              + "(a temporary or planned file is missing or changed); its files are left as they are")
-                }
-                // Every planned file was renamed before the first switch; a name taken back is folded.
-                for file in pass.planned where location(of: file) == .original {
-                    renameat(directory, file.name, directory, Self.foldingName(file.name))
-                }
-                for swap in pass.archives where exists(swap.temporary) {
-                    // Switched already (or the new content is the old one): the temporary goes.
-                    if archiveHash(swap.name) == swap.hash {
-                        unlinkat(directory, swap.temporary, 0)
-                    } else if renameat(directory, swap.temporary, directory, swap.name) != 0 {
-                        throw .io("\(swap.name): rename: \(errnoText(errno))")
-                    }
-                }
-                fsync(directory)
-                do { try journal.append([.commit(pass: id)]) } catch { throw .journal(error) }
-                ledger.apply(.commit(pass: id))
-                try finishCommitted(id, planned: pass.planned, pids: prepared.pids, ledger: &ledger)
-                outcome = .rolledForward
-            } else if let why = wipe(of: prepared) {
-                try discard(prepared, why: why, ledger: &ledger, report: &report)
-                outcome = .rolledBack
-            } else {
-                try undo(prepared, renamed: pass.planned.filter { inode(of: Self.foldingName($0.name)) == $0.inode },
-                         ledger: &ledger, revived: [])
-                outcome = .rolledBack
-            }
-        }
-        return outcome
-    }
-
-    /// Whether an interrupted pass can be finished: every archive either switched already or
-    /// still the one the pass replaces with its temporary intact, and every planned file
-    /// (under its name or renamed) exactly as planned.
-    private func canFinish(_ pass: CompactionLedger.Pass) -> Bool {
-        for swap in pass.archives where archiveHash(swap.name) != swap.hash {
-            let current = (try? FileSnapshot.take(swap.name, in: directory))??.inode
-            guard current == swap.replacedInode,
-                  let temporary = try? FileSnapshot.take(swap.temporary, in: directory), temporary.hash == swap.hash else { return false }
-        }
-        for file in pass.planned where location(of: file) == nil {
-            // Gone (deleted after a switch) is fine only once some archive was switched, and
-            // never when something else holds its name or folding name with other content.
-            guard pass.archives.contains(where: switched), !exists(Self.foldingName(file.name)) else { return false }
-        }
-        return true
-    }
-
-    /// Temporary archives of passes the journal does not know (a crash before `ready`), and a
-    /// journal rewrite's temporary: never part of anything, so they go.
-    func removeStrayTemporaries(_ ledger: CompactionLedger) {
-        let known = Set(ledger.passes.values.flatMap { $0.archives.map(\.temporary) })
-        for name in MetricDirectory.otherNames(of: directory)
-        where name.hasPrefix("multiproc-exporter.") && name.hasSuffix(".tmp") && !known.contains(name) {
-            unlinkat(directory, name, 0)
-        }
-    }
-
     // MARK: Helpers
 
     /// Whether `swap` happened: the archive holds the new content in a file other than the one
     /// it replaced (the same content in the same file means the new content was the old one).
-    private func switched(_ swap: JournalRecord.ArchiveSwap) -> Bool {
+    func switched(_ swap: JournalRecord.ArchiveSwap) -> Bool {
         guard let archive = (try? FileSnapshot.take(swap.name, in: directory)) ?? nil else { return false }
         return archive.hash == swap.hash && archive.inode != swap.replacedInode
     }
 
-    private func archiveHash(_ name: String) -> UInt64? {
+    func archiveHash(_ name: String) -> UInt64? {
         (try? FileSnapshot.take(name, in: directory))??.hash
     }
 
-    private func pids(of files: [FileSnapshot]) -> [String] {
+    func pids(of files: [FileSnapshot]) -> [String] {
         Array(Set(files.compactMap { MetricFileName($0.name)?.pid })).sorted()
     }
 
@@ -459,17 +297,17 @@ struct Compactor {
         MetricDirectory.metricFiles(of: directory).map(\.parsed).filter { $0.pid != ArchiveContent.pid }
     }
 
-    private func exists(_ name: String) -> Bool {
+    func exists(_ name: String) -> Bool {
         inode(of: name) != nil
     }
 
     /// The inode `name` holds, nil when there is no such name.
-    private func inode(of name: String) -> UInt64? {
+    func inode(of name: String) -> UInt64? {
         var info = stat()
         return fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 ? UInt64(info.st_ino) : nil
     }
 
-    private func read(_ name: String) throws(FoldError) -> [UInt8] {
+    func read(_ name: String) throws(FoldError) -> [UInt8] {
         let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw FoldError(file: name, reason: errnoText(errno)) }
         defer { close(fd) }
