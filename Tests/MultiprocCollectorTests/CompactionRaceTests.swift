@@ -30,11 +30,11 @@ import MultiprocSupport
         try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
     }
 
-    /// The app wipes the directory (`rm -f *.db`) after the pass renamed its files: nothing of
-    /// what was there comes back, whether the pass goes on (it deletes what it holds) or is
-    /// killed there (the restart does), with or without an archive before.
+    /// The app wipes the directory (`rm -f *.db`) before or after the pass renamed its files:
+    /// nothing of what was there comes back, whether the pass goes on (it deletes what it
+    /// holds) or is killed there (the restart does), with or without an archive before.
     /// `variant`: bit 0, an archive exists before; bit 1, the pass is killed right after the wipe.
-    @Test(arguments: [CompactionStep.verifyFiles, .nameTemporaries], 0..<4)
+    @Test(arguments: [CompactionStep.renameFiles, .verifyFiles, .nameTemporaries], 0..<4)
     func aWipeDuringTheSwitchBringsNothingBack(step: CompactionStep, variant: Int) throws {
         let archiveBefore = variant & 1 != 0, crash = variant & 2 != 0
         for pid in 1001...1003 { CompactionTests.writeWorker(dir.path, pid: pid, scale: Double(pid - 1000)) }
@@ -89,11 +89,12 @@ import MultiprocSupport
         let path = dir.path
         let writer = Locked<ChildProcess?>(nil)
         let collector = try DirectoryCollector(directory: path, options: options { step in
-            guard step == .verifyFiles, writer.withLock({ $0 == nil }) else { return false }
-            // Opened (under its name, before the rename) and mapped read-write, as MmapedDict does.
+            guard step == .renameFiles, writer.withLock({ $0 == nil }) else { return false }
+            // Opened under its name after the plan looked at the maps, before the rename, and
+            // mapped read-write, as MmapedDict does.
             let script = "import mmap, sys, time\nf = open(sys.argv[1], 'r+b')\nm = mmap.mmap(f.fileno(), 0)\n"
                 + "print('mapped', flush=True)\ntime.sleep(60)\n"
-            let child = try? ChildProcess(URL(fileURLWithPath: python), ["-c", script, "\(path)/\(Compactor.foldingName("counter_1101.db"))"])
+            let child = try? ChildProcess(URL(fileURLWithPath: python), ["-c", script, "\(path)/counter_1101.db"])
             writer.withLock { $0 = child }
             _ = child?.waitForStdout(containing: "mapped", timeout: 20)
             return false
@@ -115,6 +116,56 @@ import MultiprocSupport
         let next = collector.compact(delay: 0)
         #expect(next.pidsFolded == ["1101", "1102"], "\(next)")
         #expect(collector.collect().text == before)
+    }
+
+    /// An `rm -f *.db` that listed the directory before the renames and deletes after them
+    /// misses the renamed files, but takes every other file: the pass sees its witnesses gone
+    /// and brings nothing back.
+    @Test func aWipeListedBeforeTheRenamesBringsNothingBack() throws {
+        for pid in 1301...1304 { CompactionTests.writeWorker(dir.path, pid: pid, scale: Double(pid - 1300)) }
+        let path = dir.path
+        let listed = Locked<[String]?>(nil)
+        let collector = try DirectoryCollector(directory: path, options: options { step in
+            if step == .renameFiles {
+                listed.withLock { $0 = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".db") } }
+            } else if step == .verifyFiles, let names = listed.withLock({ $0 }) {
+                for name in names { unlink("\(path)/\(name)") }
+            }
+            return false
+        })
+        for pid in 1301...1302 { try collector.markDead(pid: pid) }
+        _ = collector.collect()
+        let report = collector.compact(delay: 0)
+        #expect(report.pidsFolded.isEmpty && report.passesWiped.count == 1, "\(report)")
+        let left = try names()
+        #expect(left.filter { $0.hasSuffix(".db") || $0.hasSuffix(".tmp") } == [], "brought back: \(left)")
+        #expect(!collector.collect().text.contains("req_total"))
+    }
+
+    /// One dead pid's file deleted by someone (an operator, an app's hook) is no wipe: the
+    /// pass is undone, that pid is no longer folded (its other files read as they are), and
+    /// the other pids are folded by the next pass, every count kept.
+    @Test func oneDeletedFileCostsOnlyItsPid() throws {
+        for pid in 1401...1404 { CompactionTests.writeWorker(dir.path, pid: pid, scale: Double(pid - 1400)) }
+        let path = dir.path
+        let collector = try DirectoryCollector(directory: path, options: options { step in
+            if step == .renameFiles { unlink("\(path)/summary_1403.db") }
+            return false
+        })
+        for pid in 1401...1403 { try collector.markDead(pid: pid) }
+        _ = collector.collect()
+        let report = collector.compact(delay: 0)
+        #expect(report.passesWiped.isEmpty && report.pidsFolded.isEmpty, "\(report)")
+        #expect(report.errors.count == 1 && report.errors[0].contains("summary_1403.db"), "\(report.errors)")
+        let expected = try DirectoryCollector(directory: path).collect().text
+        #expect(expected.contains("req_total{route=\"/a\"} 30.0"), "every pid's counts are still there:\n\(expected)")
+        #expect(collector.collect().text == expected)
+
+        let next = collector.compact(delay: 0)
+        #expect(next.pidsFolded == ["1401", "1402"] && next.errors.isEmpty, "\(next)")
+        #expect(collector.collect().text == expected)
+        #expect(try DirectoryCollector(directory: path).collect().text == expected)
+        #expect(try names().contains("counter_1403.db"), "the pid that lost a file is read as it is, not folded")
     }
 
     /// Orphan pids (files an undo could not put back) are metric file pids above any real

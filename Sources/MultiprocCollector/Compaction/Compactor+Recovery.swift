@@ -42,12 +42,11 @@ extension Compactor {
                 ledger.apply(.commit(pass: id))
                 try finishCommitted(id, planned: pass.planned, pids: prepared.pids, ledger: &ledger)
                 outcome = .rolledForward
-            } else if let why = wipe(of: prepared) {
-                try discard(prepared, why: why, ledger: &ledger, report: &report)
-                outcome = .rolledBack
             } else {
-                try undo(prepared, renamed: pass.planned.filter { inode(of: Self.foldingName($0.name)) == $0.inode },
-                         ledger: &ledger, revived: [])
+                let renamed = pass.planned.filter { inode(of: Self.foldingName($0.name)) == $0.inode }
+                if try !end(prepared, deletion: deletion(in: prepared), renamed: renamed, ledger: &ledger, report: &report) {
+                    try undo(prepared, renamed: renamed, ledger: &ledger, revived: [])
+                }
                 outcome = .rolledBack
             }
         }

@@ -3,20 +3,47 @@ import Glibc
 // MARK: - Passes that cannot go on: undone, or discarded after a wipe
 
 extension Compactor {
-    /// Signs that the app wiped the directory under a pass that switched no archive yet: the
-    /// journal gone (`rmtree`, `os.remove` of every name), an archive the pass replaces gone,
-    /// or one of its planned files under neither its name nor its folding name (`rm -f *.db`).
-    /// Nothing but a wipe deletes them (prometheus_client's `mark_process_dead` deletes only
-    /// `live` gauges, which are never folded). The reason, or nil.
-    func wipe(of pass: PreparedPass) -> String? {
-        if !journal.exists { return "the journal was deleted" }
+    /// What was deleted under a pass that switched no archive yet, and by whom.
+    enum Deletion: Equatable {
+        /// The app wiped the directory: the journal is gone (`rmtree`, `os.remove` of every
+        /// name), or an archive the pass replaces, or every file the pass folds, or every
+        /// witness (`rm -f $DIR/*.db`, which may have listed the directory before the renames).
+        case wipe(String)
+        /// Files of these pids were deleted, and the directory was not wiped (an operator, an
+        /// app's hook): those pids are no longer folded, the others wait for the next pass.
+        case files(pids: Set<String>, String)
+    }
+
+    /// Looks for files of the pass deleted under it. Nothing of ours deletes them, nor does
+    /// prometheus_client (`mark_process_dead` deletes only `live` gauges, which never fold).
+    func deletion(in pass: PreparedPass) -> Deletion? {
+        if !journal.exists { return .wipe("the journal was deleted") }
         for swap in pass.archives where swap.replacedInode != nil && inode(of: swap.name) == nil {
-            return "\(swap.name) was deleted"
+            return .wipe("\(swap.name) was deleted")
         }
-        for file in pass.planned where inode(of: Self.foldingName(file.name)) != file.inode && inode(of: file.name) != file.inode {
-            return "\(file.name) was deleted"
+        if !pass.witnesses.isEmpty, pass.witnesses.allSatisfy({ inode(of: $0.key) != $0.value }) {
+            return .wipe("every other metric file the pass watched (\(pass.witnesses.count)) was deleted")
         }
-        return nil
+        let gone = pass.planned.filter { inode(of: Self.foldingName($0.name)) != $0.inode && inode(of: $0.name) != $0.inode }
+        if gone.isEmpty { return nil }
+        if gone.count == pass.planned.count { return .wipe("every file the pass folds was deleted") }
+        return .files(pids: Set(gone.map { MetricFileName($0.name)!.pid }), gone.map(\.name).joined(separator: ", ") + " deleted")
+    }
+
+    /// Ends the pass if something of it was deleted (true): discarded after a wipe; undone
+    /// otherwise, the pids that lost files forgotten as dead (read as they are now).
+    func end(_ pass: PreparedPass, deletion: Deletion?, renamed: [FileSnapshot], ledger: inout CompactionLedger,
+                      report: inout CompactionReport) throws(CompactionFailure) -> Bool {
+        switch deletion {
+        case nil:
+            return false
+        case .wipe(let why):
+            try discard(pass, why: why, ledger: &ledger, report: &report)
+        case .files(let pids, let why):
+            report.errors.append("pass \(pass.id) undone: \(why); pids \(pids.sorted().joined(separator: " ")) no longer folded")
+            try undo(pass, renamed: renamed, ledger: &ledger, revived: pids)
+        }
+        return true
     }
 
     /// Ends a pass the app's wipe overtook: what the pass still holds of the wiped directory

@@ -19,9 +19,9 @@ import Glibc
 ///    each temporary file renamed over its archive; `commit` journalled; the folding files
 ///    deleted; the folded pids forgotten.
 ///
-/// A pass that finds a file of its own deleted under it (a planned file, a folding file, an
-/// archive it replaces, the journal) takes it for a wipe by the app and deletes the rest of
-/// what it holds rather than put it back: the app meant the directory empty (``discard``).
+/// A pass that finds the directory wiped under it (``deletion(in:)``) deletes the rest of what
+/// it holds rather than put it back: the app meant the directory empty (``discard``); one that
+/// finds only some pids' files deleted is undone without those pids.
 struct Compactor {
     let directory: Int32
     let journal: CompactionJournal
@@ -54,7 +54,14 @@ struct Compactor {
         var valueOffsets: [String: [String: Int]]
         /// The new archives' content, by archive name (none in a pass found in the journal).
         var temporaries: [String: TemporaryArchive] = [:]
+        /// Other metric files of the directory when the pass was planned (name → inode), which
+        /// only a wipe deletes: all of them gone means the app wiped the directory (see
+        /// ``deletion(in:)``). None in a pass found in the journal.
+        var witnesses: [String: UInt64] = [:]
     }
+
+    /// How many other files a pass watches for a wipe.
+    static let witnessCount = 16
 
     // MARK: Plan and prepare
 
@@ -101,7 +108,23 @@ struct Compactor {
             pids.removeAll { busy.contains($0) }
             if planned.isEmpty { return nil }
         }
-        return try write(planned: planned, pids: pids, pass: ledger.lastPass + 1, ledger: &ledger, report: &report)
+        guard var pass = try write(planned: planned, pids: pids, pass: ledger.lastPass + 1, ledger: &ledger, report: &report) else {
+            return nil
+        }
+        pass.witnesses = witnesses(among: present.values.joined(), besides: Set(pass.pids))
+        return pass
+    }
+
+    /// Up to ``witnessCount`` metric files of pids outside the pass, spread over the listing,
+    /// that nothing but a wipe deletes: not `live` gauges (mark-dead deletes those).
+    private func witnesses(among files: some Sequence<MetricFileName>, besides pids: Set<String>) -> [String: UInt64] {
+        let candidates = files.filter { !pids.contains($0.pid) && !($0.gaugeMode?.isLive ?? false) }
+        let step = max(1, candidates.count / Self.witnessCount)
+        var chosen: [String: UInt64] = [:]
+        for file in stride(from: 0, to: candidates.count, by: step).prefix(Self.witnessCount).map({ candidates[$0] }) {
+            if let inode = inode(of: file.description) { chosen[file.description] = inode }
+        }
+        return chosen
     }
 
     /// Step 2: temporary archives written and synced, the pass journalled. A pid with a file
@@ -184,21 +207,17 @@ struct Compactor {
             }
             guard renameat(directory, file.name, directory, Self.foldingName(file.name)) == 0 else {
                 let code = errno
-                if code == ENOENT {  // deleted since the plan
-                    try discard(pass, why: "\(file.name) was deleted", ledger: &ledger, report: &report)
-                } else {
-                    report.errors.append("\(file.name): rename: \(errnoText(code))")
-                    try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
-                }
+                if code != ENOENT { report.errors.append("\(file.name): rename: \(errnoText(code))") }
+                // Deleted since the plan: by a wipe, or by someone who deleted that pid's file.
+                var ended = false
+                if code == ENOENT { ended = try end(pass, deletion: deletion(in: pass), renamed: renamed, ledger: &ledger, report: &report) }
+                if !ended { try undo(pass, renamed: renamed, ledger: &ledger, revived: []) }
                 return false
             }
             renamed.append(file)
         }
         try stop(.verifyFiles)
-        if let why = wipe(of: pass) {
-            try discard(pass, why: why, ledger: &ledger, report: &report)
-            return false
-        }
+        if try end(pass, deletion: deletion(in: pass), renamed: renamed, ledger: &ledger, report: &report) { return false }
         // A writer that had a file mapped may have written between the plan and the rename.
         let changed = pass.planned.filter { location(of: $0) != .folding }
         if !changed.isEmpty {
@@ -227,10 +246,7 @@ struct Compactor {
             return false
         }
         // The last look before the first archive changes.
-        if let why = wipe(of: pass) {
-            try discard(pass, why: why, ledger: &ledger, report: &report)
-            return false
-        }
+        if try end(pass, deletion: deletion(in: pass), renamed: renamed, ledger: &ledger, report: &report) { return false }
         if let swap = pass.archives.first(where: { inode(of: $0.name) != $0.replacedInode }) {
             report.errors.append("\(swap.name) changed since the pass was planned (another compactor?): pass \(pass.id) undone")
             try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
