@@ -33,7 +33,7 @@ extension Compactor {
     /// Ends the pass if something of it was deleted (true): discarded after a wipe; undone
     /// otherwise, the pids that lost files forgotten as dead (read as they are now).
     func end(_ pass: PreparedPass, deletion: Deletion?, renamed: [FileSnapshot], ledger: inout CompactionLedger,
-                      report: inout CompactionReport) throws(CompactionFailure) -> Bool {
+             report: inout CompactionReport) throws(CompactionFailure) -> Bool {
         switch deletion {
         case nil:
             return false
