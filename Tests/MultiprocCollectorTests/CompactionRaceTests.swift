@@ -26,6 +26,21 @@ import MultiprocSupport
         }
     }
 
+    /// A hook for an `rm -f $DIR/*.db` that lists the directory just before the renames and
+    /// deletes what it listed just after them (and, with `crash`, kills the pass there).
+    private static func wipeListedBeforeTheRenames(_ path: String, crash: Bool) -> @Sendable (CompactionStep) -> Bool {
+        let listed = Locked<[String]?>(nil)
+        return { step in
+            if step == .renameFiles {
+                listed.withLock { $0 = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".db") } }
+            } else if step == .verifyFiles, let names = listed.withLock({ $0 }) {
+                for name in names { unlink("\(path)/\(name)") }
+                return crash
+            }
+            return false
+        }
+    }
+
     private func names() throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
     }
@@ -124,15 +139,7 @@ import MultiprocSupport
     @Test func aWipeListedBeforeTheRenamesBringsNothingBack() throws {
         for pid in 1301...1304 { CompactionTests.writeWorker(dir.path, pid: pid, scale: Double(pid - 1300)) }
         let path = dir.path
-        let listed = Locked<[String]?>(nil)
-        let collector = try DirectoryCollector(directory: path, options: options { step in
-            if step == .renameFiles {
-                listed.withLock { $0 = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".db") } }
-            } else if step == .verifyFiles, let names = listed.withLock({ $0 }) {
-                for name in names { unlink("\(path)/\(name)") }
-            }
-            return false
-        })
+        let collector = try DirectoryCollector(directory: path, options: options(Self.wipeListedBeforeTheRenames(path, crash: false)))
         for pid in 1301...1302 { try collector.markDead(pid: pid) }
         _ = collector.collect()
         let report = collector.compact(delay: 0)
@@ -142,14 +149,16 @@ import MultiprocSupport
         #expect(!collector.collect().text.contains("req_total"))
     }
 
-    /// One dead pid's file deleted by someone (an operator, an app's hook) is no wipe: the
-    /// pass is undone, that pid is no longer folded (its other files read as they are), and
-    /// the other pids are folded by the next pass, every count kept.
-    @Test func oneDeletedFileCostsOnlyItsPid() throws {
+    /// One dead pid's file deleted by someone (an operator, an app's hook) is no wipe, before
+    /// the renames or after them: the pass is undone, that pid is no longer folded (its other
+    /// files read as they are), and the other pids are folded by the next pass, every count kept.
+    @Test(arguments: [CompactionStep.renameFiles, .nameTemporaries])
+    func oneDeletedFileCostsOnlyItsPid(step: CompactionStep) throws {
         for pid in 1401...1404 { CompactionTests.writeWorker(dir.path, pid: pid, scale: Double(pid - 1400)) }
         let path = dir.path
-        let collector = try DirectoryCollector(directory: path, options: options { step in
-            if step == .renameFiles { unlink("\(path)/summary_1403.db") }
+        let collector = try DirectoryCollector(directory: path, options: options { reached in
+            guard reached == step else { return false }
+            unlink("\(path)/\(step == .renameFiles ? "summary_1403.db" : Compactor.foldingName("summary_1403.db"))")
             return false
         })
         for pid in 1401...1403 { try collector.markDead(pid: pid) }
@@ -157,6 +166,8 @@ import MultiprocSupport
         let report = collector.compact(delay: 0)
         #expect(report.passesWiped.isEmpty && report.pidsFolded.isEmpty, "\(report)")
         #expect(report.errors.count == 1 && report.errors[0].contains("summary_1403.db"), "\(report.errors)")
+        #expect(report.pidsLostFiles == ["1403"])
+        #expect(!(try names()).contains { $0.hasSuffix(".folding.db") || $0.hasSuffix(".tmp") })
         let expected = try DirectoryCollector(directory: path).collect().text
         #expect(expected.contains("req_total{route=\"/a\"} 30.0"), "every pid's counts are still there:\n\(expected)")
         #expect(collector.collect().text == expected)
@@ -166,6 +177,43 @@ import MultiprocSupport
         #expect(collector.collect().text == expected)
         #expect(try DirectoryCollector(directory: path).collect().text == expected)
         #expect(try names().contains("counter_1403.db"), "the pid that lost a file is read as it is, not folded")
+    }
+
+    /// The app wipes the directory and a new worker takes a dead pid's name again before the
+    /// rename: its new files are not the planned ones and stay where it writes them. (Two
+    /// defences, each enough here: the inode check before each rename, and `discard` putting
+    /// back a folding file that is not the planned one; without both the files are stranded.)
+    @Test func aNewWorkerWithAWipedPidKeepsItsFiles() throws {
+        for pid in 1501...1502 { CompactionTests.writeWorker(dir.path, pid: pid, scale: 1) }
+        let path = dir.path
+        let collector = try DirectoryCollector(directory: path, options: options { step in
+            guard step == .renameFiles else { return false }
+            Self.removeEveryDB(path)
+            for pid in 1501...1502 { CompactionTests.writeWorker(path, pid: pid, scale: 5) }
+            return false
+        })
+        try collector.markDead(pid: 1501)
+        _ = collector.collect()
+        let report = collector.compact(delay: 0)
+        #expect(report.pidsFolded.isEmpty && report.passesWiped.count == 1, "\(report)")
+        let left = try names()
+        #expect(left.contains("counter_1501.db") && !left.contains { $0.hasSuffix(".folding.db") || $0.hasSuffix(".tmp") }, "\(left)")
+        #expect(collector.collect().text == (try DirectoryCollector(directory: path).collect().text))
+        #expect(collector.collect().text.contains("req_total{route=\"/a\"} 30.0"), "both new workers' counts")
+    }
+
+    /// A crash after an `rm -f *.db` that listed the directory before the renames: the restart
+    /// judges the wipe with the witnesses the pass journalled, and brings nothing back.
+    @Test func aRestartAfterAWipeListedBeforeTheRenamesBringsNothingBack() throws {
+        for pid in 1601...1604 { CompactionTests.writeWorker(dir.path, pid: pid, scale: 1) }
+        let path = dir.path
+        let collector = try DirectoryCollector(directory: path, options: options(Self.wipeListedBeforeTheRenames(path, crash: true)))
+        for pid in 1601...1602 { try collector.markDead(pid: pid) }
+        #expect(collector.compact(delay: 0).errors.contains { $0.contains("stopped before") })
+        let recovery = try DirectoryCollector(directory: path, options: options()).recoverCompaction()
+        #expect(recovery.errors.isEmpty && recovery.passesWiped.count == 1, "\(recovery)")
+        let left = try names()
+        #expect(left.filter { $0.hasSuffix(".db") || $0.hasSuffix(".tmp") } == [], "brought back: \(left)")
     }
 
     /// Orphan pids (files an undo could not put back) are metric file pids above any real

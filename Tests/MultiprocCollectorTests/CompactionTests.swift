@@ -316,7 +316,7 @@ import MultiprocSupport
         let records: [JournalRecord] = [
             .dead(pid: "7", markedAt: 1_700_000_000.25), .file(pid: "7", snapshot), .begin(pass: 3), .planned(pass: 3, snapshot),
             .archive(pass: 3, .init(name: "counter_0.db", temporary: "multiproc-exporter.3.counter_0.db.tmp", hash: 42, replacedInode: nil)),
-            .ready(pass: 3), .commit(pass: 3), .forget(pid: "7"), .done(pass: 3), .abort(pass: 4),
+            .witness(pass: 3, name: "gauge_all_8.db", inode: 99), .ready(pass: 3), .commit(pass: 3), .forget(pid: "7"), .done(pass: 3), .abort(pass: 4),
         ]
         for record in records {
             #expect(JournalRecord(line: Substring(record.line.dropLast())) == record)

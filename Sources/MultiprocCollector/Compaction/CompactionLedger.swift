@@ -19,6 +19,8 @@ struct CompactionLedger: Equatable {
         var id: Int
         var planned: [FileSnapshot] = []
         var archives: [JournalRecord.ArchiveSwap] = []
+        /// Other metric files when the pass was planned, name → inode (see ``Compactor/deletion(in:)``).
+        var witnesses: [String: UInt64] = [:]
         /// Every planned file and archive is recorded, and the temporary files are written.
         var ready = false
         /// The archives were switched: what is left of the planned files is to be deleted.
@@ -53,6 +55,8 @@ struct CompactionLedger: Equatable {
             passes[id]?.planned.append(snapshot)
         case .archive(let id, let swap):
             passes[id]?.archives.append(swap)
+        case .witness(let id, let name, let inode):
+            passes[id]?.witnesses[name] = inode
         case .ready(let id):
             passes[id]?.ready = true
         case .commit(let id):
@@ -75,6 +79,7 @@ struct CompactionLedger: Equatable {
             out.append(.begin(pass: id))
             out += pass.planned.map { .planned(pass: id, $0) }
             out += pass.archives.map { .archive(pass: id, $0) }
+            out += pass.witnesses.sorted { $0.key < $1.key }.map { .witness(pass: id, name: $0.key, inode: $0.value) }
             if pass.ready { out.append(.ready(pass: id)) }
             if pass.committed { out.append(.commit(pass: id)) }
         }

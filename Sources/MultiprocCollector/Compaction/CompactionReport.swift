@@ -11,6 +11,9 @@ public struct CompactionReport: Sendable, Equatable {
     public var pidsWaiting = 0
     /// Pids marked dead whose files changed (a new worker reuses the pid): no longer dead.
     public var pidsRevived: [String] = []
+    /// Dead pids some of whose files were deleted during the pass, the directory not wiped (an
+    /// operator, an app's hook): no longer dead, their other files read as they are.
+    public var pidsLostFiles: [String] = []
     /// Pids whose files some running process maps: left alone this pass.
     public var pidsInUse: [String] = []
     /// Counter series whose archive entry was raised a few ulps so they did not go down

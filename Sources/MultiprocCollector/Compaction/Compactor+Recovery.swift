@@ -19,7 +19,8 @@ extension Compactor {
                 try finishCommitted(id, planned: pass.planned, pids: pids(of: pass.planned), ledger: &ledger)
                 continue
             }
-            let prepared = PreparedPass(id: id, planned: pass.planned, archives: pass.archives, pids: pids(of: pass.planned), valueOffsets: [:])
+            let prepared = PreparedPass(id: id, planned: pass.planned, archives: pass.archives, pids: pids(of: pass.planned), valueOffsets: [:],
+                                        witnesses: pass.witnesses)
             if pass.archives.contains(where: switched) {
                 guard pass.ready, canFinish(pass) else {
                     throw .io("compaction pass \(id) was interrupted after switching archives and cannot be finished "

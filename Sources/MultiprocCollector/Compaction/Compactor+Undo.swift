@@ -41,6 +41,7 @@ extension Compactor {
             try discard(pass, why: why, ledger: &ledger, report: &report)
         case .files(let pids, let why):
             report.errors.append("pass \(pass.id) undone: \(why); pids \(pids.sorted().joined(separator: " ")) no longer folded")
+            report.pidsLostFiles += pids.sorted()
             try undo(pass, renamed: renamed, ledger: &ledger, revived: pids)
         }
         return true
@@ -51,9 +52,15 @@ extension Compactor {
     /// longer find it; the pass is aborted and its pids forgotten. Only files that are the
     /// pass's own (same inode) are deleted.
     func discard(_ pass: PreparedPass, why: String, ledger: inout CompactionLedger,
-                         report: inout CompactionReport) throws(CompactionFailure) {
-        for file in pass.planned where inode(of: Self.foldingName(file.name)) == file.inode {
-            unlinkat(directory, Self.foldingName(file.name), 0)
+                 report: inout CompactionReport) throws(CompactionFailure) {
+        for file in pass.planned {
+            switch inode(of: Self.foldingName(file.name)) {
+            case .some(file.inode): unlinkat(directory, Self.foldingName(file.name), 0)
+            case nil: break
+            // Not the planned file: a new worker's, moved in a race with the check before the
+            // rename. It goes back (or stays, reported, when its name was taken again).
+            case .some: if !renameBack(file.name, to: file.name) { report.errors.append("\(Self.foldingName(file.name)): not ours, left") }
+            }
         }
         for swap in pass.archives { unlinkat(directory, swap.temporary, 0) }
         let records = [JournalRecord.abort(pass: pass.id)] + pass.pids.map { .forget(pid: $0) }
@@ -71,7 +78,8 @@ extension Compactor {
                       revived: Set<String>) throws(CompactionFailure) {
         var records = [JournalRecord.abort(pass: pass.id)] + revived.sorted().map { .forget(pid: $0) }
         var orphans: [String: String] = [:]  // original pid → orphan pid
-        for file in renamed where !renameBack(file.name, to: file.name) {
+        // A file deleted since its rename (its pid lost it) has nothing to put back.
+        for file in renamed where exists(Self.foldingName(file.name)) && !renameBack(file.name, to: file.name) {
             let original = MetricFileName(file.name)!.pid
             let pid: String
             if let known = orphans[original] {

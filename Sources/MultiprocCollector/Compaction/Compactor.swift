@@ -56,7 +56,7 @@ struct Compactor {
         var temporaries: [String: TemporaryArchive] = [:]
         /// Other metric files of the directory when the pass was planned (name → inode), which
         /// only a wipe deletes: all of them gone means the app wiped the directory (see
-        /// ``deletion(in:)``). None in a pass found in the journal.
+        /// ``deletion(in:)``). Journalled with the pass.
         var witnesses: [String: UInt64] = [:]
     }
 
@@ -108,11 +108,8 @@ struct Compactor {
             pids.removeAll { busy.contains($0) }
             if planned.isEmpty { return nil }
         }
-        guard var pass = try write(planned: planned, pids: pids, pass: ledger.lastPass + 1, ledger: &ledger, report: &report) else {
-            return nil
-        }
-        pass.witnesses = witnesses(among: present.values.joined(), besides: Set(pass.pids))
-        return pass
+        return try write(planned: planned, pids: pids, pass: ledger.lastPass + 1, listed: Array(present.values.joined()),
+                         ledger: &ledger, report: &report)
     }
 
     /// Up to ``witnessCount`` metric files of pids outside the pass, spread over the listing,
@@ -130,8 +127,8 @@ struct Compactor {
     /// Step 2: temporary archives written and synced, the pass journalled. A pid with a file
     /// that cannot be read whole is left out, reported once and forgotten as dead (its files
     /// stay as they are): a pid is folded whole or not at all.
-    private func write(planned: [FileSnapshot], pids: [String], pass id: Int, ledger: inout CompactionLedger,
-                       report: inout CompactionReport) throws(CompactionFailure) -> PreparedPass? {
+    private func write(planned: [FileSnapshot], pids: [String], pass id: Int, listed: [MetricFileName],
+                       ledger: inout CompactionLedger, report: inout CompactionReport) throws(CompactionFailure) -> PreparedPass? {
         var entries: [String: [ArchiveContent.Entry]] = [:]
         var unreadable = Set<String>()
         for file in planned {
@@ -179,12 +176,16 @@ struct Compactor {
             offsets[name] = content.valueOffsets
         }
         try stop(.journalReady)
+        // Journalled with the pass, so that a restart judges a wipe with the same evidence.
+        let witnesses = witnesses(among: listed, besides: Set(pids))
         let records: [JournalRecord] = [.begin(pass: id)] + planned.map { .planned(pass: id, $0) }
-            + swaps.map { .archive(pass: id, $0) } + [.ready(pass: id)]
+            + swaps.map { .archive(pass: id, $0) }
+            + witnesses.sorted { $0.key < $1.key }.map { .witness(pass: id, name: $0.key, inode: $0.value) } + [.ready(pass: id)]
         // No journal any more: the app wiped the directory while the pass prepared.
         do { try journal.append(records) } catch { throw .journal(error) }
         for record in records { ledger.apply(record) }
-        return PreparedPass(id: id, planned: planned, archives: swaps, pids: pids, valueOffsets: offsets, temporaries: temporaries)
+        return PreparedPass(id: id, planned: planned, archives: swaps, pids: pids, valueOffsets: offsets, temporaries: temporaries,
+                            witnesses: witnesses)
     }
 
     // MARK: Switch
@@ -205,8 +206,11 @@ struct Compactor {
                 try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
                 return false
             }
-            guard renameat(directory, file.name, directory, Self.foldingName(file.name)) == 0 else {
-                let code = errno
+            // The name must still hold the planned file: a new worker reusing the pid after a
+            // deletion has a file of its own there, which is not ours to move.
+            let ours = inode(of: file.name) == file.inode
+            guard ours, renameat(directory, file.name, directory, Self.foldingName(file.name)) == 0 else {
+                let code = ours ? errno : ENOENT
                 if code != ENOENT { report.errors.append("\(file.name): rename: \(errnoText(code))") }
                 // Deleted since the plan: by a wipe, or by someone who deleted that pid's file.
                 var ended = false

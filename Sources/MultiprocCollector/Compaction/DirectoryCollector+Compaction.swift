@@ -37,7 +37,7 @@ extension DirectoryCollector {
                 if try compactor.switchArchives(pass, ledger: &ledger, report: &report) {
                     keepCountersMonotonic(cache: &cache, before: before, pass: pass, directory: compactor.directory, report: &report)
                 }
-                cache.forgetDeadPids(report.pidsRevived)
+                cache.forgetDeadPids(report.pidsRevived + report.pidsLostFiles)
             }
         }
     }
@@ -59,8 +59,9 @@ extension DirectoryCollector {
             compactor.removeStrayTemporaries(ledger)
             return
         }
-        try withSwitchLocks(directoryHandle) { _ throws(CompactionFailure) in
+        try withSwitchLocks(directoryHandle) { cache throws(CompactionFailure) in
             report.recovered = try compactor.recover(&ledger, report: &report)
+            cache.forgetDeadPids(report.pidsLostFiles)
         }
     }
 

@@ -22,6 +22,9 @@ enum JournalRecord: Equatable, Sendable {
     case planned(pass: Int, FileSnapshot)
     /// An archive pass `pass` writes: its new content waits in `temporary`.
     case archive(pass: Int, ArchiveSwap)
+    /// A metric file outside pass `pass` (`name`, with its inode when planned) whose deletion
+    /// means the app wiped the directory (see ``Compactor/deletion(in:)``).
+    case witness(pass: Int, name: String, inode: UInt64)
     /// Pass `pass` is fully described; its temporary files are written and synced.
     case ready(pass: Int)
     /// Pass `pass` switched every archive: its planned files are folded (delete what is left of them).
@@ -59,6 +62,7 @@ enum JournalRecord: Equatable, Sendable {
         case .planned(let id, let s): return ["planned", String(id)] + Self.fields(s)
         case .archive(let id, let a):
             return ["archive", String(id), a.name, a.temporary, Self.hex(a.hash), a.replacedInode.map { String($0) } ?? "-"]
+        case .witness(let id, let name, let inode): return ["witness", String(id), name, String(inode)]
         case .ready(let id): return ["ready", String(id)]
         case .commit(let id): return ["commit", String(id)]
         case .abort(let id): return ["abort", String(id)]
@@ -83,6 +87,7 @@ enum JournalRecord: Equatable, Sendable {
         case .dead(let pid, _), .forget(let pid): return isPid(pid)
         case .file(let pid, let s): return isPid(pid) && isMetricFile(s.name) && MetricFileName(s.name)!.pid == pid
         case .planned(_, let s): return isMetricFile(s.name)
+        case .witness(_, let name, _): return isMetricFile(name)
         case .archive(let id, let a):
             return ArchiveContent.names.contains(a.name) && a.temporary == Compactor.temporaryName(pass: id, archive: a.name)
         case .begin, .ready, .commit, .abort, .done: return true
@@ -114,6 +119,9 @@ enum JournalRecord: Equatable, Sendable {
             let replaced = rest[4] == "-" ? nil : UInt64(rest[4])
             if rest[4] != "-", replaced == nil { return nil }
             return .archive(pass: id, ArchiveSwap(name: rest[1], temporary: rest[2], hash: hash, replacedInode: replaced))
+        case ("witness", 3):
+            guard let id = Int(rest[0]), let inode = UInt64(rest[2]) else { return nil }
+            return .witness(pass: id, name: rest[1], inode: inode)
         case ("ready", 1): guard let id = Int(rest[0]) else { return nil }; return .ready(pass: id)
         case ("commit", 1): guard let id = Int(rest[0]) else { return nil }; return .commit(pass: id)
         case ("abort", 1): guard let id = Int(rest[0]) else { return nil }; return .abort(pass: id)
