@@ -75,7 +75,7 @@ extension Compactor {
     /// process can have, and is recorded dead there, so it stays counted and a later pass
     /// folds it.
     func undo(_ pass: PreparedPass, renamed: [FileSnapshot], ledger: inout CompactionLedger,
-                      revived: Set<String>) throws(CompactionFailure) {
+              revived: Set<String>) throws(CompactionFailure) {
         var records = [JournalRecord.abort(pass: pass.id)] + revived.sorted().map { .forget(pid: $0) }
         var orphans: [String: String] = [:]  // original pid → orphan pid
         // A file deleted since its rename (its pid lost it) has nothing to put back.
