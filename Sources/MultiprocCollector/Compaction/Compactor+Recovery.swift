@@ -59,8 +59,7 @@ extension Compactor {
     /// (under its name or renamed) exactly as planned.
     func canFinish(_ pass: CompactionLedger.Pass) -> Bool {
         for swap in pass.archives where archiveHash(swap.name) != swap.hash {
-            let current = (try? FileSnapshot.take(swap.name, in: directory))??.inode
-            guard current == swap.replacedInode,
+            guard inode(of: swap.name) == swap.replacedInode,
                   let temporary = try? FileSnapshot.take(swap.temporary, in: directory), temporary.hash == swap.hash else { return false }
         }
         for file in pass.planned where location(of: file) == nil {

@@ -170,9 +170,9 @@ struct Compactor {
             let temporary = Self.temporaryName(pass: id, archive: name)
             let bytes = content.bytes
             temporaries[name] = try TemporaryArchive(bytes: bytes, name: temporary, in: directory)
-            let replaced = (try? FileSnapshot.take(name, in: directory))??.inode
+            // The inode only, as the switch compares it (the archive was read whole above).
             swaps.append(.init(name: name, temporary: temporary, hash: FileSnapshot.hash(Array(bytes[0..<FileSnapshot.used(of: bytes)])),
-                               replacedInode: replaced))
+                               replacedInode: inode(of: name)))
             offsets[name] = content.valueOffsets
         }
         try stop(.journalReady)
