@@ -39,6 +39,14 @@ def fail(message):
     sys.exit(1)
 
 
+def scratch(check):
+    """A work folder for `check` and the (empty) metric directory inside it."""
+    work = tempfile.mkdtemp(prefix=f'multiproc-{check}.')
+    directory = os.path.join(work, 'multiproc')
+    os.mkdir(directory)
+    return work, directory
+
+
 def wait_until(condition, what, directory, timeout=20):
     """Polls `condition` every 20 ms; fails naming `what` and the directory's files at `timeout`."""
     deadline = time.time() + timeout
@@ -172,9 +180,7 @@ def leftovers(directory):
 
 def crash(args):
     rng = random.Random(args.seed)
-    work = tempfile.mkdtemp(prefix='multiproc-crash.')
-    directory = os.path.join(work, 'multiproc')
-    os.mkdir(directory)
+    work, directory = scratch('crash')
     log = os.path.join(work, 'exporter.log')
     exporter = Exporter(args.binary, directory, log, pause='5ms')
     expected = 0
@@ -222,9 +228,7 @@ def crash(args):
 
 
 def reuse(args):
-    work = tempfile.mkdtemp(prefix='multiproc-reuse.')
-    directory = os.path.join(work, 'multiproc')
-    os.mkdir(directory)
+    work, directory = scratch('reuse')
     exporter = Exporter(args.binary, directory, os.path.join(work, 'exporter.log'), delay='1s', interval='50ms')
 
     # Before the fold: a new writer with the dead pid's identity opens its files again.
@@ -253,9 +257,7 @@ def reuse(args):
 
 
 def wipes(args):
-    work = tempfile.mkdtemp(prefix='multiproc-wipes.')
-    directory = os.path.join(work, 'multiproc')
-    os.mkdir(directory)
+    work, directory = scratch('wipes')
     exporter = Exporter(args.binary, directory, os.path.join(work, 'exporter.log'), delay='0s', interval='20ms')
 
     def rm_db():
@@ -314,9 +316,7 @@ def wipes(args):
 def beside(args):
     """`compact` runs again and again beside `serve --compaction` while workers come and die."""
     import threading
-    work = tempfile.mkdtemp(prefix='multiproc-beside.')
-    directory = os.path.join(work, 'multiproc')
-    os.mkdir(directory)
+    work, directory = scratch('beside')
     exporter = Exporter(args.binary, directory, os.path.join(work, 'exporter.log'), delay='0s', interval='20ms')
     stop = threading.Event()
     problems, passes = [], {'runs': 0, 'folded': 0}

@@ -84,6 +84,16 @@ struct LifecycleTests {
         return (child, port)
     }
 
+    /// Starts `serve` with `arguments`, which must make it fail at start: it never listens and
+    /// exits with status 2. Returns what it wrote on stderr.
+    static func startupFailure(_ arguments: [String]) throws -> String {
+        let (child, port) = try launch(arguments)
+        let exit = child.wait()
+        #expect(port == nil)
+        #expect(exit.status == 2)
+        return exit.stderr
+    }
+
     /// `serve` through every kind of request, then SIGTERM: exit status 0. Under `make
     /// sanitize` the binary is the ASan build and LeakSanitizer checks it at this exit (a
     /// leak is exit status 1 with the report on stderr): this is the server's leak test.
@@ -115,11 +125,7 @@ struct LifecycleTests {
     }
 
     @Test(.enabled(if: binary != nil)) func missingDirectoryIsExitCode2WithOneLine() throws {
-        let (child, port) = try Self.launch(["--multiproc-dir", "/nonexistent/multiproc-\(UUID().uuidString)"])
-        let exit = child.wait()
-        #expect(port == nil)
-        #expect(exit.status == 2)
-        let text = exit.stderr
+        let text = try Self.startupFailure(["--multiproc-dir", "/nonexistent/multiproc-\(UUID().uuidString)"])
         let lines = text.split(separator: "\n")
         #expect(lines.count == 1, "\(text)")
         #expect(text.contains("level=error") && text.contains("nonexistent"))
@@ -130,9 +136,6 @@ struct LifecycleTests {
         defer { fixture.remove() }
         let tokenFile = fixture.url.appendingPathComponent("token")
         try Data("\n".utf8).write(to: tokenFile)
-        let (child, port) = try Self.launch(["--multiproc-dir", fixture.path, "--web.admin-token-file", tokenFile.path])
-        let exit = child.wait()
-        #expect(port == nil)
-        #expect(exit.status == 2)
+        _ = try Self.startupFailure(["--multiproc-dir", fixture.path, "--web.admin-token-file", tokenFile.path])
     }
 }

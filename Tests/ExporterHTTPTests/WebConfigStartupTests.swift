@@ -75,11 +75,7 @@ struct WebConfigStartupTests {
         defer { web.remove() }
         try web.copy(TLSFiles.shared.path("server2.key"), as: "other.key")
         for path in [web.path, "/nonexistent/web.yml"] {
-            let (process, port) = try LifecycleTests.launch(["--multiproc-dir", fixture.path, "--web.config.file", path])
-            let exit = process.wait()
-            #expect(port == nil)
-            #expect(exit.status == 2)
-            let text = exit.stderr
+            let text = try LifecycleTests.startupFailure(["--multiproc-dir", fixture.path, "--web.config.file", path])
             let lines = text.split(separator: "\n")
             #expect(lines.count == 1, "\(text)")
             #expect(lines.first?.contains(path == web.path ? "does not match the certificate" : "cannot read /nonexistent/web.yml") == true, "\(text)")
