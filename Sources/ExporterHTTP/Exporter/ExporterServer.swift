@@ -19,7 +19,7 @@ public final class ExporterServer: Sendable {
     private let logger: Logger
     /// Background passes (compaction, auto mark-dead); stopped when ``run()`` returns.
     private let maintenance: PeriodicJobs
-    private let autoMarkDead: AutoMarkDead?
+    private let autoMarkDead: AutoMarkDeadJob?
 
     /// Prepares the server; nothing is bound yet.
     public init(configuration: ExporterConfiguration, source: any MetricsSource, logger: Logger) throws(ConfigurationError) {
@@ -55,7 +55,7 @@ public final class ExporterServer: Sendable {
                 action: action, pool: pool)
         }
         if configuration.autoMarkDeadInterval != nil {
-            autoMarkDead = AutoMarkDead(finder: DeadWorkerFinder(directory: configuration.directory), source: source,
+            autoMarkDead = AutoMarkDeadJob(finder: DeadWorkerFinder(directory: configuration.directory), source: source,
                                         action: action, logger: logger)
         } else {
             autoMarkDead = nil

@@ -9,7 +9,7 @@ import MultiprocSupport
 /// ``check()`` runs on the maintenance thread (``PeriodicJobs``, every interval) and once on a
 /// worker at start, never on the event loop. A check asked for while another runs is skipped,
 /// so checks never pile up.
-final class AutoMarkDead: Sendable {
+final class AutoMarkDeadJob: Sendable {
     private let finder: DeadWorkerFinder
     private let source: any MetricsSource
     private let action: MarkDeadAction
