@@ -23,15 +23,14 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'golden'))
-import record  # noqa: E402  (scrape: prometheus_client's own collector over a directory)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+import testkit  # noqa: E402
 
 
 def fail(message):
@@ -100,23 +99,11 @@ class Exporter:
         urllib.request.urlopen(request, timeout=10).read()
 
     def samples(self):
-        from prometheus_client.parser import text_string_to_metric_families
-        body = urllib.request.urlopen(self.url + '/metrics', timeout=10).read().decode()
-        return {(s.name, tuple(sorted(s.labels.items()))): s.value
-                for family in text_string_to_metric_families(body) for s in family.samples}
+        return testkit.samples(urllib.request.urlopen(self.url + '/metrics', timeout=10).read().decode())
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def python_samples(directory):
-    from prometheus_client.parser import text_string_to_metric_families
-    _, body = record.scrape(directory, None)
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(body.decode()) for s in family.samples}
+free_port = testkit.free_port
+python_samples = testkit.python_samples
 
 
 def worker(directory, counts, identifier=None):

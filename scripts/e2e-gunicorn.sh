@@ -89,7 +89,7 @@ echo "    ok: mark-dead without the token is refused (401)"
 
 # 2. Prometheus early (it takes a moment to start), with the example config pointed at the
 #    exporter and a 1s interval.
-PROM_PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PROM_PORT=$("$PYTHON" -c "import sys; sys.path.insert(0, 'scripts/lib'); import testkit; print(testkit.free_port())")
 sed -e "s/127.0.0.1:8987/$EXPORTER_ADDR/" -e 's/scrape_interval: .*/scrape_interval: 1s/' \
     -e 's/scrape_timeout: .*/scrape_timeout: 1s/' examples/prometheus/prometheus.yml >"$WORK/prometheus.yml"
 step "starting $PROMETHEUS on 127.0.0.1:$PROM_PORT with examples/prometheus/prometheus.yml"

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,9 +32,8 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.parser import text_string_to_metric_families
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
+import testkit  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -49,28 +47,15 @@ class Failure(Exception):
     pass
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+free_port = testkit.free_port
 
 
 def samples(text, own=False):
     """{(name, labels): value} of an exposition; the exporter's own families only if `own`."""
-    out = {}
-    for family in text_string_to_metric_families(text):
-        mine = family.name.startswith(('multiproc_exporter_', 'process_'))
-        if mine != own:
-            continue
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
+    return testkit.samples(text, own=own)
 
 
-def python_view(directory):
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=directory)
-    return samples(generate_latest(registry).decode())
+python_view = testkit.python_samples
 
 
 class Exporter:

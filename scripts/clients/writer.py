@@ -39,6 +39,9 @@ import struct
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
+import testkit  # noqa: E402
+
 LABEL_VALUES = ['plain', 'é', 'e\u0301', '🚀', '日本語', 'quote"d', 'back\\slash', 'new\nline', '',
                 ' spaced ', 'tab\there', 'end\\', '\\n not a newline', 'ctl\r\x7f\u2028']
 HELP = 'Help with "quotes", a back\\slash, a new\nline and ünïcødé 🚀'
@@ -202,11 +205,7 @@ def client_module():
 # MARK: - What this release serves
 
 def scrape(directory):
-    from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.multiprocess import MultiProcessCollector
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=directory)
-    return generate_latest(registry)
+    return testkit.python_exposition(directory)[1]
 
 
 def command_record(directory, out):
@@ -247,23 +246,19 @@ def read_entries(path, value_bytes, elements):
     `elements` 2 means the label lists of releases before 0.4 (zipped into a dict)."""
     with open(path, 'rb') as f:
         data = f.read()
-    used = struct.unpack_from('<i', data, 0)[0]
-    pos, out = 8, []
-    while pos < used:
-        n = struct.unpack_from('<i', data, pos)[0]
-        key = json.loads(data[pos + 4:pos + 4 + n].decode('utf-8'))
+    out = []
+    for raw_key, raw_value, _ in testkit.read_entries(data, value_bytes):
+        key = json.loads(raw_key.decode('utf-8'))
         if elements == 2:
             assert len(key) == 4 and isinstance(key[2], list), f'{path}: key {key!r} has no label lists'
             key = [key[0], key[1], dict(zip(key[2], key[3]))]
         else:
             assert len(key) == elements, f'{path}: key {key!r} is not of {elements} elements'
-        pos += 4 + n + (8 - (n + 4) % 8)
-        value = struct.unpack_from('<d', data, pos)[0]
-        timestamp = struct.unpack_from('<d', data, pos + 8)[0] if value_bytes == 16 else 0.0
+        value = struct.unpack_from('<d', raw_value, 0)[0]
+        timestamp = struct.unpack_from('<d', raw_value, 8)[0] if value_bytes == 16 else 0.0
         if len(key) == 3:
             key.append('Multiprocess metric')
         out.append((key, value, timestamp))
-        pos += value_bytes
     return out
 
 

@@ -48,7 +48,8 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import record  # noqa: E402
+import record  # noqa: E402  (puts scripts/lib on the path)
+import testkit  # noqa: E402
 import workload  # noqa: E402
 
 CLIENTS = os.path.join(os.path.dirname(HERE), 'clients')
@@ -108,16 +109,7 @@ CRAFTED_EMPTY_SAMPLE_NAME = [
 def read_entries(path):
     """[(key bytes, 16 value+timestamp bytes)] of a well-formed file."""
     with open(path, 'rb') as f:
-        data = f.read()
-    used = struct.unpack_from('<i', data, 0)[0]
-    entries, pos = [], 8
-    while pos < used:
-        n = struct.unpack_from('<i', data, pos)[0]
-        key = data[pos + 4:pos + 4 + n]
-        value_pos = pos + 4 + n + (8 - (n + 4) % 8)
-        entries.append((key, data[value_pos:value_pos + 16]))
-        pos = value_pos + 16
-    return entries
+        return [(key, value) for key, value, _ in testkit.read_entries(f.read())]
 
 
 def encode_entry(key, tail, length=None):

@@ -19,6 +19,10 @@ normalisation shared with GoldenTests.swift and conformance.py).
 import argparse
 import json
 import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
+import testkit  # noqa: E402
 
 PROMETHEUS_2 = ('application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,'
                 'text/plain;version=0.0.4;q=0.5,*/*;q=0.1')
@@ -55,13 +59,7 @@ CORRUPT_SLUGS = ('none', 'prometheus-3', 'text-1.0.0-allow-utf8')
 
 def scrape(directory, accept):
     """(content_type, body) exactly as prometheus_client serves `directory` for `accept`."""
-    from prometheus_client import CollectorRegistry
-    from prometheus_client.exposition import choose_encoder
-    from prometheus_client.multiprocess import MultiProcessCollector
-    registry = CollectorRegistry(support_collectors_without_names=True)
-    MultiProcessCollector(registry, path=directory)
-    encoder, content_type = choose_encoder(accept)
-    return content_type, encoder(registry)
+    return testkit.python_exposition(directory, accept or '')
 
 
 def record(directory, outdir, slugs=None):

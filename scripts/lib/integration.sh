@@ -44,7 +44,7 @@ start_exporter() {
 # start_prometheus CONFIG: Prometheus (${PROMETHEUS:-prometheus}) with its own storage in $WORK
 # on a free port; sets PROM_PORT and PROMETHEUS_PID. CONFIG is written by the caller, which
 # may use the port through `free_port` first.
-free_port() { "${PYTHON:-python3}" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() { "${PYTHON:-python3}" -c "import sys; sys.path.insert(0, '$(dirname "${BASH_SOURCE[0]}")'); import testkit; print(testkit.free_port())"; }
 start_prometheus() {
   PROM_PORT=$(free_port)
   step "starting ${PROMETHEUS:-prometheus} on 127.0.0.1:$PROM_PORT"
