@@ -9,6 +9,8 @@
 # root may be behind the mirror: callers run `apt-get update` in it before installing.
 #
 # usage: deploy/bookworm-root.sh DEST      (as root; DEST must not exist or be empty)
+#        deploy/bookworm-root.sh --tarball  (make or refresh the cached tarball only, print its
+#                                            path: deploy/image.sh imports it as an image)
 # needs: debootstrap, tar; Debian's mirror (MIRROR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,15 +26,16 @@ if [[ -z $(find "$ROOTFS_CACHE" -mtime "-$ROOTFS_CACHE_DAYS" 2>/dev/null) ]]; th
   command -v debootstrap >/dev/null || fail "debootstrap not found (apt-get install debootstrap)"
   fresh=$(mktemp -d -t multiproc-bookworm.XXXXXX)
   trap 'rm -rf "$fresh"' EXIT
-  echo "debootstrap --variant=minbase bookworm ($MIRROR); cached in $ROOTFS_CACHE"
-  debootstrap --variant=minbase bookworm "$fresh/root" "$MIRROR" || fail "debootstrap"
+  echo "debootstrap --variant=minbase bookworm ($MIRROR); cached in $ROOTFS_CACHE" >&2
+  debootstrap --variant=minbase bookworm "$fresh/root" "$MIRROR" >&2 || fail "debootstrap"
   mkdir -p "$(dirname "$ROOTFS_CACHE")"
   # Written aside and renamed: an interrupted run leaves no half tarball behind.
   tar --numeric-owner -C "$fresh/root" -cf "$ROOTFS_CACHE.partial" .
   mv "$ROOTFS_CACHE.partial" "$ROOTFS_CACHE"
 else
-  echo "bookworm minbase root from $ROOTFS_CACHE ($(date -r "$ROOTFS_CACHE" '+%F %H:%M'))"
+  echo "bookworm minbase root from $ROOTFS_CACHE ($(date -r "$ROOTFS_CACHE" '+%F %H:%M'))" >&2
 fi
+if [[ $DEST == --tarball ]]; then echo "$ROOTFS_CACHE"; exit 0; fi
 mkdir -p "$DEST"
 tar --numeric-owner -C "$DEST" -xpf "$ROOTFS_CACHE"
 cp /etc/resolv.conf "$DEST/etc/resolv.conf"

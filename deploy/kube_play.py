@@ -84,10 +84,23 @@ def choose_port(wanted):
 
 def make_certificates(directory):
     """A CA and a server certificate for multiproc-exporter and 127.0.0.1 (the names
-    deploy/kubernetes/base/kustomization.yaml asks for), EC P-256, valid 30 days."""
+    deploy/kubernetes/base/kustomization.yaml asks for), EC P-256, valid 30 days; those of an
+    earlier run while they have a day left (a browser or Prometheus may trust that CA)."""
     os.makedirs(directory, exist_ok=True)
     path = lambda name: os.path.join(directory, name)  # noqa: E731
     quiet = {'stdout': subprocess.DEVNULL, 'stderr': subprocess.DEVNULL}
+    fresh = os.path.exists(path('tls.key')) and run('openssl', 'x509', '-checkend', '86400', '-noout', '-in', path('tls.crt'),
+                                                    check=False, **quiet).returncode == 0
+    if not fresh:
+        make_new_certificates(path, quiet)
+    # The README's command for a cluster, client side only: the same Secret as YAML.
+    out = run('kubectl', 'create', 'secret', 'generic', 'multiproc-exporter-tls', '--dry-run=client', '-o', 'yaml',
+              f'--from-file={path("tls.crt")}', f'--from-file={path("tls.key")}', f'--from-file={path("ca.crt")}',
+              capture_output=True).stdout
+    return yaml.safe_load(out)
+
+
+def make_new_certificates(path, quiet):
     run('openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
         '-keyout', path('ca.key'), '-out', path('ca.crt'), '-days', '30', '-subj', '/CN=multiproc-exporter local CA', **quiet)
     run('openssl', 'req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
@@ -96,11 +109,6 @@ def make_certificates(directory):
         f.write('subjectAltName=DNS:multiproc-exporter,IP:127.0.0.1\n')
     run('openssl', 'x509', '-req', '-in', path('tls.csr'), '-CA', path('ca.crt'), '-CAkey', path('ca.key'),
         '-CAcreateserial', '-days', '30', '-out', path('tls.crt'), '-extfile', path('san.ext'), **quiet)
-    # The README's command for a cluster, client side only: the same Secret as YAML.
-    out = run('kubectl', 'create', 'secret', 'generic', 'multiproc-exporter-tls', '--dry-run=client', '-o', 'yaml',
-              f'--from-file={path("tls.crt")}', f'--from-file={path("tls.key")}', f'--from-file={path("ca.crt")}',
-              capture_output=True).stdout
-    return yaml.safe_load(out)
 
 
 def secret_values(secret):
