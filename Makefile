@@ -4,10 +4,13 @@
 #   make test    unit + golden tests, live conformance against Python, every prometheus_client
 #                release since 0.4 (test-clients), real-Prometheus integration (plain and HTTPS +
 #                basic auth), gunicorn end to end, deploy/ validation (Kubernetes, systemd,
-#                Dockerfile), package install test,
+#                Dockerfile, alert rules), package install test, the image and the Kubernetes pod
+#                run with podman (test-kube),
 #                auto mark-dead end to end (uWSGI, SIGKILL, pid reuse, pid namespaces),
 #                examples/embedding (the library used by another package) against dump
 #   make dist    release tarball + Debian package in dist/ (static binary, version from git)
+#   make image   the container images (podman or docker); make kube-up / kube-down: the
+#                Kubernetes manifests run as a pod on this machine (podman kube play)
 #   make bench   benchmarks against the Python collector (not part of make test)
 #   make fuzz    libFuzzer targets (+ASan), FUZZ_SECONDS each (default 60); crashes in fuzz-corpus-work/
 #   make sanitize      the unit tests under AddressSanitizer + LeakSanitizer, then ThreadSanitizer
@@ -44,7 +47,7 @@ AUTO_MARK_DEAD_APT_PACKAGES := uwsgi-core uwsgi-plugin-python3 util-linux
 .PHONY: run build release test test-unit test-conformance test-clients test-compaction compaction-crash test-integration test-tls test-e2e test-auto-mark-dead deps-auto-mark-dead test-deploy bench bench-tls deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
 
 help:
-	@sed -n '2,14p' Makefile
+	@sed -n '2,17p' Makefile
 
 ## deps: system libraries (libevent, zlib, libyaml, OpenSSL, libxcrypt), TLS test tools and the Python packages used by the demo and the tests
 deps:
@@ -98,7 +101,7 @@ run: release
 	exec $(RELEASE_BIN) serve --multiproc-dir "$$dir" --web.listen-address "$(LISTEN)"
 
 ## test: everything CI runs
-test: test-unit test-conformance test-clients test-compaction test-integration test-tls test-e2e test-deploy test-package test-auto-mark-dead test-embedding
+test: test-unit test-conformance test-clients test-compaction test-integration test-tls test-e2e test-deploy test-package test-auto-mark-dead test-embedding test-kube
 
 test-unit: build
 	$(SWIFT) test
@@ -239,3 +242,36 @@ reliability: release
 
 clean:
 	rm -rf .build .build-fuzz .build-asan .build-tsan .build-static dist examples/embedding/.build
+
+# ---- Container images and the local pod (deploy/image.sh, deploy/kube_play.py) -------------
+## image: localhost/multiproc-exporter:dev (+ :<version>) from deploy/Dockerfile with the release
+## binary of make dist, and localhost/multiproc-exporter-example-app:dev (examples/Dockerfile),
+## on a Debian image made from Debian's packages (DEBIAN_IMAGE=debian:bookworm-slim: the public one)
+## kube-up: deploy/kubernetes/$(KUBE_OVERLAY) (local: gunicorn; local-auto-mark-dead: uWSGI) as a
+## pod with podman kube play; waits for its probes, prints app=URL and exporter=URL. kube-down removes it.
+## PODMAN_CONF: the podman settings used (deploy/podman/containers.conf; empty: your own).
+.PHONY: image kube-up kube-down test-kube deps-image
+IMAGE_APT_PACKAGES := podman runc catatonit containernetworking-plugins iptables
+KUBE_OVERLAY ?= local
+APP_PORT ?= 8000
+EXPORTER_PORT ?= 8987
+PODMAN_CONF ?= $(CURDIR)/deploy/podman/containers.conf
+export PODMAN_CONF
+
+deps-image:
+	@$(call apt_install,$(IMAGE_APT_PACKAGES) debootstrap openssl)
+	@command -v kubectl >/dev/null || { echo "kubectl not found (it renders the overlays: kubectl kustomize)"; exit 1; }
+
+image: dist deps-image
+	deploy/image.sh
+
+kube-up: deps-image
+	@$(PYTHON) deploy/kube_play.py up deploy/kubernetes/$(KUBE_OVERLAY) --app-port $(APP_PORT) --exporter-port $(EXPORTER_PORT)
+
+kube-down:
+	@$(PYTHON) deploy/kube_play.py down
+
+# Builds the images once, then runs them: both overlays, a real Prometheus, the rules and
+# every dashboard query (deploy/check-kube.py, about a minute after the build).
+test-kube: image
+	$(PYTHON) deploy/check-kube.py

@@ -355,7 +355,9 @@ def main():
     for tool in ('podman', 'kubectl', 'prometheus', 'openssl'):
         if not shutil.which(tool):
             fail(f'{tool} not found (.ci/run installs it)')
-    os.environ.setdefault('CONTAINERS_CONF', os.path.join(ROOT, 'deploy', 'podman', 'containers.conf'))
+    sys.path.insert(0, os.path.join(ROOT, 'deploy'))
+    import kube_play
+    kube_play.use_project_podman_settings()
     started = time.monotonic()
     work = tempfile.mkdtemp(prefix='multiproc-kube.')
     prometheus = Prometheus(work)

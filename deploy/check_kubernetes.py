@@ -18,11 +18,10 @@
   (checked with htpasswd, Apache's bcrypt), and trusts the CA of the Secret the certificate
   comes from; the gunicorn hook's CA file is that Secret's ca.crt.
 - kustomization.yaml lists every manifest of DIR, and only existing ones.
-- auto-mark-dead/ (an overlay): its patch, applied to deployment.yaml with Kubernetes'
-  strategic merge rules for what it touches (containers merged by name, their env by name,
-  scalars and other lists replaced), gives a pod with shareProcessNamespace: true and an
-  exporter running --auto-mark-dead with the base's other flags; `--render-overlay DIR OUT`
-  writes that Deployment for kubernetes-validate.
+- auto-mark-dead/ (an overlay of base/), rendered by `kubectl kustomize` as `kubectl apply -k`
+  would, gives a pod with shareProcessNamespace: true and an exporter running --auto-mark-dead
+  with the base's other flags; `--render-overlay DIR OUT` writes that Deployment for
+  kubernetes-validate.
 """
 import os
 import subprocess
@@ -218,45 +217,14 @@ def check_kustomization(directory):
     print(f'    ok: kustomization.yaml lists exactly {", ".join(present)}')
 
 
-def merge(base, patch):
-    """Strategic merge of `patch` into `base` for maps, and lists of named items (containers,
-    env); any other value in the patch replaces the base's."""
-    if isinstance(base, dict) and isinstance(patch, dict):
-        merged = dict(base)
-        for key, value in patch.items():
-            merged[key] = merge(base[key], value) if key in base else value
-        return merged
-    if isinstance(base, list) and isinstance(patch, list) and all(isinstance(i, dict) and 'name' in i for i in base + patch):
-        merged = {item['name']: item for item in base}
-        for item in patch:
-            merged[item['name']] = merge(merged[item['name']], item) if item['name'] in merged else item
-        return list(merged.values())
-    return patch
-
-
-def json6902_add(document, operations):
-    """Applies JSON 6902 `add` operations (the only kind the overlay uses) to `document`."""
-    for operation in operations:
-        if operation.get('op') != 'add':
-            fail(f'unsupported JSON 6902 operation {operation}')
-        *parents, last = operation['path'].strip('/').split('/')
-        target = document
-        for key in parents:
-            target = target[int(key)] if isinstance(target, list) else target[key]
-        if isinstance(target, list):
-            target.insert(len(target) if last == '-' else int(last), operation['value'])
-        else:
-            target[last] = operation['value']
-    return document
-
-
 def render_overlay(base_directory, overlay):
-    kustomization = yaml.safe_load(open(os.path.join(overlay, 'kustomization.yaml')))
-    if kustomization['resources'] != ['../'] or [p['path'] for p in kustomization['patches']] != ['patch.yaml', 'exporter-args.yaml']:
-        fail(f'{overlay}/kustomization.yaml: want resources [../] and the patches patch.yaml, exporter-args.yaml')
+    """The overlay's Deployment as `kubectl kustomize` renders it (what `kubectl apply -k` applies),
+    checked against the base's."""
+    rendered = subprocess.run(['kubectl', 'kustomize', overlay], capture_output=True, text=True)
+    if rendered.returncode != 0:
+        fail(f'kubectl kustomize {overlay}: {rendered.stderr.strip()}')
+    rendered = next(d for d in yaml.safe_load_all(rendered.stdout) if d and d['kind'] == 'Deployment')
     base = yaml.safe_load(open(os.path.join(base_directory, 'deployment.yaml')))
-    rendered = merge(base, yaml.safe_load(open(os.path.join(overlay, 'patch.yaml'))))
-    rendered = json6902_add(rendered, yaml.safe_load(open(os.path.join(overlay, 'exporter-args.yaml'))))
     pod = rendered['spec']['template']['spec']
     base_args = next(c for c in base['spec']['template']['spec']['containers'] if c['name'] == 'multiproc-exporter')['args']
     args = next(c for c in pod['containers'] if c['name'] == 'multiproc-exporter')['args']
@@ -268,7 +236,7 @@ def render_overlay(base_directory, overlay):
 if __name__ == '__main__':
     if sys.argv[1] == '--render-overlay':
         overlay = sys.argv[2]
-        rendered = render_overlay(os.path.dirname(os.path.normpath(overlay)), overlay)
+        rendered = render_overlay(os.path.join(os.path.dirname(os.path.normpath(overlay)), 'base'), overlay)
         with open(sys.argv[3], 'w') as out:
             yaml.safe_dump(rendered, out)
         print(f'    ok: {overlay}: shareProcessNamespace: true, --auto-mark-dead added to the exporter\'s flags')

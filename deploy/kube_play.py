@@ -250,6 +250,9 @@ def up(args):
     if len(deployments) != 1:
         fail(f'{args.overlay} renders {len(deployments)} Deployments; this plays exactly one')
     skipped = sorted({d['kind'] for d in documents} - {'Deployment', 'Secret'})
+    for container in deployments[0]['spec']['template']['spec']['containers']:
+        if podman('image', 'exists', container['image'], check=False).returncode != 0:
+            fail(f'no image {container["image"]} here: run make image')
     ports = {'http': choose_port(args.app_port), 'metrics': choose_port(args.exporter_port)}
     played = Translation(deployments[0], secrets, ports, args.state)
     deployment = played.deployment
@@ -298,7 +301,16 @@ def down(args):
     print(f'kube_play: removed pod {state["pod"]}', file=sys.stderr)
 
 
+def use_project_podman_settings():
+    """deploy/podman/containers.conf unless CONTAINERS_CONF or PODMAN_CONF (empty: podman's own
+    settings) say otherwise, as deploy/image.sh does."""
+    conf = os.environ.get('PODMAN_CONF', os.path.join(ROOT, 'deploy', 'podman', 'containers.conf'))
+    if conf and 'CONTAINERS_CONF' not in os.environ:
+        os.environ['CONTAINERS_CONF'] = conf
+
+
 def main():
+    use_project_podman_settings()
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('command', choices=['up', 'down'])
     parser.add_argument('overlay', nargs='?', default=os.path.join(ROOT, 'deploy/kubernetes/local'))
