@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A fresh `debootstrap --variant=minbase bookworm` root (the package set of
 # debian:bookworm-slim) at DEST, for the checks that run commands in one:
-# check-dockerfile.sh ROOTFS=1 and check-package.sh.
+# check-package.sh; deploy/image.sh imports its tarball as the images' Debian base.
 #
 # debootstrap takes most of a minute; its result is kept as a tarball (ROOTFS_CACHE) for
 # ROOTFS_CACHE_DAYS days, so the second check of a `make test` run, and the next runs, unpack
