@@ -187,7 +187,7 @@ def render(overlay):
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
 
-def probe_passes(probe, host_port, container_port):
+def probe_passes(probe, host_port):
     """The kubelet's check of one probe, from the host through the hostPort."""
     if 'tcpSocket' in probe:
         try:
@@ -223,9 +223,9 @@ def wait_for_probes(deployment, state, timeout):
             handler = probe.get('tcpSocket') or probe.get('httpGet')
             target = handler['port'] if handler else None
             port = ports[target] if target in ports else next(p for p in ports.values() if p['containerPort'] == target)
-            pending.append((container['name'], kind, probe, port['hostPort'], port['containerPort']))
+            pending.append((container['name'], kind, probe, port['hostPort']))
     while pending:
-        pending = [p for p in pending if not probe_passes(p[2], p[3], p[4])]
+        pending = [p for p in pending if not probe_passes(p[2], p[3])]
         if not pending:
             break
         if time.monotonic() > deadline:
