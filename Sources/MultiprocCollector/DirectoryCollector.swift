@@ -49,6 +49,14 @@ public final class DirectoryCollector: @unchecked Sendable {
         /// it), so `multiproc-exporter mark-dead` feeds a compacting exporter.
         public var recordsDeadPids = false
 
+        /// A textfile directory to serve with the `.db` files (`--textfile.directory`): every
+        /// `*.prom` file in it, read on every scrape as node_exporter reads it (see
+        /// ``TextfileCollector``); ``Snapshot/textfiles`` reports on it. Nil (default): none.
+        public var textfileDirectory: String?
+
+        /// How the textfile directory is read (size limit, names the caller keeps).
+        public var textfileOptions = TextfileCollector.Options()
+
         /// Entries from which values load on two threads (tests lower it to force that path).
         var parallelLoadThreshold = ValueLoader.parallelThreshold
         /// How files changed by system calls are noticed (tests pick the fallbacks).
@@ -77,13 +85,16 @@ public final class DirectoryCollector: @unchecked Sendable {
     private let markedDead = Locked<Set<Int>>([])
     /// Where the async `collect()` runs the blocking work.
     private let queue = DispatchQueue(label: "multiproc-collector")
+    /// Reads ``Options/textfileDirectory`` on every scrape; nil without one.
+    private let textfiles: TextfileCollector?
 
     /// Creates a collector for `directory`, which must exist and be a directory.
     ///
     /// - Throws: ``CollectorError/directoryMissing(path:)``, ``CollectorError/notADirectory(path:)``,
     ///   ``CollectorError/permissionDenied(path:)`` or ``CollectorError/directoryUnreadable(path:reason:)``
     ///   for the directory; ``CollectorError/sigbusProtectionFailed(_:)`` or
-    ///   ``CollectorError/sigbusProtectionMissing`` for the `SIGBUS` handler.
+    ///   ``CollectorError/sigbusProtectionMissing`` for the `SIGBUS` handler. The same
+    ///   directory errors for ``Options/textfileDirectory``, naming that path.
     public init(directory: String, options: Options = Options()) throws(CollectorError) {
         if options.installsSigbusHandler {
             do { try SigbusProtection.install() } catch { throw .sigbusProtectionFailed(error.reason) }
@@ -91,6 +102,9 @@ public final class DirectoryCollector: @unchecked Sendable {
             throw .sigbusProtectionMissing
         }
         let dir = try MetricDirectory(path: directory)
+        textfiles = try options.textfileDirectory.map { path throws(CollectorError) in
+            try TextfileCollector(directory: path, options: options.textfileOptions)
+        }
         self.directory = directory
         self.options = options
         state = Locked(CacheState(options: options))
@@ -121,6 +135,8 @@ public final class DirectoryCollector: @unchecked Sendable {
             }
             return cache.refresh(path: directory, newlyDead: dead)
         }
+        // Outside the cache's lock: textfiles are read whole every time and share no state with it.
+        snapshot.textfiles = textfiles?.collect(besides: snapshot.plan)
         snapshot.statistics.duration = monotonicNow() - started
         return snapshot
     }

@@ -84,7 +84,7 @@ final class ExporterMetrics: Sendable {
                            value: Double(counts.fileErrors[$0] ?? 0))
                 }),
             gauge("files", "Metric files merged by the last refresh, by metric type.",
-                  MetricType.allCases.map {
+                  MetricType.fileTypes.map {
                       Sample(name: prefix + "files", labels: [Label(name: "type", value: $0.rawValue)],
                              value: Double(statistics.filesByType[$0] ?? 0))
                   }),

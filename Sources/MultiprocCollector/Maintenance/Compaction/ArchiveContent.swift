@@ -52,6 +52,7 @@ struct ArchiveContent {
             case .mostRecent?: return ("gauge_mostrecent_\(pid).db", .mostRecent)
             default: return nil
             }
+        case .unknown: return nil  // never a file's type
         }
     }
 

@@ -50,9 +50,11 @@ public enum ExpositionWriter {
     static func appendHeader(name: String, type: MetricType, help: String, format: ExpositionFormat, into out: inout [UInt8]) {
         switch format.syntax {
         case .prometheusText:
-            // Counters are announced with their `_total` name in the text format.
+            // Counters are announced with their `_total` name in the text format, and the
+            // text format calls an unknown type `untyped`.
             let announced = type == .counter ? name + "_total" : name
-            appendHelpType(name: announced, typeName: type.rawValue, help: help, format: format, into: &out)
+            let typeName = type == .unknown ? "untyped" : type.rawValue
+            appendHelpType(name: announced, typeName: typeName, help: help, format: format, into: &out)
         case .openMetrics:
             appendHelpType(name: name, typeName: type.rawValue, help: help, format: format, into: &out)
         }

@@ -55,9 +55,14 @@ struct MetricDirectory: ~Copyable {
 
     /// Names in the directory that are not metric files (for `check`): skipped by every scrape.
     func otherNames() -> [String] {
+        names().filter { MetricFileName($0) == nil }
+    }
+
+    /// Every name in the directory but `.` and `..`, in `readdir` order.
+    func names() -> [String] {
         var names: [String] = []
         forEachEntry { name, _ in
-            if name != ".", name != "..", MetricFileName(name) == nil { names.append(name) }
+            if name != ".", name != ".." { names.append(name) }
         }
         return names
     }

@@ -1,8 +1,15 @@
 // MARK: - Which files are metric files
 
-/// The metric type a file holds, from the first part of its name.
+/// The type of a metric family: what a `.db` file holds (the first part of its name), or what
+/// a textfile's `# TYPE` line says.
 public enum MetricType: String, Sendable, Hashable, CaseIterable {
     case counter, gauge, histogram, summary
+    /// prometheus_client's `unknown`: `# TYPE … untyped` in the text format, `unknown` in
+    /// OpenMetrics. Only textfiles have it (a `.db` file name never does).
+    case unknown
+
+    /// The types a `.db` file can hold, in the order of its name's first part.
+    public static let fileTypes: [MetricType] = [.counter, .gauge, .histogram, .summary]
 }
 
 /// How the values of one gauge are combined across processes (`multiprocess_mode`).
@@ -55,7 +62,7 @@ public struct MetricFileName: Hashable, Sendable, CustomStringConvertible {
         let stem = UnsafeRawBufferPointer(rebasing: bytes[0..<(n - 3)])
         guard let firstUnderscore = stem.firstIndex(of: UInt8(ascii: "_")) else { return nil }
         let typeName = String(decoding: stem[..<firstUnderscore], as: UTF8.self)
-        guard let type = MetricType(rawValue: typeName) else { return nil }
+        guard let type = MetricType(rawValue: typeName), type != .unknown else { return nil }
         var rest = UnsafeRawBufferPointer(rebasing: stem[(firstUnderscore + 1)...])
         var mode: GaugeMode?
         if type == .gauge {

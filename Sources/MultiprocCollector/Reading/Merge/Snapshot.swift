@@ -11,30 +11,52 @@ public struct Snapshot: Sendable {
     public let problems: [FileProblem]
     /// What this scrape read.
     public internal(set) var statistics: ScrapeStatistics
+    /// What the textfile directory added to this scrape, and what it left out: nil unless
+    /// ``DirectoryCollector/Options/textfileDirectory`` is set. Its families are among
+    /// ``families`` and in every body.
+    public internal(set) var textfiles: TextfileReport? = nil
 
-    /// The merged families, sorted by name; samples in a stable order (by label set, then
-    /// buckets by bound, `_count`, other samples by name).
+    /// The merged families of the `.db` files and the textfiles, sorted by name; `.db`
+    /// samples in a stable order (by label set, then buckets by bound, `_count`, other samples
+    /// by name), textfile samples in file order.
     public var families: [MetricFamily] {
-        plan.families.map { family in
+        var families: [MetricFamily] = []
+        forEachFamily(directory: { family in
             var samples: [Sample] = []
             for line in family.lines {
                 guard let value = value(of: line.value, in: family) else { continue }
                 samples.append(Sample(name: line.sampleName, labels: line.labels, value: value))
             }
-            return MetricFamily(name: family.name, type: family.type, help: family.help, samples: samples)
-        }
+            families.append(MetricFamily(name: family.name, type: family.type, help: family.help, samples: samples))
+        }, textfile: { families.append($0) })
+        return families
     }
 
     /// Appends the exposition of this snapshot in `format`, without the OpenMetrics `# EOF`
     /// (append ``ExpositionFormat/trailer`` when nothing else follows).
     public func render(_ format: ExpositionFormat, into out: inout [UInt8]) {
-        for family in plan.families {
+        forEachFamily(directory: { family in
             let rendered = family.rendered(for: format)
             rendered.bytes.withUnsafeBufferPointer { bytes in
                 let lines = PlanLines(family: family, rendered: rendered, bytes: bytes, snapshot: self)
                 ExpositionWriter.writeFamily(format: format, lines: lines, into: &out)
             }
+        }, textfile: { ExpositionWriter.write([$0], format: format, into: &out) })
+    }
+
+    /// The `.db` families and the textfile families, interleaved in name order (both lists
+    /// are sorted; no name is in both, see ``TextfileMerge``).
+    private func forEachFamily(directory: (FamilyPlan) -> Void, textfile: (MetricFamily) -> Void) {
+        let extra = textfiles?.families ?? []
+        var next = 0
+        for family in plan.families {
+            while next < extra.count, extra[next].name.exactlyPrecedes(family.name) {
+                textfile(extra[next])
+                next += 1
+            }
+            directory(family)
         }
+        for family in extra[next...] { textfile(family) }
     }
 
     /// The complete body for `format`, `# EOF` included.

@@ -1,0 +1,120 @@
+// MARK: - Families of many textfiles, merged when they agree
+
+/// Merges the families of the textfiles, file by file in name order, as node_exporter's
+/// textfile collector and client_golang's registry do: a family found in several files is one
+/// family with the samples of all of them, as long as they agree.
+///
+/// A family of a file is left out, with a problem naming it, when:
+/// - it takes a name the caller keeps (``reserved``, `prefix`): the exporter's own metrics;
+/// - it takes a name a `.db` family takes (``NameClaims``): the directory's family is what
+///   prometheus_client serves;
+/// - its type, or its HELP where both files have one, differs from the same family in an
+///   earlier file, or it takes a name another family took (a `# TYPE` twice for one name);
+/// - it repeats a sample (name and labels, a label with an empty value counting as absent,
+///   as Prometheus counts it) of its own file or of the family in an earlier file.
+///
+/// The first file decides; later files never change what earlier ones served. A family
+/// without `# HELP` in any file gets node_exporter's "Metric read from <files>".
+struct TextfileMerge {
+    private struct Merged {
+        var family: MetricFamily
+        var help: String?
+        var files: [String]
+        var series: Set<SeriesKey>
+    }
+
+    /// A sample's identity: its name and its labels that have a value.
+    private struct SeriesKey: Hashable {
+        let name: ExactString
+        let labels: [Label]
+
+        init(_ sample: Sample) {
+            name = ExactString(sample.name)
+            labels = sample.labels.filter { !$0.value.isEmpty }
+        }
+    }
+
+    private let directoryClaims: NameClaims
+    private let reserved: NameClaims
+    private let reservedPrefix: String?
+    private var merged: [ExactString: Merged] = [:]
+    /// Which family took each name, and from which file.
+    private var owners: [NameClaims.Key: (family: ExactString, file: String)] = [:]
+
+    init(directoryClaims: NameClaims, reserved: NameClaims, reservedPrefix: String?) {
+        self.directoryClaims = directoryClaims
+        self.reserved = reserved
+        self.reservedPrefix = reservedPrefix
+    }
+
+    /// Adds one family of `file`, or says why it is left out.
+    mutating func add(_ candidate: TextfileFamily, file: String) -> TextfileProblem? {
+        let family = candidate.family
+        let name = ExactString(family.name)
+        func problem(_ reason: TextfileProblem.Reason, _ detail: String) -> TextfileProblem {
+            TextfileProblem(file: file, family: family.name, reason: reason, detail: detail)
+        }
+        let keys = NameClaims.keys(of: family)
+        if reserved.claimsAny(of: keys) || reservedPrefix.map({ NameClaims.anyName(of: family, hasPrefix: $0) }) == true {
+            return problem(.reservedName, "the exporter serves a metric of this name itself")
+        }
+        if directoryClaims.claimsAny(of: keys) {
+            return problem(.shadowedByDBFiles, "the .db files have a family of this name, which is served instead")
+        }
+        if let owner = keys.compactMap({ owners[$0] }).first(where: { $0.family != name }) {
+            return problem(.conflictingFamily, "takes a name of family \(owner.family.value) from \(owner.file)")
+        }
+        let existing = merged[name]
+        if let existing {
+            if existing.family.type != family.type {
+                return problem(.conflictingFamily, "type \(family.type.rawValue) here, \(existing.family.type.rawValue) in \(existing.files[0])")
+            }
+            if let help = candidate.help, let earlier = existing.help, !help.exactlyEquals(earlier) {
+                return problem(.conflictingFamily, "HELP differs from the one in \(existing.files[0])")
+            }
+        }
+        var series = existing?.series ?? []
+        var lineOf: [SeriesKey: Int] = [:]
+        for (sample, line) in zip(family.samples, candidate.lines) {
+            let key = SeriesKey(sample)
+            if let first = lineOf[key] {
+                return problem(.duplicateSample, "line \(line) repeats the sample of line \(first): \(Self.describe(sample))")
+            }
+            if series.contains(key) {
+                return problem(.duplicateSample, "line \(line) repeats a sample of \(existing!.files[0]): \(Self.describe(sample))")
+            }
+            lineOf[key] = line
+        }
+        series.formUnion(lineOf.keys)
+        if var existing {
+            existing.family.samples += family.samples
+            existing.help = existing.help ?? candidate.help
+            existing.files.append(file)
+            existing.series = series
+            merged[name] = existing
+        } else {
+            merged[name] = Merged(family: family, help: candidate.help, files: [file], series: series)
+        }
+        for key in keys where owners[key] == nil { owners[key] = (name, file) }
+        return nil
+    }
+
+    /// The merged families, sorted by name.
+    func families() -> [MetricFamily] {
+        merged.values.map { entry in
+            var family = entry.family
+            family.help = entry.help ?? "Metric read from \(entry.files.joined(separator: ", "))"
+            return family
+        }
+        .sorted { $0.name.exactlyPrecedes($1.name) }
+    }
+
+    /// `name{a="b",…}` for messages.
+    private static func describe(_ sample: Sample) -> String {
+        var out: [UInt8] = []
+        ExpositionWriter.appendLinePrefix(sampleName: sample.name, labels: sample.labels,
+                                          format: ExpositionFormat(syntax: .openMetrics, escaping: .allowUTF8, contentType: ""),
+                                          into: &out)
+        return String(decoding: out.dropLast(), as: UTF8.self)
+    }
+}
