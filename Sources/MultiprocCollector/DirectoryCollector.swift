@@ -222,6 +222,16 @@ public enum CollectorError: Error, Equatable, CustomStringConvertible {
     /// ``DirectoryCollector/Options/installsSigbusHandler`` is false and nobody installed it.
     case sigbusProtectionMissing
 
+    /// The directory the error is about, for the directory errors.
+    public var path: String? {
+        switch self {
+        case .directoryMissing(let path), .notADirectory(let path), .permissionDenied(let path), .directoryUnreadable(let path, _):
+            return path
+        default:
+            return nil
+        }
+    }
+
     public var description: String {
         switch self {
         case .directoryMissing(let path): return "\(path): no such directory"

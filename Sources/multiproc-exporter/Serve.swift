@@ -73,6 +73,8 @@ struct Serve: ParsableCommand {
 
     @OptionGroup var directory: DirectoryOption
 
+    @OptionGroup var textfiles: TextfileOption
+
     @Option(name: .customLong("log.level"), help: "Only log messages at this level or above: debug, info, warn, error.")
     var logLevel = "info"
 
@@ -93,13 +95,17 @@ struct Serve: ParsableCommand {
         do {
             let config = try configuration()
             let collector: DirectoryCollector
+            var options = DirectoryCollector.Options()
+            options.recordsDeadPids = config.compaction != nil
+            options.compactionStepPause = try DurationParser.seconds(compactionTestPause)
+            // The exporter's own metrics follow the merge in every body: textfiles must leave their names.
+            try textfiles.apply(to: &options, reserved: config.exporterMetricsEnabled ? ExporterServer.ownMetricNames : ([], nil))
             do {
-                var options = DirectoryCollector.Options()
-                options.recordsDeadPids = config.compaction != nil
-                options.compactionStepPause = try DurationParser.seconds(compactionTestPause)
                 collector = try DirectoryCollector(directory: config.directory, options: options)
             } catch {
-                logger.error("cannot use metric directory", metadata: ["dir": "\(config.directory)", "err": "\(error)"])
+                let dir = error.path ?? config.directory
+                let which = dir == config.directory ? "metric" : "textfile"
+                logger.error("cannot use \(which) directory", metadata: ["dir": "\(dir)", "err": "\(error)"])
                 throw ExitCode(2)
             }
             // A compaction pass a crash interrupted is settled before anything is served.

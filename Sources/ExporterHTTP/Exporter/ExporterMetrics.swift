@@ -39,6 +39,8 @@ final class ExporterMetrics: Sendable {
     let compaction: CompactionMetrics?
     /// Whether `--web.config.file` is set: only then are its reload metrics exported.
     let webConfigEnabled: Bool
+    /// The textfile directory's counters; its families are served when a snapshot has textfiles.
+    let textfiles = TextfileMetrics()
 
     init(version: String, revision: String, compaction: Bool = false, webConfigEnabled: Bool = false) {
         buildLabels = [Label(name: "revision", value: revision), Label(name: "version", value: version)]
@@ -62,8 +64,9 @@ final class ExporterMetrics: Sendable {
         }
     }
 
-    /// The exporter's families for a body built from a snapshot with `statistics`.
-    func families(statistics: ScrapeStatistics) -> [MetricFamily] {
+    /// The exporter's families for a body built from a snapshot with `statistics` and, with
+    /// `--textfile.directory`, `textfiles`.
+    func families(statistics: ScrapeStatistics, textfiles report: TextfileReport? = nil) -> [MetricFamily] {
         let counts = counts.withLock { $0 }
         let prefix = "multiproc_exporter_"
         func gauge(_ name: String, _ help: String, _ samples: [Sample]) -> MetricFamily {
@@ -106,6 +109,7 @@ final class ExporterMetrics: Sendable {
             gauge("scrape_duration_seconds", "Duration of the last refresh of the metric directory (list, read, merge).",
                   one("scrape_duration_seconds", statistics.duration)),
         ]
+        if let report { families += textfiles.families(prefix: prefix, report: report) }
         if webConfigEnabled {
             families.append(gauge("web_config_last_reload_successful",
                                   "Whether the last reload of --web.config.file succeeded (1) or kept the previous config (0).",

@@ -44,8 +44,9 @@ public final class ExporterServer: Sendable {
             source: source, pool: pool, renderer: renderer, minInterval: configuration.minScrapeInterval,
             maxInFlight: configuration.maxRequests,
             onRefresh: { snapshot in
-                let newProblems = problemLog.withLock { $0.newProblems(in: snapshot) }
+                let (newProblems, newTextfileProblems) = problemLog.withLock { ($0.newProblems(in: snapshot), $0.newTextfileProblems(in: snapshot)) }
                 Self.report(snapshot, newProblems: newProblems, metrics: metrics, logger: logger)
+                Self.report(newTextfileProblems, metrics: metrics, logger: logger)
             })
         let action = MarkDeadAction(source: source, metrics: metrics, coordinator: coordinator, logger: logger)
         var markDead: MarkDeadEndpoint?
@@ -155,6 +156,23 @@ public final class ExporterServer: Sendable {
                 "pids": "\(report.pidsFolded.count)", "files": "\(report.filesFolded)", "bytes": "\(report.bytesFolded)",
                 "duration_seconds": "\(report.duration)",
             ])
+        }
+    }
+
+    /// The names the server's own metrics take, which textfiles must leave to it
+    /// (``TextfileCollector/Options/reservedFamilies``, ``TextfileCollector/Options/reservedPrefix``):
+    /// the `process_*` families and every `multiproc_exporter_*` name.
+    public static var ownMetricNames: (families: [MetricFamily], prefix: String) {
+        (ProcessMetrics.families(), "multiproc_exporter_")
+    }
+
+    /// Logs and counts the textfile problems first seen by this refresh.
+    private static func report(_ newProblems: [TextfileProblem], metrics: ExporterMetrics, logger: Logger) {
+        metrics.textfiles.count(newProblems)
+        for problem in newProblems {
+            var metadata: Logger.Metadata = ["file": "\(problem.file)", "reason": "\(problem.reason.rawValue)", "detail": "\(problem.detail)"]
+            if let family = problem.family { metadata["family"] = "\(family)" }
+            logger.warning(problem.reason.isFileLevel ? "textfile left out" : "textfile family left out", metadata: metadata)
         }
     }
 

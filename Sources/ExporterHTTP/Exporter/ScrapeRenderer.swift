@@ -12,7 +12,7 @@ struct ScrapeRenderer: Sendable {
         snapshot.render(format, into: &out)
         if let metrics {
             // Through the collector's writer, so escaping and format rules are the same as above.
-            let own = metrics.families(statistics: snapshot.statistics) + ProcessMetrics.families()
+            let own = metrics.families(statistics: snapshot.statistics, textfiles: snapshot.textfiles) + ProcessMetrics.families()
             ExpositionWriter.write(own, format: format, into: &out)
         }
         out.append(contentsOf: format.trailer)
