@@ -44,7 +44,7 @@ DIST_APT_PACKAGES := dpkg-dev lintian man-db binutils systemd curl debootstrap g
 AUTO_MARK_DEAD_APT_PACKAGES := uwsgi-core uwsgi-plugin-python3 util-linux
 
 .PHONY: test-embedding
-.PHONY: run build release test test-unit test-conformance test-clients test-compaction compaction-crash test-integration test-tls test-e2e test-auto-mark-dead deps-auto-mark-dead test-deploy bench bench-tls deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
+.PHONY: run build release test test-unit test-conformance test-clients test-compaction test-textfile compaction-crash test-integration test-tls test-e2e test-auto-mark-dead deps-auto-mark-dead test-deploy bench bench-tls deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
 
 help:
 	@sed -n '2,17p' Makefile
@@ -101,7 +101,7 @@ run: release
 	exec $(RELEASE_BIN) serve --multiproc-dir "$$dir" --web.listen-address "$(LISTEN)"
 
 ## test: everything CI runs
-test: test-unit test-conformance test-clients test-compaction test-integration test-tls test-e2e test-deploy test-package test-auto-mark-dead test-embedding test-kube
+test: test-unit test-conformance test-clients test-compaction test-textfile test-integration test-tls test-e2e test-deploy test-package test-auto-mark-dead test-embedding test-kube
 
 test-unit: build
 	$(SWIFT) test
@@ -127,6 +127,12 @@ test-compaction: build
 CRASH_ITERATIONS ?= 500
 compaction-crash: build
 	$(PYTHON) scripts/compaction_checks.py crash --binary $(DEBUG_BIN) --iterations $(CRASH_ITERATIONS)
+
+# --textfile.directory against the real write_to_textfile (every Accept header, rewrites), the
+# real promtool (random textfiles and the fuzz seeds: our output always passes) and the recipes
+# of examples/textfiles. About 40 s; promtool comes with Debian's `prometheus` package.
+test-textfile: build
+	$(PYTHON) scripts/textfile_checks.py --binary $(DEBUG_BIN)
 
 # Needs a real Prometheus (Debian's `prometheus` package). CI sets REQUIRE_INTEGRATION=1.
 test-integration: build
@@ -203,7 +209,7 @@ bench-tls: release
 ## fuzz: every libFuzzer target for FUZZ_SECONDS (default 60), seeded from real prometheus_client
 ## files; the corpus grows in fuzz-corpus-work/ (not committed), crash inputs land there too.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := file-reader scrape key-decoder layout-equivalence accept-negotiation http-request web-config basic-auth
+FUZZ_TARGETS := file-reader scrape key-decoder layout-equivalence accept-negotiation textfile http-request web-config basic-auth
 FUZZ_BUILD   := MULTIPROC_FUZZ=1 $(SWIFT) build --scratch-path .build-fuzz -c release \
                 -Xswiftc -sanitize=fuzzer,address -Xswiftc -g
 # Small allocations are the common case: skip recording their stacks (a third faster).

@@ -147,6 +147,7 @@ if Context.environment["MULTIPROC_FUZZ"] == "1" {
         ("fuzz-key-decoder", "Fuzz/KeyDecoder", "MultiprocCollector"),
         ("fuzz-layout-equivalence", "Fuzz/LayoutEquivalence", "MultiprocCollector"),
         ("fuzz-accept-negotiation", "Fuzz/AcceptNegotiation", "MultiprocCollector"),
+        ("fuzz-textfile", "Fuzz/Textfile", "MultiprocCollector"),
         ("fuzz-http-request", "Fuzz/HTTPRequest", "ExporterHTTP"),
         ("fuzz-web-config", "Fuzz/WebConfig", "ExporterHTTP"),
         ("fuzz-basic-auth", "Fuzz/BasicAuth", "ExporterHTTP"),

@@ -12,6 +12,8 @@ Seed layout per target (see Sources/*/Fuzzing.swift):
 - layout-equivalence: byte 0 = file name index, byte 1 = layout pair, then entries
   (CollectorFuzzing.layoutEquivalence);
 - accept-negotiation: one Accept header (from the golden negotiation table);
+- textfile: a textfile as prometheus_client's write_to_textfile writes it (Info, Enum, every
+  metric type, custom collectors, UTF-8 names; each escaping it offers);
 - http-request: a request target or header value;
 - web-config: a --web.config.file (the YAML examples of examples/web-config and the tests' shapes);
 - basic-auth: an Authorization header value or a bcrypt hash.
@@ -77,9 +79,43 @@ def equivalence_seeds(path):
             open(os.path.join(path, f"pair{pair}-file{name}"), "wb").write(bytes([name, pair]) + entries)
 
 
+TEXTFILE_WRITER = r'''
+import sys
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info, Summary, write_to_textfile
+from prometheus_client.core import (CounterMetricFamily, GaugeHistogramMetricFamily, GaugeMetricFamily,
+                                    SummaryMetricFamily, UnknownMetricFamily)
+r = CollectorRegistry()
+Info("build", "Build.", registry=r).info({"version": "1.2.3", "commit": 'q " b \\ n \n'})
+Enum("state", "State.", states=["a", "b"], registry=r).state("b")
+Counter("jobs", "Jobs.", ["kind"], registry=r).labels("x").inc(2)
+Gauge("héllo.wörld", "UTF-8 name.", ["ключ.x"], registry=r).labels("значение").set(float("nan"))
+h = Histogram("latency_seconds", "Latency.", buckets=[0.1, 1e10, float("inf")], registry=r)
+h.observe(3)
+Summary("size_bytes", "", registry=r).observe(-1)
+class Custom:
+    def collect(self):
+        g = GaugeMetricFamily("queue_depth", "Depth.", labels=["queue"])
+        g.add_metric(["high"], 1e300)
+        yield g
+        yield GaugeHistogramMetricFamily("gh", "GH.", buckets=[("1.0", 4), ("+Inf", 5)], gsum_value=3)
+        yield SummaryMetricFamily("sm", "SM.", count_value=4, sum_value=2.5)
+        yield UnknownMetricFamily("unk", "Unknown.", value=-7)
+        yield CounterMetricFamily("cmf", "CMF.", value=2, created=1700000000.25)
+r.register(Custom())
+write_to_textfile(sys.argv[1], r, escaping=sys.argv[2])
+'''
+
+
+def textfile_seeds(path):
+    os.makedirs(path, exist_ok=True)
+    for escaping in ["allow-utf-8", "underscores", "dots", "values"]:
+        subprocess.run([sys.executable, "-c", TEXTFILE_WRITER, os.path.join(path, f"write-{escaping}.prom"), escaping], check=True)
+
+
 def main(out):
     targets = {t: os.path.join(out, t) for t in ["file-reader", "key-decoder", "accept-negotiation", "http-request",
                                                  "web-config", "basic-auth"]}
+    textfile_seeds(os.path.join(out, "textfile"))
     for path in targets.values():
         os.makedirs(path, exist_ok=True)
     n = 0
