@@ -11,6 +11,8 @@ struct Profile: ParsableCommand {
 
     @OptionGroup var directory: DirectoryOption
 
+    @OptionGroup var textfiles: TextfileOption
+
     @Option(help: "Scrapes to time after the first (cold) one.")
     var iterations = 100
 
@@ -23,7 +25,7 @@ struct Profile: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            let collector = try directory.collector()
+            let collector = try directory.collector(options: textfiles.options())
             let format = ExpositionFormat.negotiate(accept: accept)
             var times: [Double] = []
             var bytes = 0

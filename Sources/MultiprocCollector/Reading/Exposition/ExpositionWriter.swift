@@ -40,7 +40,11 @@ public enum ExpositionWriter {
 
     /// `_created`, `_gsum` or `_gcount` when `sample` is the metric name plus one of them.
     static func textSuffix(of sample: String, metric: String) -> String? {
-        for suffix in ["_created", "_gsum", "_gcount"] where sample.exactlyEquals(metric + suffix) { return suffix }
+        // Most samples are not such: tell by length before building any string.
+        let extra = sample.utf8.count - metric.utf8.count
+        for suffix in ["_created", "_gsum", "_gcount"] where extra == suffix.utf8.count && sample.exactlyEquals(metric + suffix) {
+            return suffix
+        }
         return nil
     }
 

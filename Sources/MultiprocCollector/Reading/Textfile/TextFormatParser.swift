@@ -83,6 +83,9 @@ enum TextFormatParser {
         var families: [ParsedFamily] = []
         var indexByName: [ExactString: Int] = [:]
         var firstTimestampLine: Int?
+        /// The last sample's name and what it resolved to: a family's samples mostly follow
+        /// one another, and the resolution of a name only changes when a family is created.
+        var lastSample: (name: String, index: Int, role: Role)?
 
         mutating func read(_ line: inout TextLine) throws(TextFormatError) {
             line.skipBlanks()
@@ -108,6 +111,7 @@ enum TextFormatParser {
             if line.atEnd { return }
             guard line.atBlank else { throw line.error("invalid metric name in comment") }
             let index = try family(named: name, line: line).index
+            lastSample = nil  // a TYPE line changes how later names resolve
             line.skipBlanks()
             if line.atEnd {
                 // `# HELP name ` is how prometheus_client writes an empty documentation; the Go
@@ -160,7 +164,13 @@ enum TextFormatParser {
                     (_, labels) = try readBraces(&line, nameInside: false)
                 }
             }
-            let (index, role) = try family(named: name, line: line)
+            let (index, role): (Int, Role)
+            if let last = lastSample, last.name.exactlyEquals(name) {
+                (index, role) = (last.index, last.role)
+            } else {
+                (index, role) = try family(named: name, line: line)
+                lastSample = (name, index, role)
+            }
             if families[index].type == nil { families[index].type = .untyped }
 
             let valueToken = line.tokenUntilBlank()

@@ -63,7 +63,9 @@ struct TextfileFamily: Sendable {
         case .untyped: type = .unknown
         }
         let samples = parsed.samples.map { sample in
-            Sample(name: sample.name, labels: sample.labels.sorted { $0.name.exactlyPrecedes($1.name) }, value: sample.value)
+            let sorted = zip(sample.labels, sample.labels.dropFirst()).allSatisfy { $0.name.exactlyPrecedes($1.name) }
+            return Sample(name: sample.name, labels: sorted ? sample.labels : sample.labels.sorted { $0.name.exactlyPrecedes($1.name) },
+                          value: sample.value)
         }
         return TextfileFamily(family: MetricFamily(name: name, type: type, help: parsed.help ?? "", samples: samples),
                               help: parsed.help, lines: parsed.samples.map(\.line))
@@ -73,7 +75,8 @@ struct TextfileFamily: Sendable {
     /// sample of its label set (`le` and `quantile` aside), or at the end.
     private mutating func adopt(created: TextfileFamily) {
         func group(_ labels: [Label]) -> [Label] {
-            labels.filter { !$0.name.exactlyEquals("le") && !$0.name.exactlyEquals("quantile") }
+            func isBound(_ label: Label) -> Bool { label.name.exactlyEquals("le") || label.name.exactlyEquals("quantile") }
+            return labels.contains(where: isBound) ? labels.filter { !isBound($0) } : labels
         }
         var lastOfGroup: [[Label]: Int] = [:]
         for (index, sample) in family.samples.enumerated() { lastOfGroup[group(sample.labels)] = index }

@@ -30,16 +30,18 @@ struct TextfileMerge {
 
         init(_ sample: Sample) {
             name = ExactString(sample.name)
-            labels = sample.labels.filter { !$0.value.isEmpty }
+            labels = sample.labels.contains { $0.value.isEmpty } ? sample.labels.filter { !$0.value.isEmpty } : sample.labels
         }
     }
 
     private let directoryClaims: NameClaims
     private let reserved: NameClaims
     private let reservedPrefix: String?
-    private var merged: [ExactString: Merged] = [:]
-    /// Which family took each name, and from which file.
-    private var owners: [NameClaims.Key: (family: ExactString, file: String)] = [:]
+    /// The families so far, in the order they came.
+    private var merged: [Merged] = []
+    private var indexByName: [ExactString: Int] = [:]
+    /// Which family (index in `merged`) took each name.
+    private var owners: [NameClaims.Key: Int] = [:]
 
     init(directoryClaims: NameClaims, reserved: NameClaims, reservedPrefix: String?) {
         self.directoryClaims = directoryClaims
@@ -61,10 +63,11 @@ struct TextfileMerge {
         if directoryClaims.claimsAny(of: keys) {
             return problem(.shadowedByDBFiles, "the .db files have a family of this name, which is served instead")
         }
-        if let owner = keys.compactMap({ owners[$0] }).first(where: { $0.family != name }) {
-            return problem(.conflictingFamily, "takes a name of family \(owner.family.value) from \(owner.file)")
+        let index = indexByName[name]
+        if let key = keys.first(where: { owners[$0].map { $0 != index } ?? false }), let owner = owners[key] {
+            return problem(.conflictingFamily, "takes a name of family \(merged[owner].family.name) from \(merged[owner].files[0])")
         }
-        let existing = merged[name]
+        let existing = index.map { merged[$0] }
         if let existing {
             if existing.family.type != family.type {
                 return problem(.conflictingFamily, "type \(family.type.rawValue) here, \(existing.family.type.rawValue) in \(existing.files[0])")
@@ -73,35 +76,36 @@ struct TextfileMerge {
                 return problem(.conflictingFamily, "HELP differs from the one in \(existing.files[0])")
             }
         }
-        var series = existing?.series ?? []
-        var lineOf: [SeriesKey: Int] = [:]
-        for (sample, line) in zip(family.samples, candidate.lines) {
+        var series = Set<SeriesKey>(minimumCapacity: family.samples.count)
+        for (index, sample) in family.samples.enumerated() {
             let key = SeriesKey(sample)
-            if let first = lineOf[key] {
-                return problem(.duplicateSample, "line \(line) repeats the sample of line \(first): \(Self.describe(sample))")
+            if existing?.series.contains(key) == true {
+                return problem(.duplicateSample, "line \(candidate.lines[index]) repeats a sample of \(existing!.files[0]): \(Self.describe(sample))")
             }
-            if series.contains(key) {
-                return problem(.duplicateSample, "line \(line) repeats a sample of \(existing!.files[0]): \(Self.describe(sample))")
+            if !series.insert(key).inserted {
+                let first = family.samples.indices.first { SeriesKey(family.samples[$0]) == key }!
+                return problem(.duplicateSample, "line \(candidate.lines[index]) repeats the sample of line \(candidate.lines[first]): \(Self.describe(sample))")
             }
-            lineOf[key] = line
         }
-        series.formUnion(lineOf.keys)
-        if var existing {
-            existing.family.samples += family.samples
-            existing.help = existing.help ?? candidate.help
-            existing.files.append(file)
-            existing.series = series
-            merged[name] = existing
+        let owner: Int
+        if let index {
+            merged[index].family.samples += family.samples
+            merged[index].help = merged[index].help ?? candidate.help
+            merged[index].files.append(file)
+            merged[index].series.formUnion(series)
+            owner = index
         } else {
-            merged[name] = Merged(family: family, help: candidate.help, files: [file], series: series)
+            merged.append(Merged(family: family, help: candidate.help, files: [file], series: series))
+            owner = merged.count - 1
+            indexByName[name] = owner
         }
-        for key in keys where owners[key] == nil { owners[key] = (name, file) }
+        for key in keys where owners[key] == nil { owners[key] = owner }
         return nil
     }
 
     /// The merged families, sorted by name.
     func families() -> [MetricFamily] {
-        merged.values.map { entry in
+        merged.map { entry in
             var family = entry.family
             family.help = entry.help ?? "Metric read from \(entry.files.joined(separator: ", "))"
             return family
