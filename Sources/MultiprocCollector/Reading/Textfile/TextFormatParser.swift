@@ -84,7 +84,9 @@ enum TextFormatParser {
         var indexByName: [ExactString: Int] = [:]
         var firstTimestampLine: Int?
         /// The last sample's name and what it resolved to: a family's samples mostly follow
-        /// one another, and the resolution of a name only changes when a family is created.
+        /// one another. A name resolves the same way for good once resolved: a family is only
+        /// created for a name that resolves to nothing, and a type, which decides the suffix
+        /// rule, is set once (a second `# TYPE` is an error).
         var lastSample: (name: String, index: Int, role: Role)?
 
         mutating func read(_ line: inout TextLine) throws(TextFormatError) {
@@ -111,7 +113,6 @@ enum TextFormatParser {
             if line.atEnd { return }
             guard line.atBlank else { throw line.error("invalid metric name in comment") }
             let index = try family(named: name, line: line).index
-            lastSample = nil  // a TYPE line changes how later names resolve
             line.skipBlanks()
             if line.atEnd {
                 // `# HELP name ` is how prometheus_client writes an empty documentation; the Go

@@ -134,6 +134,39 @@ import Testing
         }
     }
 
+    /// The text format writes a counter's `_created` as a gauge of its own; back in its family
+    /// each one follows the samples of its label set, where prometheus_client keeps it (what
+    /// OpenMetrics then shows). A `_created` gauge with another HELP is a gauge of its own.
+    @Test func createdGaugesGoBackIntoTheirFamily() throws {
+        let text = """
+            # HELP c_total D.
+            # TYPE c_total counter
+            c_total{a="1"} 1
+            c_total{a="2"} 2
+            # HELP c_created D.
+            # TYPE c_created gauge
+            c_created{a="2"} 20
+            c_created{a="1"} 10
+            # HELP h H.
+            # TYPE h histogram
+            h_bucket{le="+Inf"} 1
+            h_count 1
+            h_sum 2
+            # HELP h_created Other.
+            # TYPE h_created gauge
+            h_created 5
+
+            """
+        let families = TextfileFamily.build(try TextFormatParser.parse(Array(text.utf8))).map(\.family)
+        let one = [Label(name: "a", value: "1")], two = [Label(name: "a", value: "2")]
+        #expect(families.map(\.name) == ["c", "h", "h_created"])
+        #expect(families[0] == MetricFamily(name: "c", type: .counter, help: "D.", samples: [
+            Sample(name: "c_total", labels: one, value: 1), Sample(name: "c_created", labels: one, value: 10),
+            Sample(name: "c_total", labels: two, value: 2), Sample(name: "c_created", labels: two, value: 20),
+        ]))
+        #expect(families[2].type == .gauge && families[1].samples.count == 3)
+    }
+
     @Test func timestampsRefuseTheFileAfterTheSyntaxIsChecked() {
         #expect(throws: TextFormatParser.Failure.timestamp(line: 2)) { try TextFormatParser.parse(Array("a 1\nb 2 1700000000000\nc 3 -5\n".utf8)) }
         // A syntax error anywhere is reported first, as node_exporter reports it.
