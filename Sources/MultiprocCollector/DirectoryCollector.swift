@@ -57,6 +57,12 @@ public final class DirectoryCollector: @unchecked Sendable {
         /// How the textfile directory is read (size limit, names the caller keeps).
         public var textfileOptions = TextfileCollector.Options()
 
+        /// The most dead pids one ``DirectoryCollector/compact(delay:)`` pass folds, oldest
+        /// deaths first; the rest wait for the next pass. It bounds how long a switch holds
+        /// scrapes (it checks every file it folds once more) and the pass's journal records;
+        /// memory does not depend on it (files are read one at a time).
+        public var maxPidsPerPass = 500
+
         /// Entries from which values load on two threads (tests lower it to force that path).
         var parallelLoadThreshold = ValueLoader.parallelThreshold
         /// How files changed by system calls are noticed (tests pick the fallbacks).

@@ -35,7 +35,7 @@ import TestSupport
         let collector = try DirectoryCollector(directory: dir.path, parallelLoadThreshold: seed % 2 == 0 ? 0 : .max,
                                                changeDetection: seed % 3 == 0 ? .sizeComparison : .inotify)
         var world = World(root: dir.path) { pid in _ = try? collector.markDead(pid: pid) }
-        let python = PythonReference.available
+        let python = PythonReference.requireAvailable()
         var pythonChecks = 0
         var foldedScrapes = 0
 
@@ -263,32 +263,5 @@ import TestSupport
                 return "update in place"
             }
         }
-    }
-}
-
-/// prometheus_client's own rendering of a directory, when Python and the client are installed.
-enum PythonReference {
-    static let available: Bool = (try? run(["-c", "import prometheus_client"])) != nil
-
-    static func body(directory: String, accept: String? = nil) throws -> String {
-        let script = """
-            import sys
-            from prometheus_client import CollectorRegistry, multiprocess
-            from prometheus_client.exposition import choose_encoder
-            registry = CollectorRegistry(support_collectors_without_names=True)
-            multiprocess.MultiProcessCollector(registry, path=sys.argv[1])
-            encoder, _ = choose_encoder(sys.argv[2] if len(sys.argv) > 2 else None)
-            sys.stdout.buffer.write(encoder(registry))
-            """
-        return try run(["-c", script, directory] + (accept.map { [$0] } ?? []))
-    }
-
-    struct Failure: Error { let status: Int32; let stderr: String }
-
-    @discardableResult
-    static func run(_ arguments: [String]) throws -> String {
-        let exit = try ChildProcess.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3"] + arguments)
-        guard exit.status == 0, !exit.signaled else { throw Failure(status: exit.status, stderr: exit.stderr) }
-        return exit.stdout
     }
 }

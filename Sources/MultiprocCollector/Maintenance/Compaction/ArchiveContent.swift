@@ -11,36 +11,38 @@
 /// `mostrecent` gauges keep the value with the strictly latest timestamp. Keys of older
 /// layouts are rewritten in today's shape first (help `Multiprocess metric` where they had
 /// none), as the collector itself reads them.
+///
+/// Keys are compared as bytes, never as Swift `String`s (canonical equivalence would merge
+/// `café` with `cafe\u{301}`, two series for Python). Files are added one at a time, so
+/// what a pass holds is the archive plus one file, however many files it folds.
 struct ArchiveContent {
     /// The pid archives are named with: no process has it.
     static let pid = "0"
 
-    /// How values of one key combine.
-    enum Fold: Equatable {
+    /// How the values of one key from several files combine.
+    enum Combination: Equatable {
         case sum, min, max, mostRecent
     }
 
-    /// One entry: its key in today's shape, value and timestamp.
-    struct Entry: Equatable {
-        var key: String
-        var value: Double
-        var timestamp: Double
-    }
+    /// One entry: its key's bytes in today's shape, value and timestamp.
+    typealias Entry = FileImage.Entry
 
     let name: String
-    let fold: Fold
+    let combination: Combination
     /// In order of first appearance (the old archive's order, then new keys as folded).
     private(set) var entries: [Entry] = []
-    private var index: [String: Int] = [:]
+    private var index: [[UInt8]: Int] = [:]
+    /// Bytes of the keys held (what the content costs, roughly: see ``heldBytes``).
+    private var keyBytes = 0
 
-    init(name: String, fold: Fold) {
+    init(name: String, combination: Combination) {
         self.name = name
-        self.fold = fold
+        self.combination = combination
     }
 
     /// The archive `file` folds into, and how; nil for files that are never folded (`all`
     /// gauges keep one series per pid; live gauges belong to running processes; archives).
-    static func target(of file: MetricFileName) -> (name: String, fold: Fold)? {
+    static func target(of file: MetricFileName) -> (name: String, combination: Combination)? {
         guard file.pid != pid else { return nil }
         switch file.type {
         case .counter, .histogram, .summary: return ("\(file.type.rawValue)_\(pid).db", .sum)
@@ -67,15 +69,22 @@ struct ArchiveContent {
     /// The archives' names.
     static let names = Set(foldableNames(pid: pid))
 
-    /// Folds `entries` in, in order.
+    /// Folds in the entries of a metric file's bytes (up to `used`), all or none: a file that
+    /// is not entirely sound throws and leaves the content as it was.
+    mutating func add(file bytes: [UInt8], name: String) throws(FoldError) {
+        add(try Self.entries(of: bytes, name: name))
+    }
+
+    /// Folds `incoming` in, in order.
     mutating func add(_ incoming: [Entry]) {
         for entry in incoming {
             guard let i = index[entry.key] else {
                 index[entry.key] = entries.count
                 entries.append(entry)
+                keyBytes += entry.key.count
                 continue
             }
-            switch fold {
+            switch combination {
             case .sum: entries[i].value += entry.value
             case .min: if entry.value < entries[i].value { entries[i].value = entry.value }
             case .max: if entry.value > entries[i].value { entries[i].value = entry.value }
@@ -88,13 +97,16 @@ struct ArchiveContent {
         }
     }
 
+    /// About what the content holds in memory: keys twice (entries and index), plus per-entry
+    /// overhead. For the self-metric of what a pass holds.
+    var heldBytes: Int { 2 * keyBytes + entries.count * 96 }
+
     /// Where each entry's value lies in ``bytes``, by key.
-    var valueOffsets: [String: Int] {
-        var offsets: [String: Int] = [:]
+    var valueOffsets: [[UInt8]: Int] {
+        var offsets: [[UInt8]: Int] = [:]
         var position = EntryParser.headerSize
         for entry in entries {
-            let length = entry.key.utf8.count
-            position += 4 + length + (8 - (length + 4) % 8)
+            position += 4 + entry.key.count + (8 - (entry.key.count + 4) % 8)
             offsets[entry.key] = position
             position += 16
         }
@@ -103,10 +115,11 @@ struct ArchiveContent {
 
     /// The file, as prometheus_client's writer lays it out: 64 KiB doubled until it fits.
     var bytes: [UInt8] {
-        let image = FileImage.build(entries.map { FileImage.Entry(key: $0.key, value: $0.value, timestamp: $0.timestamp) }, valueWidth: 16)
+        var image = FileImage.build(entries, valueWidth: 16)
         var size = 1 << 16
         while size < image.count { size *= 2 }
-        return image + [UInt8](repeating: 0, count: size - image.count)
+        image += [UInt8](repeating: 0, count: size - image.count)
+        return image
     }
 
     /// The entries of a metric file's bytes (up to `used`), keys in today's shape. Throws
@@ -139,10 +152,10 @@ struct ArchiveContent {
                 throw FoldError(file: name, reason: "a key of shape \(decoded.1.spelled) in a \(layout.rawValue) file")
             }
             // Today's keys stay byte for byte; older shapes are written as today's writer would.
-            let key = decoded.1 == .labelsAndHelp ? String(decoding: keyBytes, as: UTF8.self) : decoded.0.pythonEncoded
+            let key = decoded.1 == .labelsAndHelp ? Array(keyBytes) : Array(decoded.0.pythonEncoded.utf8)
             let value = raw.loadUnaligned(fromByteOffset: Int(entry.valueOffset), as: Double.self)
             let timestamp = layout.hasTimestamps ? raw.loadUnaligned(fromByteOffset: Int(entry.valueOffset) + 8, as: Double.self) : 0
-            out.append(Entry(key: key, value: value, timestamp: timestamp))
+            out.append(Entry(keyBytes: key, value: value, timestamp: timestamp))
         }
         return out
     }

@@ -3,8 +3,8 @@ import Glibc
 // MARK: - The journal file: dead pids and compaction passes, in the metric directory
 
 /// `multiproc-exporter.journal` in the metric directory: the dead pids (with their files as
-/// they were when marked dead) and the steps of compaction passes, as an append-only list of
-/// ``JournalRecord`` lines.
+/// they were when marked dead) and the archive commits of compaction passes, as an
+/// append-only list of ``JournalRecord`` lines.
 ///
 /// Why in the directory, and why this shape: the record must outlive the exporter (restart,
 /// `kill -9`) and go with the directory when the app wipes it. prometheus_client reads only
@@ -12,8 +12,8 @@ import Glibc
 /// idiom removes it (`rm -f $DIR/*.db` leaves it, and then its records simply no longer match
 /// any file). Appends are single `write`s under an exclusive `flock`, so the exporter and a
 /// concurrent `multiproc-exporter mark-dead` never interleave; each line is checksummed, so a
-/// line torn by a crash is ignored with everything after it. ``rewrite(_:)`` drops what is
-/// no longer needed when the journal has grown.
+/// line torn by a crash is ignored with everything after it. ``rewriteIfLong(factor:minimumLines:)``
+/// drops what is no longer needed when the journal has grown.
 struct CompactionJournal {
     static let fileName = "multiproc-exporter.journal"
     private static let temporaryName = "multiproc-exporter.journal.tmp"
@@ -112,7 +112,7 @@ struct CompactionJournal {
     /// Rewrites the journal with only what it still says (``CompactionLedger/records``) when
     /// it has grown to more than `factor` times that. The journal is read again under the
     /// lock, so a record appended meanwhile (a concurrent mark-dead) is kept.
-    func compact(factor: Int = 4, minimumLines: Int = 64) throws(JournalError) {
+    func rewriteIfLong(factor: Int = 4, minimumLines: Int = 64) throws(JournalError) {
         try withLockedJournal(create: false) { _ throws(JournalError) in
             let (records, lines) = try load()
             let kept = CompactionLedger(records).records

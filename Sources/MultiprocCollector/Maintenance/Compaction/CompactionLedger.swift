@@ -1,7 +1,7 @@
 // MARK: - What the journal says, replayed
 
 /// The state the journal's records describe: which pids are dead (with their foldable files
-/// as they were when marked dead) and which compaction pass, if any, was interrupted.
+/// as they were when marked dead) and which archive commits a crash may have left unsettled.
 ///
 /// Replaying is the only way state comes from the journal, and ``records`` is its exact
 /// inverse (the journal rewritten with them replays to the same state), so what a restarted
@@ -11,27 +11,24 @@ struct CompactionLedger: Equatable {
         /// When the pid was marked dead (Unix seconds).
         var markedAt: Double
         /// Its foldable files as they were then.
-        var files: [FileSnapshot]
+        var files: [FileFingerprint]
     }
 
-    /// A pass the journal began and did not end (no commit or abort).
-    struct Pass: Equatable {
-        var id: Int
-        var planned: [FileSnapshot] = []
-        var archives: [JournalRecord.ArchiveSwap] = []
-        /// Other metric files when the pass was planned, name → inode (see ``Compactor/deletion(in:)``).
-        var witnesses: [String: UInt64] = [:]
-        /// Every planned file and archive is recorded, and the temporary files are written.
-        var ready = false
-        /// The archives were switched: what is left of the planned files is to be deleted.
-        var committed = false
+    /// An archive a pass was about to switch, and the files it folds: if the archive holds
+    /// the new content, those files are to be deleted; if not, the temporary is.
+    struct PendingCommit: Equatable {
+        var swap: JournalRecord.ArchiveSwap
+        var files: [FileFingerprint]
     }
 
     private(set) var dead: [String: DeadPid] = [:]
-    /// Passes not yet cleaned up after (at most one in practice: passes do not overlap).
-    private(set) var passes: [Int: Pass] = [:]
+    /// Commits of passes not settled (no `done`), by pass (at most one pass in practice).
+    private(set) var unsettled: [Int: [PendingCommit]] = [:]
     /// The highest pass id seen.
     private(set) var lastPass = 0
+    /// `fold` records waiting for the `commit` appended with them (pass → archive → files).
+    /// A `fold` without its commit was never acted on: it is dropped.
+    private var folds: [Int: [String: [FileFingerprint]]] = [:]
 
     init() {}
 
@@ -43,26 +40,22 @@ struct CompactionLedger: Equatable {
         switch record {
         case .dead(let pid, let at):
             dead[pid] = DeadPid(markedAt: at, files: [])
-        case .file(let pid, let snapshot):
-            dead[pid]?.files.removeAll { $0.name == snapshot.name }
-            dead[pid]?.files.append(snapshot)
+        case .file(let pid, let fingerprint):
+            dead[pid]?.files.removeAll { $0.name == fingerprint.name }
+            dead[pid]?.files.append(fingerprint)
         case .forget(let pid):
             dead[pid] = nil
-        case .begin(let id):
-            passes[id] = Pass(id: id)
+        case .fold(let id, let archive, let fingerprint):
+            folds[id, default: [:]][archive, default: []].append(fingerprint)
             lastPass = max(lastPass, id)
-        case .planned(let id, let snapshot):
-            passes[id]?.planned.append(snapshot)
-        case .archive(let id, let swap):
-            passes[id]?.archives.append(swap)
-        case .witness(let id, let name, let inode):
-            passes[id]?.witnesses[name] = inode
-        case .ready(let id):
-            passes[id]?.ready = true
-        case .commit(let id):
-            passes[id]?.committed = true
-        case .abort(let id), .done(let id):
-            passes[id] = nil
+        case .commit(let id, let swap):
+            let files = folds[id]?.removeValue(forKey: swap.name) ?? []
+            if files.count == swap.files { unsettled[id, default: []].append(PendingCommit(swap: swap, files: files)) }
+            lastPass = max(lastPass, id)
+        case .done(let id):
+            unsettled[id] = nil
+            folds[id] = nil
+            lastPass = max(lastPass, id)
         }
     }
 
@@ -74,19 +67,17 @@ struct CompactionLedger: Equatable {
             out.append(.dead(pid: pid, markedAt: entry.markedAt))
             out += entry.files.map { .file(pid: pid, $0) }
         }
-        for id in passes.keys.sorted() {
-            let pass = passes[id]!
-            out.append(.begin(pass: id))
-            out += pass.planned.map { .planned(pass: id, $0) }
-            out += pass.archives.map { .archive(pass: id, $0) }
-            out += pass.witnesses.sorted { $0.key < $1.key }.map { .witness(pass: id, name: $0.key, inode: $0.value) }
-            if pass.ready { out.append(.ready(pass: id)) }
-            if pass.committed { out.append(.commit(pass: id)) }
+        for id in unsettled.keys.sorted() {
+            for commit in unsettled[id]! {
+                out += commit.files.map { .fold(pass: id, archive: commit.swap.name, $0) } + [.commit(pass: id, commit.swap)]
+            }
         }
-        if lastPass > 0, passes[lastPass] == nil {
-            // Keep pass ids increasing across rewrites: an empty begun-and-aborted pass.
-            out += [.begin(pass: lastPass), .abort(pass: lastPass)]
-        }
+        // Keeps pass ids increasing across rewrites.
+        if lastPass > 0, unsettled[lastPass] == nil { out.append(.done(pass: lastPass)) }
         return out
+    }
+
+    static func == (a: CompactionLedger, b: CompactionLedger) -> Bool {
+        a.dead == b.dead && a.unsettled == b.unsettled && a.lastPass == b.lastPass
     }
 }

@@ -2,323 +2,185 @@ import Glibc
 
 // MARK: - Folding dead workers' files into archives, crash-safely
 
-/// One compaction pass over a directory, in the steps the README's "Compaction" section
-/// describes; every step that changes the directory is recorded in the journal before it is
-/// done, so that a pass interrupted anywhere (`kill -9`) is finished or undone by
-/// ``recover(_:)`` before anything is served again.
-///
-/// 1. **plan** (no lock): dead pids marked at least `delay` ago whose recorded files are all
-///    still there, byte for byte as when they were marked dead, and mapped by no process;
-/// 2. **prepare** (no lock): the new content of each archive they fold into (the archive as
-///    it is plus their entries) written to a temporary file and synced; then the journal
-///    records the pass (`begin`, `planned`, `archive`, `ready`);
-/// 3. **switch** (under the collector's lock, so no scrape sees a half-done pass): each
-///    planned file renamed to `<stem>.folding.db` (from now on a writer opening the path
-///    starts a fresh file), then checked again (a writer that had it mapped may have written
-///    since the plan, or may map it now: then the pass is undone and the pid is alive again);
-///    each temporary file renamed over its archive; `commit` journalled; the folding files
-///    deleted; the folded pids forgotten.
-///
-/// A pass that finds the directory wiped under it (``deletion(in:)``) deletes the rest of what
-/// it holds rather than put it back: the app meant the directory empty (``discard``); one that
-/// finds only some pids' files deleted is undone without those pids.
+/// One compaction pass over a directory, step by step as docs/design.md §9 writes the
+/// protocol (the steps' numbers below are that section's). In short: the pass plans and builds
+/// new archive content without any scrape lock; then, under the switch locks, it checks
+/// that everything it planned is still so, and for each archive journals the commit, renames
+/// the new content over the archive (the commit itself: one atomic rename), and deletes the
+/// files it folded. Nothing of the app's is ever renamed or rewritten; ``settle(_:report:)``
+/// finishes what a crash interrupted: an archive that holds its new content gets its folded
+/// files deleted, any other commit its temporary.
 struct Compactor {
     let directory: Int32
     let journal: CompactionJournal
     /// Test hook: called before each step; returning true stops the pass right there, as a
-    /// crash would (``SimulatedCrash``), leaving the directory and the journal as they are.
+    /// crash would (``CompactionFailure/simulatedCrash(_:)``), leaving the directory and the
+    /// journal as they are.
     var stopBefore: (CompactionStep) -> Bool = { _ in false }
     /// Test hook: seconds to sleep before each step (see ``DirectoryCollector/Options``).
     var pauseBeforeEachStep: Double = 0
-
-    struct SimulatedCrash: Error {}
 
     init(directory: Int32) {
         self.directory = directory
         journal = CompactionJournal(directory: directory)
     }
 
-    /// Where a planned file waits during the switch. It ends in `.db` so that an app's
-    /// `rm -f $DIR/*.db` takes it with the rest, and never parses as a metric file name (no
-    /// scrape of ours reads it; prometheus_client's does, as the file it was).
-    static func foldingName(_ name: String) -> String { name.dropLast(3) + ".folding.db" }
     static func temporaryName(pass: Int, archive: String) -> String { "multiproc-exporter.\(pass).\(archive).tmp" }
 
-    /// What the plan and prepare steps produced: ready to switch.
-    struct PreparedPass {
+    /// A pass planned and built (steps 1 and 2), ready for its switch.
+    struct PlannedPass {
         var id: Int
-        var planned: [FileSnapshot]
-        var archives: [JournalRecord.ArchiveSwap]
+        /// The pids whose files it folds (every foldable file of each).
         var pids: [String]
-        /// Where each archive's entries lie (for ``MonotonicGuard``): entry key → value offset.
-        var valueOffsets: [String: [String: Int]]
-        /// The new archives' content, by archive name (none in a pass found in the journal).
-        var temporaries: [String: TemporaryArchive] = [:]
-        /// Other metric files of the directory when the pass was planned (name → inode), which
-        /// only a wipe deletes: all of them gone means the app wiped the directory (see
-        /// ``deletion(in:)``). Journalled with the pass.
-        var witnesses: [String: UInt64] = [:]
+        /// The archives it replaces, in name order, each with the files it folds into it.
+        var archives: [NewArchive]
+        /// About the most memory the build held at once (one archive and one file).
+        var heldBytes = 0
+
+        var files: [FileFingerprint] { archives.flatMap(\.files) }
     }
 
-    /// How many other files a pass watches for a wipe.
-    static let witnessCount = 16
+    /// One archive's new content, waiting in a temporary for its commit.
+    struct NewArchive {
+        var name: String
+        /// The archive the content was built on (nil: there was none).
+        var replacedInode: UInt64?
+        var temporary: TemporaryArchive
+        /// The files folded into it, as planned.
+        var files: [FileFingerprint]
+        /// Where each entry's value lies in the new file (for ``MonotonicGuard``).
+        var valueOffsets: [[UInt8]: Int]
 
-    // MARK: Plan and prepare
+        var swap: JournalRecord.ArchiveSwap {
+            .init(name: name, temporary: temporary.name, newInode: temporary.inode, hash: temporary.hash, replacedInode: replacedInode,
+                  files: files.count)
+        }
+    }
 
-    /// Plans and prepares a pass; nil when nothing is due. Updates `ledger` and the journal
-    /// for pids found revived or gone.
-    mutating func prepare(_ ledger: inout CompactionLedger, delay: Double, now: Double,
-                          report: inout CompactionReport) throws(CompactionFailure) -> PreparedPass? {
-        var planned: [FileSnapshot] = []
-        var pids: [String] = []
-        var forget: [JournalRecord] = []
-        let present = Dictionary(grouping: presentFiles(), by: \.pid)
-        for (pid, entry) in ledger.dead.sorted(by: { $0.key < $1.key }) {
-            // Not due yet: nothing to read (the check below compares with the snapshot taken
-            // at death, so a change any time before the fold is caught then).
+    // MARK: Step 1: plan
+
+    /// Plans and builds a pass; nil when nothing is due. Updates `ledger` and the journal for
+    /// pids found revived or gone, and says in `report` why nothing was due.
+    mutating func plan(_ ledger: inout CompactionLedger, delay: Double, now: Double, maxPids: Int,
+                       report: inout CompactionReport) throws(CompactionFailure) -> PlannedPass? {
+        var planned: [String: [FileFingerprint]] = [:]
+        var forget: [String] = []
+        let present = Dictionary(grouping: MetricDirectory.metricFiles(of: directory).map(\.parsed).filter { $0.pid != ArchiveContent.pid },
+                                 by: \.pid)
+        // Oldest deaths first, so that a bounded pass never leaves one behind for good.
+        for (pid, entry) in ledger.dead.sorted(by: { ($0.value.markedAt, $0.key) < ($1.value.markedAt, $1.key) }) {
+            // Not due yet: nothing to read (the check below compares with the fingerprints
+            // taken at death, so a change any time before the fold is caught then).
             guard now - entry.markedAt >= delay else {
                 report.pidsWaiting += 1
                 continue
             }
+            guard planned.count < maxPids else {
+                report.pidsDeferred += 1
+                continue
+            }
             let foldable = (present[pid] ?? []).filter { ArchiveContent.target(of: $0) != nil }
-                .compactMap { (try? FileSnapshot.take($0.description, in: directory)) ?? nil }
+                .compactMap { (try? FileFingerprint.take($0.description, in: directory)) ?? nil }
             if foldable.isEmpty {
-                forget.append(.forget(pid: pid))  // nothing of it to fold (a wipe, another compactor, `all` gauges only)
+                forget.append(pid)  // nothing of it to fold (a wipe, an earlier pass, `all` gauges only)
                 continue
             }
             // Revived: a file changed, or a foldable file appeared that was not there when it died.
             let recorded = Dictionary(entry.files.map { ($0.name, $0) }, uniquingKeysWith: { $1 })
             if foldable.contains(where: { !$0.unchanged(as: recorded[$0.name]) }) {
-                forget.append(.forget(pid: pid))
+                forget.append(pid)
                 report.pidsRevived.append(pid)
                 continue
             }
-            planned += foldable
-            pids.append(pid)
+            planned[pid] = foldable
         }
-        for case .forget(let pid) in forget { ledger.apply(.forget(pid: pid)) }
-        do { try journal.append(forget, ifPresent: true) } catch { throw .journal(error) }
-        guard !planned.isEmpty else { return nil }
-
+        try record(forgetting: forget, in: &ledger)
         // A file some process maps for writing is in use (a reused pid that opened it): leave that pid.
-        if let mapped = ProcessTable().filesMappedForWriting(planned.map { ($0.device, $0.inode, $0.name) }), !mapped.isEmpty {
-            let busy = Set(planned.filter { mapped.contains($0.inode) }.map { MetricFileName($0.name)!.pid })
-            report.pidsInUse = busy.sorted()
-            planned.removeAll { busy.contains(MetricFileName($0.name)!.pid) }
-            pids.removeAll { busy.contains($0) }
-            if planned.isEmpty { return nil }
-        }
-        return try write(planned: planned, pids: pids, pass: ledger.lastPass + 1, listed: Array(present.values.joined()),
-                         ledger: &ledger, report: &report)
-    }
-
-    /// Up to ``witnessCount`` metric files of pids outside the pass, spread over the listing,
-    /// that nothing but a wipe deletes: not `live` gauges (mark-dead deletes those).
-    private func witnesses(among files: some Sequence<MetricFileName>, besides pids: Set<String>) -> [String: UInt64] {
-        let candidates = files.filter { !pids.contains($0.pid) && !($0.gaugeMode?.isLive ?? false) }
-        let step = max(1, candidates.count / Self.witnessCount)
-        var chosen: [String: UInt64] = [:]
-        for file in stride(from: 0, to: candidates.count, by: step).prefix(Self.witnessCount).map({ candidates[$0] }) {
-            if let inode = inode(of: file.description) { chosen[file.description] = inode }
-        }
-        return chosen
-    }
-
-    /// Step 2: temporary archives written and synced, the pass journalled. A pid with a file
-    /// that cannot be read whole is left out, reported once and forgotten as dead (its files
-    /// stay as they are): a pid is folded whole or not at all.
-    private func write(planned: [FileSnapshot], pids: [String], pass id: Int, listed: [MetricFileName],
-                       ledger: inout CompactionLedger, report: inout CompactionReport) throws(CompactionFailure) -> PreparedPass? {
-        var entries: [String: [ArchiveContent.Entry]] = [:]
-        var unreadable = Set<String>()
-        for file in planned {
-            do { entries[file.name] = try ArchiveContent.entries(of: try read(file.name), name: file.name) } catch {
-                report.errors.append("\(error)")
-                unreadable.insert(MetricFileName(file.name)!.pid)
-            }
-        }
-        let planned = planned.filter { !unreadable.contains(MetricFileName($0.name)!.pid) }
-        let pids = pids.filter { !unreadable.contains($0) }
-        if !unreadable.isEmpty {
-            let forget = unreadable.sorted().map { JournalRecord.forget(pid: $0) }
-            do { try journal.append(forget, ifPresent: true) } catch { throw .journal(error) }
-            for record in forget { ledger.apply(record) }
-        }
+        let busy = pidsMappingForWriting(planned.values.joined())
+        report.pidsInUse += busy.sorted()
+        for pid in busy { planned[pid] = nil }
         guard !planned.isEmpty else { return nil }
+        return try build(id: ledger.lastPass + 1, planned: planned, ledger: &ledger, report: &report)
+    }
 
-        // Each archive: as it is now, then the planned files' entries in plan order.
-        var contents: [String: ArchiveContent] = [:]
-        for file in planned {
-            let (archive, fold) = ArchiveContent.target(of: MetricFileName(file.name)!)!
-            if contents[archive] == nil {
-                var content = ArchiveContent(name: archive, fold: fold)
-                if exists(archive) {
-                    do { content.add(try ArchiveContent.entries(of: try read(archive), name: archive)) } catch {
-                        throw .io("archive \(error)")  // never replace an archive we cannot read whole
+    // MARK: Step 2: build
+
+    /// New content for every archive the planned files fold into: each archive as it is, then
+    /// its planned files one at a time, to an unnamed temporary (synced). A pid with a file that
+    /// cannot be folded whole (corrupt, or changed since the plan) is left out of the pass, and
+    /// the archives are built again without it: a pid is folded whole or not at all.
+    private mutating func build(id: Int, planned: [String: [FileFingerprint]], ledger: inout CompactionLedger,
+                                report: inout CompactionReport) throws(CompactionFailure) -> PlannedPass? {
+        try stop(.build)
+        var planned = planned
+        while !planned.isEmpty {
+            var failed: [String: FailedFile] = [:]
+            var pass = PlannedPass(id: id, pids: planned.keys.sorted(), archives: [])
+            let byArchive = Dictionary(grouping: planned.values.joined(), by: { ArchiveContent.target(of: MetricFileName($0.name)!)!.name })
+            for name in byArchive.keys.sorted() {
+                let files = byArchive[name]!.sorted { $0.name < $1.name }
+                var content = ArchiveContent(name: name, combination: ArchiveContent.target(of: MetricFileName(files[0].name)!)!.combination)
+                let replaced = try existingArchive(name, into: &content)
+                var largestFile = 0
+                for file in files where failed[MetricFileName(file.name)!.pid] == nil {
+                    let pid = MetricFileName(file.name)!.pid
+                    guard let (now, bytes) = (try? FileFingerprint.read(file.name, in: directory)) ?? nil, now.unchanged(as: file) else {
+                        failed[pid] = .changed
+                        continue
                     }
+                    do { try content.add(file: bytes, name: file.name) } catch { failed[pid] = .unreadable("\(error)") }
+                    largestFile = max(largestFile, bytes.count)
                 }
-                contents[archive] = content
+                let bytes = content.bytes
+                pass.heldBytes = max(pass.heldBytes, content.heldBytes + bytes.count + largestFile)
+                let temporary = try TemporaryArchive(bytes: bytes, name: Self.temporaryName(pass: id, archive: name), in: directory)
+                pass.archives.append(NewArchive(name: name, replacedInode: replaced, temporary: temporary, files: files,
+                                                valueOffsets: content.valueOffsets))
             }
-            contents[archive]!.add(entries[file.name]!)
-        }
-
-        try stop(.writeTemporaries)
-        var swaps: [JournalRecord.ArchiveSwap] = []
-        var offsets: [String: [String: Int]] = [:]
-        var temporaries: [String: TemporaryArchive] = [:]
-        for (name, content) in contents.sorted(by: { $0.key < $1.key }) {
-            let temporary = Self.temporaryName(pass: id, archive: name)
-            let bytes = content.bytes
-            temporaries[name] = try TemporaryArchive(bytes: bytes, name: temporary, in: directory)
-            // The inode only, as the switch compares it (the archive was read whole above).
-            swaps.append(.init(name: name, temporary: temporary, hash: FileSnapshot.hash(Array(bytes[0..<FileSnapshot.used(of: bytes)])),
-                               replacedInode: inode(of: name)))
-            offsets[name] = content.valueOffsets
-        }
-        try stop(.journalReady)
-        // Journalled with the pass, so that a restart judges a wipe with the same evidence.
-        let witnesses = witnesses(among: listed, besides: Set(pids))
-        let records: [JournalRecord] = [.begin(pass: id)] + planned.map { .planned(pass: id, $0) }
-            + swaps.map { .archive(pass: id, $0) }
-            + witnesses.sorted { $0.key < $1.key }.map { .witness(pass: id, name: $0.key, inode: $0.value) } + [.ready(pass: id)]
-        // No journal any more: the app wiped the directory while the pass prepared.
-        do { try journal.append(records) } catch { throw .journal(error) }
-        for record in records { ledger.apply(record) }
-        return PreparedPass(id: id, planned: planned, archives: swaps, pids: pids, valueOffsets: offsets, temporaries: temporaries,
-                            witnesses: witnesses)
-    }
-
-    // MARK: Switch
-
-    /// Step 3, to run under the collector's lock (and the directory's exclusive `flock`, which
-    /// other processes' scrapes take shared). Returns false when the pass was undone: a planned
-    /// file changed after the plan (its pid is alive again), or something made the switch
-    /// impossible before any archive changed (an archive replaced or the journal gone: the app
-    /// wiped the directory; a temporary that cannot be named).
-    mutating func switchArchives(_ pass: PreparedPass, ledger: inout CompactionLedger,
-                                 report: inout CompactionReport) throws(CompactionFailure) -> Bool {
-        try stop(.renameFiles)
-        var renamed: [FileSnapshot] = []
-        for file in pass.planned {
-            // Never over a folding name something else holds (renameat would replace it).
-            if exists(Self.foldingName(file.name)) {
-                report.errors.append("\(Self.foldingName(file.name)) exists already: pass \(pass.id) undone")
-                try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
-                return false
+            if failed.isEmpty { return pass }
+            for archive in pass.archives { archive.temporary.discard(in: directory) }
+            for (pid, failure) in failed.sorted(by: { $0.key < $1.key }) {
+                planned[pid] = nil
+                switch failure {
+                case .changed: report.pidsRevived.append(pid)
+                case .unreadable(let why): report.errors.append(why)  // reported once: the pid is forgotten
+                }
             }
-            // The name must still hold the planned file: a new worker reusing the pid after a
-            // deletion has a file of its own there, which is not ours to move.
-            let ours = inode(of: file.name) == file.inode
-            guard ours, renameat(directory, file.name, directory, Self.foldingName(file.name)) == 0 else {
-                let code = ours ? errno : ENOENT
-                if code != ENOENT { report.errors.append("\(file.name): rename: \(errnoText(code))") }
-                // Deleted since the plan: by a wipe, or by someone who deleted that pid's file.
-                var ended = false
-                if code == ENOENT { ended = try end(pass, deletion: deletion(in: pass), renamed: renamed, ledger: &ledger, report: &report) }
-                if !ended { try undo(pass, renamed: renamed, ledger: &ledger, revived: []) }
-                return false
-            }
-            renamed.append(file)
+            try record(forgetting: failed.keys.sorted(), in: &ledger)
         }
-        try stop(.verifyFiles)
-        if try end(pass, deletion: deletion(in: pass), renamed: renamed, ledger: &ledger, report: &report) { return false }
-        // A writer that had a file mapped may have written between the plan and the rename.
-        let changed = pass.planned.filter { location(of: $0) != .folding }
-        if !changed.isEmpty {
-            let revived = Set(changed.map { MetricFileName($0.name)!.pid })
-            report.pidsRevived += revived.sorted()
-            try undo(pass, renamed: renamed, ledger: &ledger, revived: revived)
-            return false
-        }
-        // A process of a reused pid that opened a file after the plan's look at the maps and
-        // maps it now would go on writing into a file about to be deleted: look again.
-        let folding = pass.planned.map { ($0.device, $0.inode, Self.foldingName($0.name)) }
-        if let mapped = ProcessTable().filesMappedForWriting(folding), !mapped.isEmpty {
-            report.pidsInUse += Set(pass.planned.filter { mapped.contains($0.inode) }.map { MetricFileName($0.name)!.pid }).sorted()
-            try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
-            return false
-        }
-        // Every temporary named before any archive is switched (once one is, recovery must be
-        // able to finish the pass, which needs all of them), and every archive still the one
-        // the new content was computed from (another compactor or a wipe may have replaced it).
-        try stop(.nameTemporaries)
-        do throws(CompactionFailure) {
-            for swap in pass.archives { try pass.temporaries[swap.name]?.link(in: directory) }
-        } catch {
-            report.errors.append("\(error)")
-            try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
-            return false
-        }
-        // The last look before the first archive changes.
-        if try end(pass, deletion: deletion(in: pass), renamed: renamed, ledger: &ledger, report: &report) { return false }
-        if let swap = pass.archives.first(where: { inode(of: $0.name) != $0.replacedInode }) {
-            report.errors.append("\(swap.name) changed since the pass was planned (another compactor?): pass \(pass.id) undone")
-            try undo(pass, renamed: renamed, ledger: &ledger, revived: [])
-            return false
-        }
-        fsync(directory)
-        for swap in pass.archives {
-            try stop(.switchArchive)
-            guard renameat(directory, swap.temporary, directory, swap.name) == 0 else {
-                // Only the journal can finish this pass now: leave it to recovery.
-                throw .io("\(swap.name): rename: \(errnoText(errno))")
-            }
-        }
-        fsync(directory)
-        try stop(.journalCommit)
-        do { try journal.append([.commit(pass: pass.id)]) } catch { throw .journal(error) }
-        ledger.apply(.commit(pass: pass.id))
-        try finishCommitted(pass.id, planned: pass.planned, pids: pass.pids, ledger: &ledger)
-        report.pidsFolded += pass.pids
-        report.filesFolded += pass.planned.count
-        report.bytesFolded += pass.planned.reduce(0) { $0 + $1.size }
-        return true
-    }
-
-    /// Where a planned file is now, as planned (same inode and content): renamed, still
-    /// under its name, or nowhere (changed, or gone).
-    enum Location { case folding, original }
-
-    func location(of file: FileSnapshot) -> Location? {
-        if file.unchanged(as: (try? FileSnapshot.take(Self.foldingName(file.name), in: directory)) ?? nil) { return .folding }
-        if file.unchanged(as: (try? FileSnapshot.take(file.name, in: directory)) ?? nil) { return .original }
         return nil
     }
 
-    /// After `commit`: the folded files and temporaries go, the folded pids are forgotten.
-    func finishCommitted(_ id: Int, planned: [FileSnapshot], pids: [String], ledger: inout CompactionLedger) throws(CompactionFailure) {
-        try stop(.unlinkFiles)
-        for file in planned { unlinkat(directory, Self.foldingName(file.name), 0) }
-        try stop(.forgetPids)
-        let records = pids.map { JournalRecord.forget(pid: $0) } + [.done(pass: id)]
+    private enum FailedFile {
+        case changed
+        case unreadable(String)
+    }
+
+    /// Reads archive `name` into `content`; returns its inode (nil when there is none). An
+    /// archive that cannot be read whole is never replaced: the pass fails.
+    private func existingArchive(_ name: String, into content: inout ArchiveContent) throws(CompactionFailure) -> UInt64? {
+        let read: (fingerprint: FileFingerprint, bytes: [UInt8])?
+        do { read = try FileFingerprint.read(name, in: directory) } catch { throw .io("archive \(error)") }
+        guard let read else { return nil }
+        do { try content.add(file: read.bytes, name: name) } catch { throw .io("archive \(error)") }
+        return read.fingerprint.inode
+    }
+
+    // MARK: Shared by the steps
+
+    /// The pids of `files` that some process maps for writing (nobody, when no other
+    /// process's maps can be read: see ``ProcessTable/filesMappedForWriting(_:)``).
+    func pidsMappingForWriting(_ files: some Sequence<FileFingerprint>) -> Set<String> {
+        let files = Array(files)
+        guard !files.isEmpty, let mapped = ProcessTable().filesMappedForWriting(files.map { ($0.device, $0.inode, $0.name) }) else { return [] }
+        return Set(files.filter { mapped.contains($0.inode) }.map { MetricFileName($0.name)!.pid })
+    }
+
+    /// Journals that `pids` are no longer dead (never creating a journal the app deleted).
+    func record(forgetting pids: [String], in ledger: inout CompactionLedger, done pass: Int? = nil) throws(CompactionFailure) {
+        let records = pids.map { JournalRecord.forget(pid: $0) } + (pass.map { [JournalRecord.done(pass: $0)] } ?? [])
         do { try journal.append(records, ifPresent: true) } catch { throw .journal(error) }
         for record in records { ledger.apply(record) }
-    }
-
-    // MARK: Helpers
-
-    /// Whether `swap` happened: the archive holds the new content in a file other than the one
-    /// it replaced (the same content in the same file means the new content was the old one).
-    func switched(_ swap: JournalRecord.ArchiveSwap) -> Bool {
-        guard let archive = (try? FileSnapshot.take(swap.name, in: directory)) ?? nil else { return false }
-        return archive.hash == swap.hash && archive.inode != swap.replacedInode
-    }
-
-    func archiveHash(_ name: String) -> UInt64? {
-        (try? FileSnapshot.take(name, in: directory))??.hash
-    }
-
-    func pids(of files: [FileSnapshot]) -> [String] {
-        Array(Set(files.compactMap { MetricFileName($0.name)?.pid })).sorted()
-    }
-
-    /// Metric files of the directory, archives excluded.
-    private func presentFiles() -> [MetricFileName] {
-        MetricDirectory.metricFiles(of: directory).map(\.parsed).filter { $0.pid != ArchiveContent.pid }
-    }
-
-    func exists(_ name: String) -> Bool {
-        inode(of: name) != nil
     }
 
     /// The inode `name` holds, nil when there is no such name.
@@ -327,19 +189,7 @@ struct Compactor {
         return fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 ? UInt64(info.st_ino) : nil
     }
 
-    func read(_ name: String) throws(FoldError) -> [UInt8] {
-        let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw FoldError(file: name, reason: errnoText(errno)) }
-        defer { close(fd) }
-        var info = stat()
-        fstat(fd, &info)
-        do { return try FileSnapshot.read(descriptor: fd, name: name, upTo: Int(info.st_size)) } catch {
-            throw FoldError(file: name, reason: "\(error)")
-        }
-    }
-
-
-    private func stop(_ step: CompactionStep) throws(CompactionFailure) {
+    func stop(_ step: CompactionStep) throws(CompactionFailure) {
         if pauseBeforeEachStep > 0 { usleep(useconds_t(pauseBeforeEachStep * 1_000_000)) }
         if stopBefore(step) { throw .simulatedCrash(step) }
     }

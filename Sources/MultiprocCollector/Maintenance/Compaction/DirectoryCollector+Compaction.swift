@@ -8,70 +8,78 @@ extension DirectoryCollector {
     /// Folds the files of pids marked dead at least `delay` seconds ago into archive files, so
     /// the directory holds the live workers' files plus a few archives however many workers
     /// came and went. One pass; call it periodically (`serve --compaction`) or from cron
-    /// (`multiproc-exporter compact`).
+    /// (`multiproc-exporter compact`). The protocol, with each step's reason and the lock
+    /// order, is docs/design.md §9.
     ///
-    /// Guarantees (see the README's "Compaction" for the protocol and its limits):
+    /// Guarantees:
     /// - a pid is folded only if every file it had when marked dead is still there, byte for
-    ///   byte, no process maps it, and nothing changed between the last check and the rename
-    ///   that takes it out of the way; a pid whose files changed is alive again (reused);
-    /// - no scrape of this collector sees a pass half done (the switch runs under the scrape
-    ///   lock), and no counter served goes down across it (``MonotonicGuard``);
-    /// - a pass interrupted anywhere (`kill -9`) is finished or undone by the next pass or
-    ///   ``recoverCompaction()``; nothing is lost or counted twice.
+    ///   byte, no process maps it for writing, and nothing changed up to the commit; a pid
+    ///   whose files changed is alive again (reused);
+    /// - each archive switches with one rename, and no scrape of any exporter process sees a
+    ///   pass half done (the switch holds the directory's `flock`, which every refresh takes
+    ///   shared); no counter served goes down across it (``MonotonicGuard``);
+    /// - a pass interrupted anywhere (`kill -9`) is settled by the next pass or
+    ///   ``recoverCompaction()``: nothing is lost or counted twice; nothing of the app's is
+    ///   ever renamed or rewritten, and a file is deleted only once an archive holds it.
     ///
-    /// Blocks: the pass reads and writes files; scrapes wait only for the switch. Scrapes of
-    /// other processes (a second exporter, `dump`) wait for it too: the switch holds the
-    /// directory's `flock` exclusively, which every refresh takes shared. Passes of other
-    /// processes wait for this one (``CompactorLock``, at most ``CompactorLock/patience``).
+    /// Blocks: the pass reads and writes files; scrapes wait only for the switch. Passes of
+    /// other processes wait for this one (``CompactorLock``, at most ``CompactorLock/patience``).
+    /// At most ``Options/maxPidsPerPass`` pids fold in one pass; memory holds one archive and
+    /// one file at a time.
     public func compact(delay: Double) -> CompactionReport {
-        runCompaction(rewritingJournal: true) { compactor, directoryHandle, ledger, report throws(CompactionFailure) in
-            try recover(&compactor, directoryHandle, &ledger, &report)
-            guard let pass = try compactor.prepare(&ledger, delay: delay, now: Self.wallClock(), report: &report) else {
+        let report = runCompaction(rewritingJournal: true) { compactor, ledger, report throws(CompactionFailure) in
+            try settle(&compactor, &ledger, &report)
+            let due = try compactor.plan(&ledger, delay: delay, now: Self.wallClock(), maxPids: options.maxPidsPerPass, report: &report)
+            guard let pass = due else {
                 forgetInCache(report.pidsRevived)
                 return
             }
-            try withSwitchLocks(directoryHandle) { cache throws(CompactionFailure) in
+            report.heldBytes = pass.heldBytes
+            try withSwitchLocks { cache throws(CompactionFailure) in
                 let before = cache.refresh(path: directory, newlyDead: takeNewlyDead(), sharedLock: false)
-                // Folded pids stay dead in the cache: what is left of them (`all` gauges)
-                // stays frozen. Revived ones are read normally again.
-                if try compactor.switchArchives(pass, ledger: &ledger, report: &report) {
-                    keepCountersMonotonic(cache: &cache, before: before, pass: pass, directory: compactor.directory, report: &report)
+                let committed = try compactor.switchArchives(pass, ledger: &ledger, report: &report)
+                if !committed.isEmpty {
+                    keepCountersMonotonic(cache: &cache, before: before, archives: committed, directory: compactor.directory, report: &report)
                 }
+                // Folded pids stay dead in the cache: what is left of them (`all` gauges) stays
+                // frozen. Revived ones are read normally again.
                 cache.forgetDeadPids(report.pidsRevived + report.pidsLostFiles)
             }
         }
+        // What the pass read and built is freed: hand it back to the system.
+        releaseFreedHeap()
+        return report
     }
 
-    /// Settles a compaction pass that a crash interrupted (finishes it if it can, else undoes
-    /// it), so that what is served next counts every sample once. `serve` calls it before it
-    /// listens; ``compact(delay:)`` does it first too.
+    /// Settles a compaction pass that a crash interrupted (an archive that holds its new
+    /// content gets its folded files deleted; anything else, its temporaries), so that what is
+    /// served next counts every sample once. `serve` calls it before it listens;
+    /// ``compact(delay:)`` does it first too.
     public func recoverCompaction() -> CompactionReport {
-        runCompaction(rewritingJournal: false) { compactor, directoryHandle, ledger, report throws(CompactionFailure) in
-            try recover(&compactor, directoryHandle, &ledger, &report)
+        runCompaction(rewritingJournal: false) { compactor, ledger, report throws(CompactionFailure) in
+            try settle(&compactor, &ledger, &report)
         }
     }
 
-    /// Recovery moves files in and out of the merge: under the scrape lock and the directory's
-    /// exclusive `flock`, like a switch.
-    private func recover(_ compactor: inout Compactor, _ directoryHandle: String, _ ledger: inout CompactionLedger,
-                         _ report: inout CompactionReport) throws(CompactionFailure) {
-        guard !ledger.passes.isEmpty else {
-            compactor.removeStrayTemporaries(ledger)
+    /// Step 0 of a pass, under the switch locks when there is anything to settle.
+    private func settle(_ compactor: inout Compactor, _ ledger: inout CompactionLedger, _ report: inout CompactionReport) throws(CompactionFailure) {
+        guard !ledger.unsettled.isEmpty else {
+            compactor.deleteStrayTemporaries(ledger)
             return
         }
-        try withSwitchLocks(directoryHandle) { cache throws(CompactionFailure) in
-            report.recovered = try compactor.recover(&ledger, report: &report)
-            cache.forgetDeadPids(report.pidsLostFiles)
+        try withSwitchLocks { _ throws(CompactionFailure) in
+            report.recovered = try compactor.settle(&ledger, report: &report)
         }
     }
 
-    /// Runs `body` under the scrape lock and the directory's exclusive `flock` (taken on a
-    /// descriptor of its own: a `flock` belongs to an open file description). The `flock` is
-    /// only tried while the scrape lock is held, and waited for outside it: other processes'
-    /// scrapes, which hold it shared, never hold up this collector's own.
-    private func withSwitchLocks(_ path: String, _ body: (inout CacheState) throws(CompactionFailure) -> Void) throws(CompactionFailure) {
+    /// Runs `body` under the switch locks: the scrape lock, then the directory's exclusive
+    /// `flock` (taken on a descriptor of its own: a `flock` belongs to an open file
+    /// description). The `flock` is only tried while the scrape lock is held, and waited for
+    /// outside it: other processes' scrapes, which hold it shared, never hold up this
+    /// collector's own.
+    private func withSwitchLocks(_ body: (inout CacheState) throws(CompactionFailure) -> Void) throws(CompactionFailure) {
         let dir: MetricDirectory
-        do throws(CollectorError) { dir = try MetricDirectory(path: path) } catch { throw .io(error.description) }
+        do throws(CollectorError) { dir = try MetricDirectory(path: directory) } catch { throw .io(error.description) }
         let descriptor = dir.descriptor  // (a noncopyable value cannot be captured below)
         while true {
             let done = try state.withLock { cache throws(CompactionFailure) -> Bool in
@@ -87,13 +95,12 @@ extension DirectoryCollector {
     }
 
     /// Runs `body` with the journal replayed, one pass at a time per directory: in this
-    /// process (`compactionLock`) and across processes (``CompactorLock``; a pass still checks
-    /// that the archives it replaces are the ones it read). With `rewritingJournal`,
-    /// the journal is rewritten afterwards when it has grown much longer than what it says
-    /// (``CompactionJournal/compact(factor:minimumLines:)``); recovery leaves it, so that a
-    /// read-only directory never stops `serve`.
+    /// process (`compactionLock`) and across processes (``CompactorLock``). With
+    /// `rewritingJournal`, the journal is rewritten afterwards when it has grown much longer
+    /// than what it says; settling alone leaves it, so that a read-only directory never stops
+    /// `serve`.
     private func runCompaction(rewritingJournal: Bool,
-                               _ body: (inout Compactor, String, inout CompactionLedger, inout CompactionReport) throws(CompactionFailure) -> Void) -> CompactionReport {
+                               _ body: (inout Compactor, inout CompactionLedger, inout CompactionReport) throws(CompactionFailure) -> Void) -> CompactionReport {
         let started = monotonicNow()
         var report = CompactionReport()
         compactionLock.withLock { _ in
@@ -111,9 +118,12 @@ extension DirectoryCollector {
             compactor.stopBefore = options.compactionStopBefore
             compactor.pauseBeforeEachStep = options.compactionStepPause
             do {
-                var ledger = CompactionLedger(try compactor.journal.load().records)
-                try body(&compactor, directory, &ledger, &report)
-                if rewritingJournal { try compactor.journal.compact() }
+                let journal = try compactor.journal.load()
+                report.journalExists = compactor.journal.exists
+                var ledger = CompactionLedger(journal.records)
+                report.deadPidsRecorded = ledger.dead.count
+                try body(&compactor, &ledger, &report)
+                if rewritingJournal { try compactor.journal.rewriteIfLong() }
             } catch let failure as CompactionFailure {
                 report.errors.append(failure.description)
             } catch {
@@ -127,13 +137,14 @@ extension DirectoryCollector {
 
     /// Raises archive entries until no counter-like series served is below what was served
     /// before the switch (a few rounds at most: each doubles the raise).
-    private func keepCountersMonotonic(cache: inout CacheState, before: Snapshot, pass: Compactor.PreparedPass, directory fd: Int32,
+    private func keepCountersMonotonic(cache: inout CacheState, before: Snapshot, archives: [Compactor.NewArchive], directory fd: Int32,
                                        report: inout CompactionReport) {
+        let offsets = Dictionary(archives.map { ($0.name, $0.valueOffsets) }, uniquingKeysWith: { $1 })
         for round in 0..<8 {
             let after = cache.refresh(path: directory, newlyDead: [], sharedLock: false)
             let drops = MonotonicGuard.drops(from: before, to: after)
             guard !drops.isEmpty else { return }
-            let written = MonotonicGuard.raise(drops, directory: fd, valueOffsets: pass.valueOffsets, round: round)
+            let written = MonotonicGuard.raise(drops, directory: fd, valueOffsets: offsets, round: round)
             guard !written.isEmpty else { return }
             report.seriesRaised += drops.count
             for name in written { cache.forgetFile(name) }
@@ -157,7 +168,7 @@ extension DirectoryCollector {
     func recordDead(pid: String, in directory: Int32) throws(CollectorError) {
         guard options.recordsDeadPids || CompactionJournal(directory: directory).exists else { return }
         // The names are known: probe them rather than list a directory that may be large.
-        let files = ArchiveContent.foldableNames(pid: pid).compactMap { (try? FileSnapshot.take($0, in: directory)) ?? nil }
+        let files = ArchiveContent.foldableNames(pid: pid).compactMap { (try? FileFingerprint.take($0, in: directory)) ?? nil }
         // Nothing to fold: nothing to record (and no journal created in a directory being wiped).
         guard !files.isEmpty else { return }
         let records = [JournalRecord.dead(pid: pid, markedAt: Self.wallClock())] + files.map { .file(pid: pid, $0) }

@@ -47,7 +47,7 @@ enum MonotonicGuard {
     /// `valueOffsets`: per archive name, entry key → value offset. A drop whose series has no
     /// entry in an archive (a derived series: histogram buckets and counts) is left alone:
     /// those are sums of integers.
-    static func raise(_ drops: [Drop], directory: Int32, valueOffsets: [String: [String: Int]], round: Int) -> Set<String> {
+    static func raise(_ drops: [Drop], directory: Int32, valueOffsets: [String: [[UInt8]: Int]], round: Int) -> Set<String> {
         var written = Set<String>()
         for drop in drops {
             let archive = "\(drop.type.rawValue)_\(ArchiveContent.pid).db"
@@ -69,21 +69,21 @@ enum MonotonicGuard {
     }
 
     /// Whether archive entry `key` is the series of `drop`.
-    private static func matches(_ key: String, _ drop: Drop) -> Bool {
-        var key = key
-        guard let decoded = key.withUTF8({ try? SampleKey.decode(UnsafeRawBufferPointer($0)) }) else { return false }
+    private static func matches(_ key: [UInt8], _ drop: Drop) -> Bool {
+        guard let decoded = key.withUnsafeBytes({ try? SampleKey.decode($0) }) else { return false }
         return decoded.metricName.exactlyEquals(drop.family) && decoded.sampleName.exactlyEquals(drop.sample.name)
             && decoded.labels == drop.sample.labels
     }
 
+    /// A series' identity, compared by bytes (``ExactString``, ``Label``), as Python compares it.
     private struct SeriesKey: Hashable {
-        var family: String
-        var sample: String
+        var family: ExactString
+        var sample: ExactString
         var labels: [Label]
 
         init(family: String, sample: Sample) {
-            self.family = family
-            self.sample = sample.name
+            self.family = ExactString(family)
+            self.sample = ExactString(sample.name)
             labels = sample.labels
         }
     }

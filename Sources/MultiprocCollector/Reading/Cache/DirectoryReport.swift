@@ -82,7 +82,7 @@ extension DirectoryCollector {
         do {
             let ledger = CompactionLedger(try CompactionJournal(directory: directory).load().records)
             status.deadPids = ledger.dead.keys.sorted()
-            status.interruptedPass = ledger.passes.values.filter { !$0.committed }.map(\.id).min()
+            status.interruptedPass = ledger.unsettled.keys.min()
         } catch {
             status.journalError = error.description
         }

@@ -5,12 +5,17 @@
 package enum FileImage {
     /// One entry: its key text, value and timestamp (dropped by 8-byte layouts).
     package struct Entry {
-        package var key: String
+        /// The key's UTF-8 bytes, exactly as the file holds them.
+        package var key: [UInt8]
         package var value: Double
         package var timestamp: Double
 
         package init(key: String, value: Double, timestamp: Double = 0) {
-            self.key = key
+            self.init(keyBytes: Array(key.utf8), value: value, timestamp: timestamp)
+        }
+
+        package init(keyBytes: [UInt8], value: Double, timestamp: Double = 0) {
+            key = keyBytes
             self.value = value
             self.timestamp = timestamp
         }
@@ -21,7 +26,7 @@ package enum FileImage {
     package static func build(_ entries: [Entry], valueWidth: Int, used: Int? = nil, size: Int? = nil) -> [UInt8] {
         var body: [UInt8] = []
         for entry in entries {
-            let key = Array(entry.key.utf8)
+            let key = entry.key
             withUnsafeBytes(of: Int32(key.count).littleEndian) { body += $0 }
             body += key + [UInt8](repeating: UInt8(ascii: " "), count: 8 - (key.count + 4) % 8)
             withUnsafeBytes(of: entry.value.bitPattern.littleEndian) { body += $0 }

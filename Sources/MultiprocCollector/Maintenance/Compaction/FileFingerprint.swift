@@ -3,11 +3,12 @@ import Glibc
 // MARK: - What a file held at one moment
 
 /// A file's identity and content at one moment: enough to tell, later, whether anybody
-/// touched it in between (the compaction's pid-reuse guard).
+/// touched it in between (the compaction's pid-reuse guard, and the check before a file is
+/// deleted).
 ///
 /// Read with `pread`, not a mapping: these are the small files of dead workers, read a couple
 /// of times in their life, and a read that cannot fault keeps the compactor simple.
-struct FileSnapshot: Hashable, Sendable {
+struct FileFingerprint: Hashable, Sendable {
     var name: String
     var device: UInt64
     var inode: UInt64
@@ -17,30 +18,32 @@ struct FileSnapshot: Hashable, Sendable {
     /// FNV-1a 64 of the bytes `[0, min(used, size))`: entries and values.
     var hash: UInt64
 
-    /// The snapshot of `name` in `directory` now; nil when it does not exist. Never follows
+    /// The fingerprint of `name` in `directory` now; nil when it does not exist. Never follows
     /// a symlink; anything but a regular file is reported as `.notRegularFile`.
-    static func take(_ name: String, in directory: Int32) throws(SnapshotError) -> FileSnapshot? {
+    static func take(_ name: String, in directory: Int32) throws(FingerprintError) -> FileFingerprint? {
+        try read(name, in: directory)?.fingerprint
+    }
+
+    /// The fingerprint of `name` and the bytes it was taken from (up to `used`); nil when
+    /// there is no such file.
+    static func read(_ name: String, in directory: Int32) throws(FingerprintError) -> (fingerprint: FileFingerprint, bytes: [UInt8])? {
         let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else {
             if errno == ENOENT { return nil }
             throw .unreadable(name, errnoText(errno))
         }
         defer { close(fd) }
-        return try take(descriptor: fd, name: name)
-    }
-
-    /// The snapshot of an open file.
-    static func take(descriptor fd: Int32, name: String) throws(SnapshotError) -> FileSnapshot {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw .unreadable(name, errnoText(errno)) }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw .notRegularFile(name) }
         let bytes = try read(descriptor: fd, name: name, upTo: Int(info.st_size))
-        return FileSnapshot(name: name, device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int(info.st_size),
-                            used: Self.used(of: bytes), hash: Self.hash(bytes))
+        let fingerprint = FileFingerprint(name: name, device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int(info.st_size),
+                                          used: Self.used(of: bytes), hash: Self.hash(bytes))
+        return (fingerprint, bytes)
     }
 
     /// The file's bytes up to `used` (the whole file when `used` is not sound).
-    static func read(descriptor fd: Int32, name: String, upTo size: Int) throws(SnapshotError) -> [UInt8] {
+    private static func read(descriptor fd: Int32, name: String, upTo size: Int) throws(FingerprintError) -> [UInt8] {
         var header = [UInt8](repeating: 0, count: EntryParser.headerSize)
         let got = pread(fd, &header, header.count, 0)
         guard got >= 0 else { throw .unreadable(name, errnoText(errno)) }
@@ -57,7 +60,8 @@ struct FileSnapshot: Hashable, Sendable {
             guard n > 0 else { break }
             done += n
         }
-        return Array(bytes[0..<done])
+        if done < length { bytes.removeLast(length - done) }
+        return bytes
     }
 
     static func used(of bytes: [UInt8]) -> Int {
@@ -65,21 +69,21 @@ struct FileSnapshot: Hashable, Sendable {
         return bytes.withUnsafeBytes { EntryParser.readUsed($0) }
     }
 
-    static func hash(_ bytes: [UInt8]) -> UInt64 {
+    static func hash(_ bytes: some Sequence<UInt8>) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
         return h
     }
 
     /// Whether `other` is the same file with the same content.
-    func unchanged(as other: FileSnapshot?) -> Bool {
+    func unchanged(as other: FileFingerprint?) -> Bool {
         guard let other else { return false }
         return device == other.device && inode == other.inode && size == other.size && used == other.used && hash == other.hash
     }
 }
 
-/// Why a snapshot could not be taken.
-enum SnapshotError: Error, CustomStringConvertible {
+/// Why a fingerprint could not be taken.
+enum FingerprintError: Error, CustomStringConvertible {
     case unreadable(String, String)
     case notRegularFile(String)
 
