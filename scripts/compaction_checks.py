@@ -16,6 +16,10 @@
   compaction_checks.py beside --binary B
       `multiproc-exporter compact` runs in a loop beside `serve --compaction` while workers die:
       the two take turns, and every scrape is exact and never goes down.
+  compaction_checks.py oneshot --binary B
+      the cron / hook path with no exporter serving: workers exit, `multiproc-exporter
+      mark-dead PID` records each death (as a child_exit hook would), `compact` (as cron
+      would) folds them; `compact` says why when nothing is due.
 """
 import argparse
 import os
@@ -146,7 +150,7 @@ def totals(samples):
 
 
 def pending_pass(directory):
-    """Whether the journal has a pass that was begun and not ended."""
+    """Whether the journal has an archive commit whose pass has no `done` yet."""
     try:
         lines = open(os.path.join(directory, 'multiproc-exporter.journal')).read().split('\n')
     except FileNotFoundError:
@@ -154,15 +158,15 @@ def pending_pass(directory):
     open_passes = set()
     for line in lines:
         fields = line.split(' ')
-        if len(fields) >= 3 and fields[1] == 'begin':
+        if len(fields) >= 3 and fields[1] == 'commit':
             open_passes.add(fields[2])
-        elif len(fields) >= 3 and fields[1] in ('abort', 'done'):
+        elif len(fields) >= 3 and fields[1] == 'done':
             open_passes.discard(fields[2])
     return bool(open_passes)
 
 
 def leftovers(directory):
-    return [n for n in os.listdir(directory) if n.endswith('.folding.db') or n.endswith('.tmp')]
+    return [n for n in os.listdir(directory) if n.endswith('.tmp')]
 
 
 def crash(args):
@@ -182,7 +186,8 @@ def crash(args):
         for pid in pids:
             exporter.mark_dead(pid)
         # Passes start within 50 ms (the maintenance tick) and, with a 5 ms pause before each of
-        # their 8 steps, last 40 ms or more: kills land before, inside and after them.
+        # their steps (four of them once per archive), last 40 ms or more: kills land before,
+        # inside and after them.
         time.sleep(rng.uniform(0, 0.15))
         exporter.kill()
         if leftovers(directory) or pending_pass(directory):
@@ -206,11 +211,11 @@ def crash(args):
     if left:
         fail(f'leftovers of passes: {left}')
     files = [n for n in os.listdir(directory) if n.endswith('.db')]
-    print(f'    ok: {args.iterations} kill -9 during passes every 20 ms, {settled} of them after a pass was journalled and '
-          f'before its end (settled on restart), {interrupted} leaving files of a pass; every count exact after every '
+    print(f'    ok: {args.iterations} kill -9 during passes every 20 ms, {settled} of them after a commit was journalled and '
+          f'before its pass ended (settled on restart), {interrupted} leaving files of a pass; every count exact after every '
           f'restart; {len(files)} .db files left; prometheus_client agrees ({time.time() - started:.1f}s)')
     if settled == 0:
-        fail('no kill -9 landed between a pass\'s journal record and its end: raise --iterations')
+        fail('no kill -9 landed between a commit\'s journal record and its pass\'s end: raise --iterations')
     shutil.rmtree(work)
 
 
@@ -275,7 +280,7 @@ def wipes(args):
         try:
             wipe()
         except OSError as error:
-            fail(f'{name}: the wipe raised {error!r} (a file of the exporter appeared or vanished under it)')
+            fail(f'{name}: the wipe raised {error!r} on {error.filename} (a file of the exporter appeared or vanished under it)')
         # New workers, one reusing a pid the journal may still list as dead.
         worker(directory, {'/b': 7}, identifier=4242)
         exporter.mark_dead(worker(directory, {'/b': 1}))
@@ -356,15 +361,51 @@ def beside(args):
     shutil.rmtree(work)
 
 
+def oneshot(args):
+    work, directory = scratch('oneshot')
+
+    def run(*argv):
+        result = subprocess.run([args.binary, *argv, '--multiproc-dir', directory], capture_output=True, text=True)
+        if result.returncode != 0:
+            fail(f'{argv}: exit {result.returncode}: {result.stderr}')
+        return result.stdout
+
+    out = run('compact', '--compaction.delay', '0s')
+    if 'folded_pids=0' not in out or 'no pid was ever recorded dead' not in out:
+        fail(f'compact on a directory without a journal does not say why it folded nothing: {out!r}')
+    pids = [worker(directory, {'/a': n}) for n in (3, 4, 5)]
+    live = worker(directory, {'/b': 6})  # exited too, but never marked dead: not folded
+    for pid in pids:
+        run('mark-dead', str(pid))
+    out = run('compact', '--compaction.delay', '1h')
+    if 'folded_pids=0' not in out or 'less than --compaction.delay' not in out:
+        fail(f'compact before the delay does not say why it folded nothing: {out!r}')
+    out = run('compact', '--compaction.delay', '0s')
+    if 'folded_pids=3 ' not in out:
+        fail(f'compact after mark-dead of 3 exited workers: {out!r}')
+    left = sorted(n for n in os.listdir(directory) if n.endswith('.db'))
+    if any(f'_{pid}.db' in n and not n.startswith('gauge_all') for pid in pids for n in left):
+        fail(f'files of folded pids left: {left}')
+    if not any(n == f'counter_{live}.db' for n in left):
+        fail(f'a pid never marked dead was folded: {left}')
+    dump = testkit.samples(run('dump'))
+    jobs, observed = totals(dump)
+    if (jobs, observed) != (18, 18) or totals(python_samples(directory)) != (18, 18):
+        fail(f'after the fold: dump counts {(jobs, observed)}, prometheus_client {totals(python_samples(directory))}, want 18')
+    print(f'    ok: mark-dead (command line) then compact (one-shot) folded 3 exited workers ({", ".join(map(str, pids))}); '
+          'dump and prometheus_client count 18; a pid never marked dead untouched; compact says why when nothing is due')
+    shutil.rmtree(work)
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument('command', choices=['crash', 'reuse', 'wipes', 'beside'])
+    parser.add_argument('command', choices=['crash', 'reuse', 'wipes', 'beside', 'oneshot'])
     parser.add_argument('--binary', required=True)
     parser.add_argument('--iterations', type=int, default=60)
     parser.add_argument('--seed', type=int, default=random.randrange(1 << 30))
     args = parser.parse_args()
     print(f'==> compaction {args.command}' + (f' (seed {args.seed})' if args.command == 'crash' else ''))
-    {'crash': crash, 'reuse': reuse, 'wipes': wipes, 'beside': beside}[args.command](args)
+    {'crash': crash, 'reuse': reuse, 'wipes': wipes, 'beside': beside, 'oneshot': oneshot}[args.command](args)
 
 
 if __name__ == '__main__':

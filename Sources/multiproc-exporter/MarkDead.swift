@@ -13,7 +13,10 @@ struct MarkDead: ParsableCommand {
             """,
         discussion: """
             With a PID: removes gauge_live{all,sum,min,max,mostrecent}_<pid>.db and nothing \
-            else; other files of the pid stay until the directory is wiped. Idempotent. \
+            else; other files of the pid stay until the directory is wiped or compacted: the \
+            death is recorded, with the pid's other files as they are, in \
+            multiproc-exporter.journal in the directory (prometheus_client ignores it), for \
+            `multiproc-exporter compact` or `serve --compaction` to fold later. Idempotent. \
             With --auto (for cron, where no hook reports dead workers): checks every pid that \
             has files in /proc, checks again --auto.confirm-after later, and marks dead the \
             pids both checks found dead, by the rule of README's "Auto mark-dead" (never a pid \
@@ -50,7 +53,10 @@ struct MarkDead: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            let collector = try directory.collector()
+            // A death named on the command line is recorded for `compact` (cron, a hook).
+            var options = DirectoryCollector.Options()
+            options.recordsDeadPids = pid != nil
+            let collector = try directory.collector(options: options)
             if let pid {
                 let removed = try markDead(pid, in: collector)
                 if removed.isEmpty {

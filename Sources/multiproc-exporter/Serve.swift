@@ -58,6 +58,10 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("compaction.interval"), help: "Time between compaction passes (e.g. 10s).")
     var compactionInterval = "10s"
 
+    @Option(name: .customLong("compaction.max-pids-per-pass"),
+            help: "The most dead pids one compaction pass folds, oldest deaths first; the rest wait for the next pass.")
+    var compactionMaxPids = DirectoryCollector.Options().maxPidsPerPass
+
     @Option(name: .customLong("compaction.test-pause-before-step"),
             help: ArgumentHelp("Test hook: sleep this long before each step of a compaction pass (the kill -9 test).", visibility: .hidden))
     var compactionTestPause = "0s"
@@ -82,6 +86,7 @@ struct Serve: ParsableCommand {
     var logFormat = "logfmt"
 
     func validate() throws {
+        guard compactionMaxPids >= 1 else { throw ValidationError("--compaction.max-pids-per-pass must be at least 1") }
         guard LogLine.level(named: logLevel) != nil else { throw ValidationError("--log.level must be debug, info, warn or error") }
         guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log.format must be logfmt or json") }
     }
@@ -97,6 +102,7 @@ struct Serve: ParsableCommand {
             let collector: DirectoryCollector
             var options = DirectoryCollector.Options()
             options.recordsDeadPids = config.compaction != nil
+            options.maxPidsPerPass = compactionMaxPids
             options.compactionStepPause = try DurationParser.seconds(compactionTestPause)
             // The exporter's own metrics follow the merge in every body: textfiles must leave their names.
             try textfiles.apply(to: &options, reserved: config.exporterMetricsEnabled ? ExporterServer.ownMetricNames : ([], nil))

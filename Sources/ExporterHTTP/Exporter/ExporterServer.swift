@@ -154,7 +154,7 @@ public final class ExporterServer: Sendable {
         if report.filesFolded > 0 {
             logger.info("compaction: folded dead pids into archives", metadata: [
                 "pids": "\(report.pidsFolded.count)", "files": "\(report.filesFolded)", "bytes": "\(report.bytesFolded)",
-                "duration_seconds": "\(report.duration)",
+                "deferred_pids": "\(report.pidsDeferred)", "held_bytes": "\(report.heldBytes)", "duration_seconds": "\(report.duration)",
             ])
         }
     }

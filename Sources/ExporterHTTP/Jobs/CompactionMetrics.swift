@@ -16,6 +16,8 @@ final class CompactionMetrics: Sendable {
         var recoveries: [CompactionReport.Recovery: Int] = [:]
         var lastDuration = 0.0
         var pidsWaiting = 0
+        var pidsDeferred = 0
+        var lastHeldBytes = 0
     }
 
     private let totals = Locked(Totals())
@@ -33,6 +35,8 @@ final class CompactionMetrics: Sendable {
             if let recovered = report.recovered { t.recoveries[recovered, default: 0] += 1 }
             t.lastDuration = report.duration
             t.pidsWaiting = report.pidsWaiting
+            t.pidsDeferred = report.pidsDeferred
+            t.lastHeldBytes = report.heldBytes
         }
     }
 
@@ -51,11 +55,14 @@ final class CompactionMetrics: Sendable {
             counter("errors", "Compaction passes that reported an error (see the log); what they concern was left as it was.", t.passesWithErrors),
             counter("files_folded", "Dead workers' files folded into archives.", t.filesFolded),
             gauge("last_pass_duration_seconds", "Duration of the last compaction pass.", t.lastDuration),
+            gauge("last_pass_held_bytes", "About the most memory the last compaction pass held at once for new archive content "
+                  + "(one archive, its image and one file; 0 when it built none).", Double(t.lastHeldBytes)),
             counter("passes", "Compaction passes run.", t.passes),
             counter("passes_wiped", "Compaction passes that found the directory wiped by the app under them: what they held of it was deleted too.",
                     t.passesWiped),
             counter("pids_folded", "Dead pids whose files were folded into archives.", t.pidsFolded),
             counter("pids_revived", "Pids marked dead whose files changed (a new worker reused the pid): read normally again.", t.pidsRevived),
+            gauge("pids_deferred", "Dead pids due but left for the next pass by --compaction.max-pids-per-pass.", Double(t.pidsDeferred)),
             gauge("pids_waiting", "Dead pids whose files wait for --compaction.delay before they are folded.", Double(t.pidsWaiting)),
             MetricFamily(name: name + "recoveries", type: .counter,
                          help: "Interrupted compaction passes settled at a pass or at start, by outcome.",
