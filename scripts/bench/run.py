@@ -12,14 +12,12 @@ Writes .bench/results.json, .bench/results.md (tables for BENCHMARKS.md) and
 hyperfine, wrk, nginx (Debian packages).
 """
 import argparse
-import gzip
 import http.client
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +26,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "scripts", "lib"))
+import testkit  # noqa: E402
+
 SHARED = os.environ.get("SHARED_TOOLS", os.path.join(ROOT, "..", "shared", "tools"))
 SIZES = {
     "s": ["--pids", "16", "--routes", "20", "--live", "4"],
@@ -43,10 +44,7 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = testkit.free_port
 
 
 def generate(size, work):

@@ -7,6 +7,7 @@ functions that need it, and only what every release since 0.4 has.
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
     import testkit
 """
+import os
 import socket
 import struct
 
@@ -73,3 +74,55 @@ def read_entries(data, value_bytes=16):
         entries.append((key, data[value_pos:value_pos + value_bytes], value_pos))
         pos = value_pos + value_bytes
     return entries
+
+
+def write_db(path, entries):
+    """Writes a multiprocess file of today's layout (0.18+): `entries` are (key text, value,
+    timestamp); 64 KiB doubled until it fits, zeros after `used`, as MmapedDict leaves it."""
+    body = bytearray()
+    for key, value, timestamp in entries:
+        k = key.encode('utf-8')
+        body += struct.pack('<i', len(k)) + k + b' ' * (8 - (len(k) + 4) % 8) + struct.pack('<dd', value, timestamp)
+    used = 8 + len(body)
+    size = 1 << 16
+    while size < used:
+        size *= 2
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<i', used) + b'\0' * 4 + bytes(body))
+        f.truncate(size)
+
+
+def app_directory(directory, pids, routes, live, first_pid=20000):
+    """A directory shaped like a recycled gunicorn app's (what ../shared/tools/gen-perf-dir.py
+    writes, smaller and self-contained for `make test`): per pid a counter of requests by
+    method/route/status, a 15-bucket latency histogram by method/route and an `all` gauge; the
+    last `live` pids also have a `livesum` gauge file (live workers), the others are dead.
+    Keys are encoded by prometheus_client's own `mmap_key`. Returns the dead pids."""
+    from prometheus_client.mmap_dict import mmap_key
+    buckets = ['0.005', '0.01', '0.025', '0.05', '0.075', '0.1', '0.25', '0.5', '0.75', '1.0', '2.5', '5.0', '7.5', '10.0', '+Inf']
+    counter_keys, bucket_keys, sum_keys = [], [], []
+    for r in range(routes):
+        route = f'/api/v1/resource_{r}/items'
+        for method in ('GET', 'POST', 'PUT'):
+            for status in ('200', '404', '500'):
+                counter_keys.append(mmap_key('http_requests_total', 'http_requests_total', ['method', 'route', 'status'],
+                                             [method, route, status], 'Requests.'))
+            for le in buckets:
+                bucket_keys.append(mmap_key('http_request_duration_seconds', 'http_request_duration_seconds_bucket',
+                                            ['le', 'method', 'route'], [le, method, route], 'Latency.'))
+            sum_keys.append(mmap_key('http_request_duration_seconds', 'http_request_duration_seconds_sum', ['method', 'route'],
+                                     [method, route], 'Latency.'))
+    in_flight = mmap_key('in_flight', 'in_flight', [], [], 'In flight.')
+    dead = []
+    for i in range(pids):
+        pid = first_pid + i
+        write_db(os.path.join(directory, f'counter_{pid}.db'), [(k, float((pid + j) % 7), 0.0) for j, k in enumerate(counter_keys)])
+        write_db(os.path.join(directory, f'histogram_{pid}.db'),
+                 [(k, 1.0, 0.0) for k in bucket_keys] + [(k, 0.125 * (pid % 5), 0.0) for k in sum_keys])
+        write_db(os.path.join(directory, f'gauge_all_{pid}.db'),
+                 [(mmap_key('worker_start_time', 'worker_start_time', [], [], 'Start.'), 1.7e9 + pid, 0.0)])
+        if i >= pids - live:
+            write_db(os.path.join(directory, f'gauge_livesum_{pid}.db'), [(in_flight, 1.0, 0.0)])
+        else:
+            dead.append(pid)
+    return dead

@@ -19,19 +19,21 @@
 /// Compaction archives (pid ``ArchiveContent/pid``) freeze the same way, for good: only the
 /// compactor changes them, by replacing them (a new file) or by telling the cache.
 struct DeadPids {
-    private var pids: Set<ExactString> = []
+    /// Pids as file names spell them: ASCII digits (``MetricFileName``), so `String` equality
+    /// is byte equality here.
+    private var pids: Set<String> = []
     /// The pids recorded by the refresh under way: their files read in it freeze at its end.
-    private var recordedNow: Set<ExactString> = []
+    private var recordedNow: Set<String> = []
 
     var isEmpty: Bool { pids.isEmpty }
 
     /// Records pids marked dead since the last refresh. A pid marked dead again had its files
     /// frozen as of an earlier death: they are read once more before freezing again.
     mutating func record(_ newlyDead: [String], files: [String: TrackedFile]) {
-        recordedNow = Set(newlyDead.map(ExactString.init))
+        recordedNow = Set(newlyDead)
         for pid in newlyDead {
             thaw(pid, files: files)
-            pids.insert(ExactString(pid))
+            pids.insert(pid)
         }
     }
 
@@ -44,7 +46,7 @@ struct DeadPids {
         guard !pids.isEmpty else { return 0 }
         var reused = rewritten.map(\.parsedName.pid)
         var frozen: [TrackedFile] = []
-        for entry in listing where pids.contains(ExactString(entry.parsed.pid)) {
+        for entry in listing where pids.contains(entry.parsed.pid) {
             guard let known = files[entry.name], known.listedInode == entry.inode, entry.parsed.gaugeMode?.isLive != true else {
                 reused.append(entry.parsed.pid)  // a live gauge file, or one that was not there when the pid died
                 continue
@@ -69,11 +71,11 @@ struct DeadPids {
     /// pid thaws.
     mutating func freeze(_ merged: [TrackedFile], files: [String: TrackedFile]) {
         for file in merged where !file.isFrozen && file.parsedName.gaugeMode?.isLive != true {
-            let pid = ExactString(file.parsedName.pid)
-            if pid.value.exactlyEquals(ArchiveContent.pid) {
+            let pid = file.parsedName.pid
+            if pid == ArchiveContent.pid {
                 file.freeze()
             } else if pids.contains(pid) {
-                if recordedNow.contains(pid) { file.freeze() } else { thaw(pid.value, files: files) }
+                if recordedNow.contains(pid) { file.freeze() } else { thaw(pid, files: files) }
             }
         }
     }
@@ -86,7 +88,7 @@ struct DeadPids {
 
     /// A pid marked dead is alive again: its files are read normally.
     private mutating func thaw(_ pid: String, files: [String: TrackedFile]) {
-        guard pids.remove(ExactString(pid)) != nil else { return }
-        for file in files.values where file.parsedName.pid.exactlyEquals(pid) { file.thaw() }
+        guard pids.remove(pid) != nil else { return }
+        for file in files.values where file.parsedName.pid == pid { file.thaw() }
     }
 }
