@@ -2,6 +2,7 @@
 """Memory of compaction (and of marking many pids dead), measured on a real directory.
 
   compaction_memory.py --binary B --source DIR [--work W] [--json OUT] [--check]
+  compaction_memory.py --binary B --generate PIDS,ROUTES,LIVE --check --peak-slack-mib 8   (make test)
 
 DIR is a directory of prometheus_client files, e.g. written by
 `../shared/tools/gen-perf-dir.py DIR --pids 2500 --routes 50 --live 16`: its pids with a
@@ -201,7 +202,9 @@ def mark_without_compaction(args, work):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--binary', required=True)
-    parser.add_argument('--source', required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument('--source')
+    source.add_argument('--generate', help='PIDS,ROUTES,LIVE: write such a directory first (testkit.app_directory)')
     parser.add_argument('--work')
     parser.add_argument('--json')
     parser.add_argument('--check', action='store_true')
@@ -211,6 +214,11 @@ def main():
     args = parser.parse_args()
     work = args.work or tempfile.mkdtemp(prefix='compaction-memory.')
     os.makedirs(work, exist_ok=True)
+    if args.generate:
+        pids, routes, live = (int(x) for x in args.generate.split(','))
+        args.source = os.path.join(work, 'source')
+        os.mkdir(args.source)
+        testkit.app_directory(args.source, pids, routes, live)
     results = {}
     for name, measure in (('serve', serve_compaction), ('oneshot', one_shot), ('marking', mark_without_compaction)):
         if args.only and name not in args.only:

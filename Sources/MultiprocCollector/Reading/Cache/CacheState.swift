@@ -31,9 +31,13 @@ struct CacheState: ~Copyable {
 
     /// Entries from which values load on two threads (lowered by tests to exercise that path).
     let parallelLoadThreshold: Int
+    private let changeDetection: FileChangeWatch.Detection
+    /// The most files tracked since the cache last started afresh (see ``startAfreshIfShrunk()``).
+    private var peakFiles = 0
 
     init(options: DirectoryCollector.Options = DirectoryCollector.Options()) {
         parallelLoadThreshold = options.parallelLoadThreshold
+        changeDetection = options.changeDetection
         changeWatch = FileChangeWatch(options.changeDetection)
     }
 
@@ -84,7 +88,9 @@ struct CacheState: ~Copyable {
 
         statistics.count(merged)
         deadPids.freeze(merged, files: files)
-        return Snapshot(plan: currentPlan, slots: slots, problems: problems, statistics: statistics)
+        let snapshot = Snapshot(plan: currentPlan, slots: slots, problems: problems, statistics: statistics)
+        startAfreshIfShrunk()
+        return snapshot
     }
 
     // MARK: Files
@@ -203,6 +209,31 @@ struct CacheState: ~Copyable {
 
     /// Table size at the last trim check: the next check waits until the table doubled.
     private var keysAfterLastTrim = 0
+
+    /// When the directory holds less than half the files the cache once tracked (a compaction
+    /// folded thousands of dead workers' files, the app wiped the directory), everything the
+    /// cache keeps is dropped and the memory handed back, so that the process is again the
+    /// size of a fresh one: what survives in place (a few thousand small objects scattered over
+    /// the pages of a large heap) would otherwise keep most of those pages. The next refresh
+    /// reads the directory from scratch, as a fresh collector would, and merges to the same bits.
+    /// Frozen dead pids are then read like any files (only a cost, never a difference).
+    private mutating func startAfreshIfShrunk() {
+        peakFiles = max(peakFiles, files.count)
+        guard peakFiles >= Self.shrinkThreshold, files.count * 2 < peakFiles else { return }
+        keys = KeyTable()
+        files = [:]
+        listing = ListingCache()
+        changeWatch = FileChangeWatch(changeDetection)
+        deadPids = DeadPids()
+        plan = PlanState()
+        fold = FoldCache()
+        keysAfterLastTrim = 0
+        peakFiles = 0
+        releaseFreedHeap()
+    }
+
+    /// Below this many files, a shrinking directory never frees enough to be worth a cold read.
+    static let shrinkThreshold = 1024
 }
 
 /// The merge plan and the inputs it was built from.
