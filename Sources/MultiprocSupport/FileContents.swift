@@ -25,8 +25,13 @@ package enum FileContents {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else { throw .unreadable(String(cString: strerror(errno))) }
         defer { close(fd) }
+        return try read(descriptor: fd, limit: limit)
+    }
+
+    /// What `fd` holds from its offset to the end of the file.
+    package static func read(descriptor fd: Int32, limit: Int = .max) throws(ReadError) -> [UInt8] {
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = Glibc.read(fd, &chunk, chunk.count)
             if n < 0 {
@@ -37,6 +42,19 @@ package enum FileContents {
             bytes.append(contentsOf: chunk[0..<n])
             if bytes.count > limit { throw .tooLarge(limit: limit) }
         }
+    }
+
+    /// Writes all of `bytes` to `fd` (short writes and `EINTR` retried); the `strerror` text
+    /// when it cannot.
+    package static func write(_ bytes: [UInt8], to fd: Int32) -> String? {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { return String(cString: strerror(n < 0 ? errno : EIO)) }
+            done += n
+        }
+        return nil
     }
 
     /// The text of `path` (invalid UTF-8 repaired), or nil when it cannot be read.

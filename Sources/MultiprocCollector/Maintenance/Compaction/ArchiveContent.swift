@@ -72,7 +72,7 @@ struct ArchiveContent {
     /// Folds in the entries of a metric file's bytes (up to `used`), all or none: a file that
     /// is not entirely sound throws and leaves the content as it was.
     mutating func add(file bytes: [UInt8], name: String) throws(FoldError) {
-        add(try Self.entries(of: bytes, name: name))
+        do { add(try SoundFile.entries(of: bytes)) } catch { throw FoldError(file: name, reason: error.reason) }
     }
 
     /// Folds `incoming` in, in order.
@@ -120,44 +120,6 @@ struct ArchiveContent {
         while size < image.count { size *= 2 }
         image += [UInt8](repeating: 0, count: size - image.count)
         return image
-    }
-
-    /// The entries of a metric file's bytes (up to `used`), keys in today's shape. Throws
-    /// when the file is not entirely sound: a file that cannot be read whole is never folded.
-    static func entries(of bytes: [UInt8], name: String) throws(FoldError) -> [Entry] {
-        try bytes.withUnsafeBytes { raw in Result { () throws(FoldError) in try entries(of: raw, name: name) } }.get()
-    }
-
-    private static func entries(of raw: UnsafeRawBufferPointer, name: String) throws(FoldError) -> [Entry] {
-        guard raw.count >= EntryParser.headerSize else { throw FoldError(file: name, reason: "shorter than its header") }
-        let used = EntryParser.readUsed(raw)
-        if let (_, why) = EntryParser.headerProblem(used: used, fileSize: raw.count) { throw FoldError(file: name, reason: why) }
-        let layout: FileLayout
-        switch LayoutDetection.detect(raw, used: used) {
-        case .detected(let detected): layout = detected
-        case .noEntries: return []
-        case .undetectable(let why): throw FoldError(file: name, reason: why)
-        }
-        let parsed = EntryParser.parse(raw, from: EntryParser.headerSize, used: used, valueWidth: layout.valueWidth)
-        if let (_, why) = parsed.problem { throw FoldError(file: name, reason: why) }
-        var out: [Entry] = []
-        out.reserveCapacity(parsed.entries.count)
-        for entry in parsed.entries {
-            let keyBytes = UnsafeRawBufferPointer(rebasing: raw[Int(entry.keyStart)..<Int(entry.keyStart + entry.keyLength)])
-            let decoded: (SampleKey, KeyShape)
-            do throws(KeyDecodingError) { decoded = try SampleKey.decodeAnyShape(keyBytes) } catch {
-                throw FoldError(file: name, reason: "entry at offset \(entry.keyStart - 4): \(error.detail)")
-            }
-            guard decoded.1 == layout.keyShape else {
-                throw FoldError(file: name, reason: "a key of shape \(decoded.1.spelled) in a \(layout.rawValue) file")
-            }
-            // Today's keys stay byte for byte; older shapes are written as today's writer would.
-            let key = decoded.1 == .labelsAndHelp ? Array(keyBytes) : Array(decoded.0.pythonEncoded.utf8)
-            let value = raw.loadUnaligned(fromByteOffset: Int(entry.valueOffset), as: Double.self)
-            let timestamp = layout.hasTimestamps ? raw.loadUnaligned(fromByteOffset: Int(entry.valueOffset) + 8, as: Double.self) : 0
-            out.append(Entry(keyBytes: key, value: value, timestamp: timestamp))
-        }
-        return out
     }
 }
 

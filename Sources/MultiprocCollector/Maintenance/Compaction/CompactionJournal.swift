@@ -1,19 +1,12 @@
 import Glibc
+import MultiprocSupport
 
 // MARK: - The journal file: dead pids and compaction passes, in the metric directory
 
-/// `multiproc-exporter.journal` in the metric directory: the dead pids (with their files as
-/// they were when marked dead) and the archive commits of compaction passes, as an
-/// append-only list of ``JournalRecord`` lines.
-///
-/// Why in the directory, and why this shape: the record must outlive the exporter (restart,
-/// `kill -9`) and go with the directory when the app wipes it. prometheus_client reads only
-/// `*.db` files, so it ignores this one; it is a plain file (not a folder), so every wipe
-/// idiom removes it (`rm -f $DIR/*.db` leaves it, and then its records simply no longer match
-/// any file). Appends are single `write`s under an exclusive `flock`, so the exporter and a
-/// concurrent `multiproc-exporter mark-dead` never interleave; each line is checksummed, so a
-/// line torn by a crash is ignored with everything after it. ``rewriteIfLong(factor:minimumLines:)``
-/// drops what is no longer needed when the journal has grown.
+/// `multiproc-exporter.journal` in the metric directory: the dead pids and the archive commits
+/// of compaction passes, as an append-only list of ``JournalRecord`` lines (docs/design.md §9,
+/// "State on disk"). In the directory because it must outlive the exporter and go with the
+/// directory when the app wipes it; prometheus_client reads only `*.db` files.
 struct CompactionJournal {
     static let fileName = "multiproc-exporter.journal"
     private static let temporaryName = "multiproc-exporter.journal.tmp"
@@ -21,35 +14,25 @@ struct CompactionJournal {
     /// The directory descriptor (owned by the caller, valid for every call).
     let directory: Int32
 
-    /// Appends `records`, durably (fsync), in one write.
-    ///
-    /// Only a death (``JournalRecord/dead(pid:markedAt:)``) creates a missing journal: every
-    /// other record continues what the journal already says, and putting a file back into a
-    /// directory the app is wiping could make the wipe fail. When the journal is gone, records
-    /// that only end or forget something (`ifPresent`) are dropped, and the others fail with
-    /// ``JournalError/vanished``.
+    /// Appends `records`, durably (fsync), in one write under the journal's `flock`. Only a
+    /// death creates a missing journal (a file put back into a directory the app is wiping could
+    /// make the wipe fail); when it is gone, `ifPresent` records are dropped and others fail
+    /// with ``JournalError/vanished``.
     func append(_ records: [JournalRecord], ifPresent: Bool = false) throws(JournalError) {
         guard !records.isEmpty else { return }
         let text = Array(records.map(\.line).joined().utf8)
         let recordsADeath = records.contains { if case .dead = $0 { return true } else { return false } }
         let appended = try withLockedJournal(create: recordsADeath) { fd throws(JournalError) in
             try dropTornTail(fd)
-            var done = 0
-            while done < text.count {
-                let n = text.withUnsafeBytes { write(fd, $0.baseAddress! + done, text.count - done) }
-                if n < 0, errno == EINTR { continue }
-                guard n > 0 else { throw .io("append: \(errnoText(errno))") }
-                done += n
-            }
+            if let why = FileContents.write(text, to: fd) { throw .io("append: \(why)") }
             guard fsync(fd) == 0 else { throw .io("fsync: \(errnoText(errno))") }
         }
         if !appended, !ifPresent { throw .vanished }
     }
 
-    /// A write cut short (ENOSPC, EIO, a kill between two pages of one write) leaves a line
-    /// without its newline; appending after it would hide every later record behind a line
-    /// that fails its checksum. Such a tail was never acted on (every step is journalled
-    /// before it is done): it goes. Runs under the lock, before appending.
+    /// A write cut short (ENOSPC, EIO, a kill inside a write) leaves a line without its newline,
+    /// which would hide every later record behind a failed checksum. It was never acted on: it
+    /// goes. Under the lock, before appending.
     private func dropTornTail(_ fd: Int32) throws(JournalError) {
         let size = lseek(fd, 0, SEEK_END)
         guard size > 0 else { return }
@@ -86,15 +69,8 @@ struct CompactionJournal {
             throw .io("open: \(errnoText(errno))")
         }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = read(fd, &chunk, chunk.count)
-            if n < 0, errno == EINTR { continue }
-            if n < 0 { throw .io("read: \(errnoText(errno))") }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
-        }
+        let bytes: [UInt8]
+        do { bytes = try FileContents.read(descriptor: fd) } catch { throw .io("read: \(error)") }
         var records: [JournalRecord] = []
         var lines = 0
         let text = String(decoding: bytes, as: UTF8.self)
@@ -126,8 +102,7 @@ struct CompactionJournal {
         let fd = openat(directory, Self.temporaryName, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io("create \(Self.temporaryName): \(errnoText(errno))") }
         defer { close(fd) }
-        let text = Array(records.map(\.line).joined().utf8)
-        guard text.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == text.count, fsync(fd) == 0,
+        guard FileContents.write(Array(records.map(\.line).joined().utf8), to: fd) == nil, fsync(fd) == 0,
               renameat(directory, Self.temporaryName, directory, Self.fileName) == 0 else {
             let why = errnoText(errno)
             unlinkat(directory, Self.temporaryName, 0)
@@ -136,11 +111,9 @@ struct CompactionJournal {
         fsync(directory)
     }
 
-    /// Runs `body` with the journal open for appending and exclusively locked (unless it does
-    /// not exist and `create` is false: then nothing runs). A journal
-    /// replaced (rewritten, or removed and created again) while waiting for the lock is
-    /// opened again, so nothing is appended to a file that no longer has the name.
-    /// Returns whether `body` ran.
+    /// Runs `body` with the journal open for appending and exclusively locked; returns whether
+    /// it ran (not when the journal does not exist and `create` is false). A journal replaced
+    /// while waiting for the lock is opened again: nothing goes to a file without the name.
     @discardableResult
     private func withLockedJournal(create: Bool, _ body: (Int32) throws(JournalError) -> Void) throws(JournalError) -> Bool {
         for _ in 0..<8 {

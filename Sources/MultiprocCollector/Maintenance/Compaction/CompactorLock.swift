@@ -3,20 +3,15 @@ import MultiprocSupport
 
 // MARK: - One compactor per directory, across processes
 
-/// Held for a whole compaction pass (and recovery), so that two processes compacting the same
-/// directory (`serve --compaction` and a `multiproc-exporter compact` run beside it) never
-/// work on the journal at the same time: the second waits for the first to finish.
+/// Held for a whole compaction pass (docs/design.md §9, lock 1), so that two processes
+/// compacting one directory (`serve --compaction` and a `compact` beside it) take turns.
 ///
-/// Why not a `flock` on the directory: scrapes (of every process) take that one shared, and
-/// the switch of a pass takes it exclusively; held for a whole pass it would stall scrapes for
-/// the pass's reads. Why not a lock file: a file the exporter creates in the directory can
-/// make an app's wipe of it fail (`rmtree` finds it not empty). So the lock is a Unix socket
-/// bound in the abstract namespace under a name made of the directory's device and inode:
-/// no file anywhere, released by the kernel when its holder exits however it exits (`kill -9`
-/// included), shared by every process of one network namespace (the containers of a
-/// Kubernetes pod share one). Processes in different network namespaces, or on different
-/// hosts sharing the directory over a network file system, are not kept apart by it
-/// (README, Limits).
+/// Why not a `flock` on the directory: scrapes take that one shared, and held for a whole pass
+/// it would stall them. Why not a lock file: a file of ours can make an app's `rmtree` of the
+/// directory fail. So: a Unix socket bound in the abstract namespace under the directory's
+/// device and inode: no file, released by the kernel however its holder exits, seen by every
+/// process of one network namespace (a pod's containers share one; other namespaces or hosts
+/// are not kept apart: README, Limits).
 struct CompactorLock: ~Copyable {
     private let socket: Int32
 

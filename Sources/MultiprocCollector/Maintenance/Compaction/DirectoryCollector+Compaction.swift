@@ -5,27 +5,14 @@ import MultiprocSupport
 
 extension DirectoryCollector {
 
-    /// Folds the files of pids marked dead at least `delay` seconds ago into archive files, so
-    /// the directory holds the live workers' files plus a few archives however many workers
-    /// came and went. One pass; call it periodically (`serve --compaction`) or from cron
-    /// (`multiproc-exporter compact`). The protocol, with each step's reason and the lock
-    /// order, is docs/design.md §9.
+    /// Folds the files of pids recorded dead at least `delay` seconds ago into archive files,
+    /// so the directory holds the live workers' files plus a few archives however many workers
+    /// came and went: one pass (`serve --compaction` runs it periodically, `multiproc-exporter
+    /// compact` once). The protocol, its guarantees and the lock order are docs/design.md §9.
     ///
-    /// Guarantees:
-    /// - a pid is folded only if every file it had when marked dead is still there, byte for
-    ///   byte, no process maps it for writing, and nothing changed up to the commit; a pid
-    ///   whose files changed is alive again (reused);
-    /// - each archive switches with one rename, and no scrape of any exporter process sees a
-    ///   pass half done (the switch holds the directory's `flock`, which every refresh takes
-    ///   shared); no counter served goes down across it (``MonotonicGuard``);
-    /// - a pass interrupted anywhere (`kill -9`) is settled by the next pass or
-    ///   ``recoverCompaction()``: nothing is lost or counted twice; nothing of the app's is
-    ///   ever renamed or rewritten, and a file is deleted only once an archive holds it.
-    ///
-    /// Blocks: the pass reads and writes files; scrapes wait only for the switch. Passes of
-    /// other processes wait for this one (``CompactorLock``, at most ``CompactorLock/patience``).
-    /// At most ``Options/maxPidsPerPass`` pids fold in one pass; memory holds one archive and
-    /// one file at a time.
+    /// Blocks while it reads and writes files; scrapes (of every exporter process) wait only
+    /// for the switch, and other processes' passes for this one (``CompactorLock``). At most
+    /// ``Options/maxPidsPerPass`` pids fold; memory holds one archive and one file at a time.
     public func compact(delay: Double) -> CompactionReport {
         let report = runCompaction(rewritingJournal: true) { compactor, ledger, report throws(CompactionFailure) in
             try settle(&compactor, &ledger, &report)
@@ -41,19 +28,15 @@ extension DirectoryCollector {
                 if !committed.isEmpty {
                     keepCountersMonotonic(cache: &cache, before: before, archives: committed, directory: compactor.directory, report: &report)
                 }
-                // Folded pids stay dead in the cache: what is left of them (`all` gauges) stays
-                // frozen. Revived ones are read normally again.
-                cache.forgetDeadPids(report.pidsRevived + report.pidsLostFiles)
+                cache.forgetDeadPids(report.pidsRevived + report.pidsLostFiles)  // folded ones stay dead (`all` gauges frozen)
             }
         }
-        // What the pass read and built is freed: hand it back to the system.
-        releaseFreedHeap()
+        releaseFreedHeap()  // what the pass read and built
         return report
     }
 
-    /// Settles a compaction pass that a crash interrupted (an archive that holds its new
-    /// content gets its folded files deleted; anything else, its temporaries), so that what is
-    /// served next counts every sample once. `serve` calls it before it listens;
+    /// Settles a compaction pass that a crash interrupted (docs/design.md §9, step 0), so that
+    /// what is served next counts every sample once. `serve` calls it before it listens;
     /// ``compact(delay:)`` does it first too.
     public func recoverCompaction() -> CompactionReport {
         runCompaction(rewritingJournal: false) { compactor, ledger, report throws(CompactionFailure) in
@@ -72,11 +55,8 @@ extension DirectoryCollector {
         }
     }
 
-    /// Runs `body` under the switch locks: the scrape lock, then the directory's exclusive
-    /// `flock` (taken on a descriptor of its own: a `flock` belongs to an open file
-    /// description). The `flock` is only tried while the scrape lock is held, and waited for
-    /// outside it: other processes' scrapes, which hold it shared, never hold up this
-    /// collector's own.
+    /// Runs `body` under the switch locks (docs/design.md §9, locks 2 and 3): the `flock`, on a
+    /// descriptor of its own, is only tried under the state lock and waited for outside it.
     private func withSwitchLocks(_ body: (inout CacheState) throws(CompactionFailure) -> Void) throws(CompactionFailure) {
         let dir: MetricDirectory
         do throws(CollectorError) { dir = try MetricDirectory(path: directory) } catch { throw .io(error.description) }
@@ -94,11 +74,9 @@ extension DirectoryCollector {
         _ = dir.descriptor  // open until here
     }
 
-    /// Runs `body` with the journal replayed, one pass at a time per directory: in this
-    /// process (`compactionLock`) and across processes (``CompactorLock``). With
-    /// `rewritingJournal`, the journal is rewritten afterwards when it has grown much longer
-    /// than what it says; settling alone leaves it, so that a read-only directory never stops
-    /// `serve`.
+    /// Runs `body` with the journal replayed under lock 1 (this process's `compactionLock`,
+    /// then ``CompactorLock``). With `rewritingJournal`, the journal is rewritten afterwards
+    /// when long; settling alone leaves it (a read-only directory must not stop `serve`).
     private func runCompaction(rewritingJournal: Bool,
                                _ body: (inout Compactor, inout CompactionLedger, inout CompactionReport) throws(CompactionFailure) -> Void) -> CompactionReport {
         let started = monotonicNow()
@@ -135,7 +113,7 @@ extension DirectoryCollector {
         return report
     }
 
-    /// Raises archive entries until no counter-like series served is below what was served
+    /// Step 6: raises archive entries until no counter-like series is below what was served
     /// before the switch (a few rounds at most: each doubles the raise).
     private func keepCountersMonotonic(cache: inout CacheState, before: Snapshot, archives: [Compactor.NewArchive], directory fd: Int32,
                                        report: inout CompactionReport) {
@@ -163,8 +141,8 @@ extension DirectoryCollector {
         }
     }
 
-    /// Records `pid` dead in the journal with its foldable files as they are, when the
-    /// directory is compacted (see ``Options/recordsDeadPids``).
+    /// Records `pid` dead in the journal with its foldable files' fingerprints, when the
+    /// directory is compacted (``Options/recordsDeadPids``, or a journal exists).
     func recordDead(pid: String, in directory: Int32) throws(CollectorError) {
         guard options.recordsDeadPids || CompactionJournal(directory: directory).exists else { return }
         // The names are known: probe them rather than list a directory that may be large.

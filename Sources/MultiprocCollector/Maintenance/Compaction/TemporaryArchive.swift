@@ -1,4 +1,5 @@
 import Glibc
+import MultiprocSupport
 
 // MARK: - New archive content, invisible until the switch
 
@@ -31,15 +32,9 @@ final class TemporaryArchive {
         let named = fd < 0
         if named { fd = openat(directory, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644) }
         guard fd >= 0 else { throw .io("\(name): create: \(errnoText(errno))") }
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else {
-                close(fd)
-                throw .io("\(name): write: \(errnoText(errno))")
-            }
-            done += n
+        if let why = FileContents.write(bytes, to: fd) {
+            close(fd)
+            throw .io("\(name): write: \(why)")
         }
         var info = stat()
         guard fsync(fd) == 0, fstat(fd, &info) == 0 else {
