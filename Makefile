@@ -115,13 +115,14 @@ test-clients: build
 	$(PYTHON) scripts/clients/check_clients.py --binary $(DEBUG_BIN)
 
 # Compaction against real processes: kill -9 during passes, a reused pid, the app's wipe idioms,
-# `compact` runs beside a serving exporter, the one-shot path (mark-dead + compact, no server), and
+# `compact` runs beside a serving exporter (some killed inside their pass), the one-shot path (mark-dead + compact, no server), and
 # the memory of a pass, after it and after marking pids dead (bounds of BENCHMARKS.md "Compaction memory")
 # (the gunicorn end-to-end run with COMPACTION=1 is part of test-e2e).
 test-compaction: build
 	$(PYTHON) scripts/compaction_checks.py reuse --binary $(DEBUG_BIN)
 	$(PYTHON) scripts/compaction_checks.py wipes --binary $(DEBUG_BIN)
 	$(PYTHON) scripts/compaction_checks.py beside --binary $(DEBUG_BIN)
+	$(PYTHON) scripts/compaction_checks.py killed --binary $(DEBUG_BIN) --iterations 40
 	$(PYTHON) scripts/compaction_checks.py oneshot --binary $(DEBUG_BIN)
 	$(PYTHON) scripts/bench/compaction_memory.py --binary $(DEBUG_BIN) --generate 300,20,8 --check --peak-slack-mib 8
 	$(PYTHON) scripts/compaction_checks.py crash --binary $(DEBUG_BIN) --iterations 60

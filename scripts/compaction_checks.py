@@ -14,8 +14,13 @@
       + mkdir, os.listdir + os.remove): the wipe raises nothing, the exporter keeps serving
       the new workers' numbers, and a new worker reusing a recorded dead pid is not folded.
   compaction_checks.py beside --binary B
-      `multiproc-exporter compact` runs in a loop beside `serve --compaction` while workers die:
-      the two take turns, and every scrape is exact and never goes down.
+      `multiproc-exporter compact` runs in a loop beside `serve --compaction` while workers die,
+      one run in three killed with SIGKILL inside its pass: the two take turns, and every
+      scrape is exact and never goes down.
+  compaction_checks.py killed --binary B [--iterations N]
+      `compact` killed with SIGKILL inside its pass, again and again, beside a `serve` that does
+      not compact (so nothing settles a pass until the next `compact`): every scrape in between
+      is exact, never counting what the killed pass had put into an archive twice.
   compaction_checks.py oneshot --binary B
       the cron / hook path with no exporter serving: workers exit, `multiproc-exporter
       mark-dead PID` records each death (as a child_exit hook would), `compact` (as cron
@@ -164,6 +169,27 @@ def pending_pass(directory):
         elif len(fields) >= 3 and fields[1] == 'done':
             open_passes.discard(fields[2])
     return bool(open_passes)
+
+
+def switched_not_deleted(directory):
+    """Whether a commit without `done` has its archive renamed and a folded file still there."""
+    try:
+        lines = [line.split(' ') for line in open(os.path.join(directory, 'multiproc-exporter.journal')).read().split('\n')]
+    except FileNotFoundError:
+        return False
+    done = {f[2] for f in lines if len(f) >= 3 and f[1] == 'done'}
+    folds = {}
+    for f in lines:
+        if len(f) >= 7 and f[1] == 'fold':
+            folds.setdefault((f[2], f[3]), []).append((f[4], int(f[6])))
+
+    def inode(name):
+        try:
+            return os.stat(os.path.join(directory, name)).st_ino
+        except FileNotFoundError:
+            return None
+    return any(f[2] not in done and inode(f[3]) == int(f[4]) and any(inode(name) == i for name, i in folds.get((f[2], f[3]), []))
+               for f in lines if len(f) >= 5 and f[1] == 'commit')
 
 
 def leftovers(directory):
@@ -321,13 +347,24 @@ def beside(args):
     work, directory = scratch('beside')
     exporter = Exporter(args.binary, directory, os.path.join(work, 'exporter.log'), delay='0s', interval='20ms')
     stop = threading.Event()
-    problems, passes = [], {'runs': 0, 'folded': 0}
+    problems, passes = [], {'runs': 0, 'folded': 0, 'killed': 0}
 
     def compact_loop():
+        rng = random.Random(args.seed)
         while not stop.is_set():
-            result = subprocess.run([args.binary, 'compact', '--multiproc-dir', directory, '--compaction.delay', '0s'],
-                                    capture_output=True, text=True)
+            command = [args.binary, 'compact', '--multiproc-dir', directory, '--compaction.delay', '0s']
             passes['runs'] += 1
+            if passes['runs'] % 3 == 0:
+                # Killed with SIGKILL inside its pass (paused before every step): the serving
+                # exporter must never serve what it folded twice, before or after settling it.
+                process = subprocess.Popen(command + ['--compaction.test-pause-before-step', '5ms'],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(rng.uniform(0, 0.06))
+                process.kill()
+                process.wait()
+                passes['killed'] += 1
+                continue
+            result = subprocess.run(command, capture_output=True, text=True)
             if result.returncode != 0:
                 problems.append(f'compact exited {result.returncode}: {result.stderr.strip()}')
             folded = re.search(r'folded_pids=(\d+)', result.stdout)
@@ -366,8 +403,46 @@ def beside(args):
     if passes['folded'] == 0 or served == 0:
         fail(f"the two compactors did not both fold: `compact` folded {passes['folded']} pids in {passes['runs']} runs, "
              f"serve logged {served} folding passes")
-    print(f'    ok: {passes["runs"]} `compact` runs ({passes["folded"]} pids folded by them) beside `serve '
-          f'--compaction` every 20 ms ({served} passes of its own folded); {scrapes} scrapes, every one exact ({expected} jobs) and none going down')
+    print(f'    ok: {passes["runs"]} `compact` runs ({passes["folded"]} pids folded by them, {passes["killed"]} killed with SIGKILL '
+          f'inside their pass) beside `serve --compaction` every 20 ms ({served} passes of its own folded); {scrapes} scrapes, '
+          f'every one exact ({expected} jobs) and none going down')
+    shutil.rmtree(work)
+
+
+def killed(args):
+    rng = random.Random(args.seed)
+    work, directory = scratch('killed')
+    exporter = Exporter(args.binary, directory, os.path.join(work, 'exporter.log'))
+    exporter.args = []  # no compaction in the server: only the killed `compact` runs change files
+    exporter.kill()
+    exporter.start()
+    compact = [args.binary, 'compact', '--multiproc-dir', directory, '--compaction.delay', '0s']
+    expected, pending, switched = 0, 0, 0
+    for i in range(args.iterations):
+        for _ in range(rng.randint(1, 3)):
+            n = rng.randint(1, 5)
+            expected += n
+            pid = worker(directory, {'/a': n})
+            subprocess.run([args.binary, 'mark-dead', str(pid), '--multiproc-dir', directory], check=True, capture_output=True)
+        # Each step paused 30 ms (a pass of three archives: 14 steps), killed anywhere in it.
+        process = subprocess.Popen(compact + ['--compaction.test-pause-before-step', '30ms'], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.02, 0.6))
+        process.kill()
+        process.wait()
+        pending += pending_pass(directory)
+        switched += switched_not_deleted(directory)
+        for _ in range(2):
+            jobs, observed = totals(exporter.samples())
+            if (jobs, observed) != (expected, expected):
+                fail(f'iteration {i}: after compact was killed, jobs_total={jobs} job_seconds_count={observed}, want {expected}; '
+                     f'work kept in {work}')
+    exporter.stop()
+    if switched == 0:
+        fail('no kill landed between an archive\'s rename and the deletes: raise --iterations')
+    print(f'    ok: {args.iterations} `compact` runs killed with SIGKILL inside their pass beside a non-compacting `serve`, '
+          f'{pending} of them leaving a commit pending, {switched} with its archive renamed and its files still there; '
+          'every scrape exact')
     shutil.rmtree(work)
 
 
@@ -409,13 +484,13 @@ def oneshot(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument('command', choices=['crash', 'reuse', 'wipes', 'beside', 'oneshot'])
+    parser.add_argument('command', choices=['crash', 'reuse', 'wipes', 'beside', 'killed', 'oneshot'])
     parser.add_argument('--binary', required=True)
     parser.add_argument('--iterations', type=int, default=60)
     parser.add_argument('--seed', type=int, default=random.randrange(1 << 30))
     args = parser.parse_args()
     print(f'==> compaction {args.command}' + (f' (seed {args.seed})' if args.command == 'crash' else ''))
-    {'crash': crash, 'reuse': reuse, 'wipes': wipes, 'beside': beside, 'oneshot': oneshot}[args.command](args)
+    {'crash': crash, 'reuse': reuse, 'wipes': wipes, 'beside': beside, 'killed': killed, 'oneshot': oneshot}[args.command](args)
 
 
 if __name__ == '__main__':

@@ -31,6 +31,10 @@ struct Compact: ParsableCommand {
             help: "The most dead pids this pass folds, oldest deaths first; the rest wait for the next run.")
     var maxPids = DirectoryCollector.Options().maxPidsPerPass
 
+    @Option(name: .customLong("compaction.test-pause-before-step"),
+            help: ArgumentHelp("Test hook: sleep this long before each step of the pass (kill -9 tests).", visibility: .hidden))
+    var testPause = "0s"
+
     func validate() throws {
         guard maxPids >= 1 else { throw ValidationError("--compaction.max-pids-per-pass must be at least 1") }
     }
@@ -42,6 +46,7 @@ struct Compact: ParsableCommand {
             var options = DirectoryCollector.Options()
             options.recordsDeadPids = true
             options.maxPidsPerPass = maxPids
+            do { options.compactionStepPause = try DurationParser.seconds(testPause) } catch let error as ConfigurationError { throw CommandFailure(error.description) }
             let report = try directory.collector(options: options).compact(delay: seconds)
             if let recovered = report.recovered { print("settled an interrupted pass: \(recovered.rawValue)") }
             if !report.pidsRevived.isEmpty { print("revived (files changed, a reused pid): \(report.pidsRevived.joined(separator: " "))") }

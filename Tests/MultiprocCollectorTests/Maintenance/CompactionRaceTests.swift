@@ -240,7 +240,7 @@ import MultiprocSupport
         })
         try collector.markDead(pid: 1801)
         let report = collector.compact(delay: 0)
-        #expect(report.errors.contains { $0.contains("counter_1801.db changed after its archive was committed") }, "\(report)")
+        #expect(report.errors.contains { $0.contains("counter_1801.db was folded into its archive, but a process writes it") }, "\(report)")
         #expect(try names().contains("counter_1801.db"), "a file someone writes is never deleted")
     }
 
@@ -257,5 +257,52 @@ import MultiprocSupport
         try journal.close()
         try collector.markDead(pid: 1202)
         #expect(collector.compact(delay: 0).pidsFolded == ["1201", "1202"])
+    }
+
+    /// A Python process mapping `path` read-write as prometheus_client's MmapedDict does, until killed.
+    private func mapping(_ path: String) throws -> ChildProcess {
+        let python = try #require(try? ChildProcess.path(of: "python3"))
+        let script = "import mmap, sys, time\nf = open(sys.argv[1], 'r+b')\nm = mmap.mmap(f.fileno(), 0)\n"
+            + "print('mapped', flush=True)\ntime.sleep(60)\n"
+        let child = try ChildProcess(URL(fileURLWithPath: python), ["-c", script, path])
+        #expect(child.waitForStdout(containing: "mapped", timeout: 20))
+        return child
+    }
+
+    /// A crash between an archive's rename and the deletes, then a reused pid's process maps a
+    /// folded file before anything settles it: the settling never deletes a file a process
+    /// maps for writing (it reports it instead).
+    @Test func settlingKeepsAFileAProcessMapsSinceTheCrash() throws {
+        for pid in 2201...2202 { CompactionTests.writeWorker(dir.path, pid: pid, scale: 1) }
+        let collector = try DirectoryCollector(directory: dir.path, options: options { $0 == .deleteFiles })
+        try collector.markDead(pid: 2201)
+        #expect(collector.compact(delay: 0).errors.contains { $0.contains("stopped before deleteFiles") })
+        let child = try mapping(dir.file("counter_2201.db"))
+        defer { child.send(SIGKILL); _ = child.wait() }
+        let settled = try DirectoryCollector(directory: dir.path, options: options()).recoverCompaction()
+        #expect(settled.errors.contains { $0.contains("counter_2201.db was folded into its archive, but a process writes it") }, "\(settled)")
+        #expect(try names().contains("counter_2201.db"), "a file a process maps is never deleted")
+    }
+
+    /// Archives are files of pid 0. A process whose `process_identifier` is 0 writes those
+    /// names too: its file is served as it changes (never frozen), and compaction refuses to
+    /// replace it.
+    @Test func aProcessWritingAsPidZeroIsServedAndNeverReplaced() throws {
+        CompactionTests.writeWorker(dir.path, pid: 2301, scale: 1)
+        let key = DBWriter.key(metric: "req", sample: "req_total", labels: ["route": "/a"], help: "Requests.")
+        let zero = DBWriter(path: dir.file("counter_0.db"))
+        zero.set(key, 1)
+        let collector = try DirectoryCollector(directory: dir.path, options: options())
+        _ = collector.collect()
+        zero.set(key, 40)
+        #expect(collector.collect().text.contains("req_total{route=\"/a\"} 43.0"), "pid 0's update served")
+        let child = try mapping(dir.file("counter_0.db"))
+        defer { child.send(SIGKILL); _ = child.wait() }
+        try collector.markDead(pid: 2301)
+        let report = collector.compact(delay: 0)
+        #expect(report.pidsFolded.isEmpty && report.errors.contains { $0.contains("pid compaction names its archives with") }, "\(report)")
+        #expect(try names().contains("counter_2301.db"))
+        zero.set(key, 50)
+        #expect(collector.collect().text.contains("req_total{route=\"/a\"} 53.0"))
     }
 }

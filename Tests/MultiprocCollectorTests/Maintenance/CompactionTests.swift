@@ -290,8 +290,9 @@ import MultiprocSupport
             var options = options()
             let reached = Locked(0)
             options.compactionStopBefore = { step in
-                guard step == .replaceArchive, reached.withLock({ $0 += 1; return $0 == 2 }) else { return false }
-                // Between two archives: half the pass is switched.
+                guard step == .deleteFiles, reached.withLock({ $0 += 1; return $0 == 2 }) else { return false }
+                // The second archive renamed, its files not deleted yet: a reader now would
+                // count them twice.
                 DispatchQueue.global().async {
                     started.signal()
                     let text = other.collect().text
@@ -340,12 +341,12 @@ import MultiprocSupport
 
     @Test func journalLinesRoundTripAndTornLinesAreIgnored() throws {
         let snapshot = FileFingerprint(name: "counter_7.db", device: 64769, inode: 1234, size: 65536, used: 120, hash: 0xdead_beef)
-        let swap = JournalRecord.ArchiveSwap(name: "counter_0.db", temporary: "multiproc-exporter.3.counter_0.db.tmp", newInode: 77, hash: 42,
-                                             replacedInode: nil, files: 1)
+        let swap = JournalRecord.ArchiveSwap(name: "counter_0.db", newInode: 77, hash: 42, files: 1)
         let records: [JournalRecord] = [
             .dead(pid: "7", markedAt: 1_700_000_000.25), .file(pid: "7", snapshot), .fold(pass: 3, archive: "counter_0.db", snapshot),
-            .commit(pass: 3, swap), .forget(pid: "7"), .done(pass: 3), .fold(pass: 4, archive: "counter_0.db", snapshot),
-            .commit(pass: 4, { var s = swap; s.replacedInode = 77; s.temporary = "multiproc-exporter.4.counter_0.db.tmp"; return s }()),
+            .commit(pass: 3, swap), .forget(pid: "7", markedAt: 1_700_000_000.25), .done(pass: 3),
+            .fold(pass: 4, archive: "counter_0.db", snapshot), .commit(pass: 4, { var s = swap; s.newInode = 78; return s }()),
+            .dead(pid: "8", markedAt: 2), .forget(pid: "8", markedAt: 1),  // a forget of an earlier death leaves a later one
         ]
         for record in records {
             #expect(JournalRecord(line: Substring(record.line.dropLast())) == record)
@@ -354,9 +355,72 @@ import MultiprocSupport
         torn.removeLast(3)
         #expect(JournalRecord(line: Substring(torn)) == nil)
         let ledger = CompactionLedger(records)
-        #expect(ledger.unsettled.keys.sorted() == [4] && ledger.lastPass == 4 && ledger.dead.isEmpty)
+        #expect(ledger.unsettled.keys.sorted() == [4] && ledger.lastPass == 4 && ledger.dead.keys.sorted() == ["8"])
         #expect(CompactionLedger(ledger.records) == ledger)
         // A commit whose fold records do not all precede it (a rewrite gone wrong) counts for nothing.
         #expect(CompactionLedger([records[3]]).unsettled.isEmpty)
+    }
+
+    /// A pass folds at most `maxPidsPerPass` pids, oldest deaths first; the others are
+    /// deferred to the next pass, and every count stays.
+    @Test func aPassFoldsAtMostItsMaximumOldestDeathsFirst() throws {
+        for pid in 1901...1905 { Self.writeWorker(dir.path, pid: pid, scale: Double(pid - 1900)) }
+        var bounded = options()
+        bounded.maxPidsPerPass = 2
+        let collector = try DirectoryCollector(directory: dir.path, options: bounded)
+        for pid in [1904, 1902, 1905, 1901] {
+            try collector.markDead(pid: pid)
+            usleep(2_000)  // distinct death times
+        }
+        let before = collector.collect().text
+        let first = collector.compact(delay: 0)
+        #expect(first.pidsFolded == ["1902", "1904"] && first.pidsDeferred == 2, "\(first)")
+        let second = collector.compact(delay: 0)
+        #expect(second.pidsFolded == ["1901", "1905"] && second.pidsDeferred == 0, "\(second)")
+        #expect(collector.collect().text == before)
+        #expect(try DirectoryCollector(directory: dir.path).collect().text == before)
+    }
+
+    /// A journal rewritten while a commit is pending keeps it (and its files), so that a later
+    /// settling still knows what to delete.
+    @Test func aJournalRewriteKeepsAPendingCommit() throws {
+        for pid in 2001...2002 { Self.writeWorker(dir.path, pid: pid, scale: 1) }
+        let collector = try DirectoryCollector(directory: dir.path, options: options(stoppingBefore: .deleteFiles))
+        try collector.markDead(pid: 2001)
+        let expected = try DirectoryCollector(directory: dir.path).collect().text
+        #expect(collector.compact(delay: 0).errors.contains { $0.contains("stopped before deleteFiles") })
+        let fd = open(dir.path, O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        let journal = CompactionJournal(directory: fd)
+        let pending = CompactionLedger(try journal.load().records)
+        #expect(pending.unsettled.count == 1)
+        // Enough deaths and forgets of other pids to make the journal long.
+        for i in 0..<100 { try journal.append([.dead(pid: "\(3000 + i)", markedAt: 1), .forget(pid: "\(3000 + i)", markedAt: 1)]) }
+        try journal.rewriteIfLong()
+        let (records, lines) = try journal.load()
+        #expect(lines < 100, "rewritten: \(lines) lines")
+        #expect(CompactionLedger(records).unsettled == pending.unsettled)
+        #expect(try DirectoryCollector(directory: dir.path).collect().text == expected, "the pending files stay left out")
+        #expect(try DirectoryCollector(directory: dir.path, options: options()).recoverCompaction().recovered == .rolledForward)
+        #expect(try DirectoryCollector(directory: dir.path).collect().text == expected)
+    }
+
+    /// A compactor killed between an archive's rename and the deletes (here: stopped there)
+    /// leaves the files counted in the archive: another collector, which does not settle
+    /// anything, leaves them out until a pass settles the commit, so nobody serves them twice.
+    @Test func anotherCollectorLeavesOutWhatAKilledPassFolded() throws {
+        for pid in 2101...2103 { Self.writeWorker(dir.path, pid: pid, scale: Double(pid - 2100)) }
+        let reader = try DirectoryCollector(directory: dir.path)
+        var expected = ""
+        for step in [CompactionStep.deleteFiles, .journalDone] {
+            let killed = try DirectoryCollector(directory: dir.path, options: options(stoppingBefore: step))
+            try killed.markDead(pid: step == .deleteFiles ? 2101 : 2102)
+            expected = try DirectoryCollector(directory: dir.path).collect().text
+            #expect(killed.compact(delay: 0).errors.contains { $0.contains("stopped before") })
+            #expect(reader.collect().text == expected, "a running reader, stopped before \(step)")
+            #expect(try DirectoryCollector(directory: dir.path).collect().text == expected, "a fresh reader, stopped before \(step)")
+        }
+        #expect(try DirectoryCollector(directory: dir.path, options: options()).compact(delay: 0).errors.isEmpty)
+        #expect(reader.collect().text == expected)
     }
 }

@@ -89,20 +89,23 @@ struct CompactionJournal {
     /// it has grown to more than `factor` times that. The journal is read again under the
     /// lock, so a record appended meanwhile (a concurrent mark-dead) is kept.
     func rewriteIfLong(factor: Int = 4, minimumLines: Int = 64) throws(JournalError) {
-        try withLockedJournal(create: false) { _ throws(JournalError) in
+        try withLockedJournal(create: false) { locked throws(JournalError) in
             let (records, lines) = try load()
             let kept = CompactionLedger(records).records
             guard lines > minimumLines, lines > factor * kept.count else { return }
-            try replace(with: kept)
+            try replace(locked, with: kept)
         }
     }
 
-    /// Replaces the journal with `records` (temporary file, fsync, rename); the caller holds the lock.
-    private func replace(with records: [JournalRecord]) throws(JournalError) {
+    /// Replaces the journal, open and locked as `locked`, with `records` (temporary file, fsync,
+    /// rename), unless the app deleted it meanwhile: a wiped journal never comes back.
+    private func replace(_ locked: Int32, with records: [JournalRecord]) throws(JournalError) {
         let fd = openat(directory, Self.temporaryName, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io("create \(Self.temporaryName): \(errnoText(errno))") }
         defer { close(fd) }
-        guard FileContents.write(Array(records.map(\.line).joined().utf8), to: fd) == nil, fsync(fd) == 0,
+        var opened = stat(), named = stat()
+        guard FileContents.write(Array(records.map(\.line).joined().utf8), to: fd) == nil, fsync(fd) == 0, fstat(locked, &opened) == 0,
+              fstatat(directory, Self.fileName, &named, AT_SYMLINK_NOFOLLOW) == 0, named.st_ino == opened.st_ino,
               renameat(directory, Self.temporaryName, directory, Self.fileName) == 0 else {
             let why = errnoText(errno)
             unlinkat(directory, Self.temporaryName, 0)

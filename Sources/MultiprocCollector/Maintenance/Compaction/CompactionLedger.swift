@@ -43,8 +43,8 @@ struct CompactionLedger: Equatable {
         case .file(let pid, let fingerprint):
             dead[pid]?.files.removeAll { $0.name == fingerprint.name }
             dead[pid]?.files.append(fingerprint)
-        case .forget(let pid):
-            dead[pid] = nil
+        case .forget(let pid, let at):
+            if dead[pid]?.markedAt == at { dead[pid] = nil }
         case .fold(let id, let archive, let fingerprint):
             folds[id, default: [:]][archive, default: []].append(fingerprint)
             lastPass = max(lastPass, id)

@@ -17,6 +17,8 @@ extension Compactor {
         case inUse(Set<String>)
         /// An archive is not the one the pass read (another compactor, not kept out by the lock).
         case archiveReplaced(String)
+        /// A process maps an archive for writing: it uses pid 0 (see ``Compactor/pidZeroInUse``).
+        case archiveWritten
     }
 
     /// Step 3: whether everything the pass planned is still so. Under the switch locks.
@@ -34,7 +36,8 @@ extension Compactor {
         if let obstacle = deletion(of: gone, among: pass.files) { return obstacle }
         if !changed.isEmpty { return .changed(changed) }
         // A process of a reused pid that opened a file after the plan's look at the maps.
-        let busy = pidsMappingForWriting(pass.files)
+        let busy = pidsMappingForWriting(pass.files + existingArchives())
+        if busy.contains(ArchiveContent.pid) { return .archiveWritten }
         return busy.isEmpty ? nil : .inUse(busy)
     }
 
@@ -52,83 +55,110 @@ extension Compactor {
         return .lostFiles(Set(gone.map { MetricFileName($0.name)!.pid }), gone.map(\.name).joined(separator: ", ") + " deleted")
     }
 
-    /// Steps 3 to 5, under the collector's state lock and the directory's exclusive `flock`.
-    /// Returns the archives committed (for ``MonotonicGuard``).
-    mutating func switchArchives(_ pass: PlannedPass, ledger: inout CompactionLedger,
-                                 report: inout CompactionReport) throws(CompactionFailure) -> [NewArchive] {
-        try stop(.check)
+    /// What the switch did: the archives committed (for ``MonotonicGuard``, which must run
+    /// whenever one was), and why it stopped early, if it did.
+    struct SwitchOutcome {
         var committed: [NewArchive] = []
+        var failure: CompactionFailure?
+    }
+
+    /// Steps 3 to 5, under the collector's state lock and the directory's exclusive `flock`.
+    func switchArchives(_ pass: PlannedPass, ledger: inout CompactionLedger, report: inout CompactionReport) -> SwitchOutcome {
+        var outcome = SwitchOutcome()
         var forget: Set<String> = []
-        if let obstacle = obstacle(to: pass) {
-            for archive in pass.archives { archive.temporary.discard(in: directory) }
-            forget = end(pass, at: obstacle, report: &report)
-        } else {
-            for i in pass.archives.indices {
-                if let obstacle = try commit(pass.archives[i...], pass: pass.id, report: &report) {
-                    for later in pass.archives[i...] { later.temporary.discard(in: directory) }
-                    forget = end(pass, at: obstacle, report: &report)
+        var settled = true
+        do throws(CompactionFailure) {
+            try stop(.check)
+            if let obstacle = obstacle(to: pass) {
+                for archive in pass.archives { archive.temporary.discard(in: directory) }
+                forget = end(pass, at: obstacle, report: &report)
+            } else {
+                for i in pass.archives.indices {
+                    switch try commit(pass.archives[i...], pass: pass.id, report: &report) {
+                    case .committed(let filesGone):
+                        outcome.committed.append(pass.archives[i])
+                        settled = settled && filesGone
+                        continue
+                    case .stopped(let obstacle):
+                        for later in pass.archives[i...] { later.temporary.discard(in: directory) }
+                        forget = end(pass, at: obstacle, report: &report)
+                    }
                     break
                 }
-                committed.append(pass.archives[i])
             }
+            // Step 5: the pids whose every file is folded are forgotten; the pass is settled,
+            // unless a folded file could not be deleted: its commit stays pending (scrapes leave
+            // the file out, ``PendingFolds``) and the next pass's step 0 tries again.
+            try stop(.journalDone)
+            let unfolded = Set(pass.archives[outcome.committed.count...].flatMap(\.files).map { MetricFileName($0.name)!.pid })
+            let folded = outcome.committed.isEmpty ? [] : pass.pids.filter { !unfolded.contains($0) }
+            try record(forgetting: forget.union(folded).sorted(), in: &ledger, done: settled ? pass.id : nil)
+            report.pidsFolded += folded
+        } catch {
+            outcome.failure = error
         }
-        // Step 5: the pids whose every file is folded are forgotten; the pass is settled.
-        try stop(.journalDone)
-        let unfolded = Set(pass.archives[committed.count...].flatMap(\.files).map { MetricFileName($0.name)!.pid })
-        let folded = committed.isEmpty ? [] : pass.pids.filter { !unfolded.contains($0) }
-        try record(forgetting: forget.union(folded).sorted(), in: &ledger, done: pass.id)
-        report.pidsFolded += folded
-        report.filesFolded += committed.reduce(0) { $0 + $1.files.count }
-        report.bytesFolded += committed.reduce(0) { $0 + $1.files.reduce(0) { $0 + $1.size } }
-        return committed
+        report.filesFolded += outcome.committed.reduce(0) { $0 + $1.files.count }
+        report.bytesFolded += outcome.committed.reduce(0) { $0 + $1.files.reduce(0) { $0 + $1.size } }
+        return outcome
+    }
+
+    private enum CommitOutcome {
+        /// Renamed; `filesGone`: every folded file deleted (or kept as another process's).
+        case committed(filesGone: Bool)
+        /// Stopped before the rename (the pass's `done` settles the commit journalled).
+        case stopped(Obstacle)
     }
 
     /// Step 4 for the first of `remaining`: name its temporary, journal the commit, look once
     /// more, rename the temporary over the archive (the commit), delete the files it folds.
-    /// Returns what stopped it before the rename (a wipe overlapping the switch): the caller
-    /// discards the temporaries left, and the pass's `done` settles the commit journalled.
-    private mutating func commit(_ remaining: ArraySlice<NewArchive>, pass: Int,
-                                 report: inout CompactionReport) throws(CompactionFailure) -> Obstacle? {
+    private func commit(_ remaining: ArraySlice<NewArchive>, pass: Int,
+                        report: inout CompactionReport) throws(CompactionFailure) -> CommitOutcome {
         let archive = remaining.first!
         try stop(.nameTemporary)
         try archive.temporary.link(in: directory)
         try stop(.journalCommit)
         let records = archive.files.map { JournalRecord.fold(pass: pass, archive: archive.name, $0) } + [.commit(pass: pass, archive.swap)]
         do { try journal.append(records) } catch {
-            if !journal.exists { return .wipe("the journal was deleted during the switch") }
+            if !journal.exists { return .stopped(.wipe("the journal was deleted during the switch")) }
             throw .journal(error)
         }
         try stop(.replaceArchive)
-        // The last look before the rename: the archives and files left, by identity.
+        // The last look before the rename: the journal, the archives and files left, by identity.
         let files = Array(remaining.flatMap(\.files))
         if let obstacle = (journal.exists ? nil : .wipe("the journal was deleted during the switch")) ?? replacedArchive(among: remaining)
             ?? deletion(of: files.filter { inode(of: $0.name) != $0.inode }, among: files) {
-            return obstacle
+            return .stopped(obstacle)
         }
         guard renameat(directory, archive.temporary.name, directory, archive.name) == 0 else {
-            // The commit stays pending: the next pass's settling deletes the temporary.
+            // The commit stays pending: the next pass's step 0 deletes the temporary.
             throw .io("\(archive.name): rename: \(errnoText(errno))")
         }
         fsync(directory)
         try stop(.deleteFiles)
-        deleteFolded(archive.files, report: &report)
-        return nil
+        return .committed(filesGone: deleteFolded(archive.files, report: &report))
     }
 
-    /// Deletes each folded file that is still exactly as folded. One that changed since the
-    /// check belongs to a process that reused its pid in the microseconds of the switch: a
-    /// running process's file is never deleted (its earlier counts are then in the archive
-    /// too), and that is reported.
-    func deleteFolded(_ files: [FileFingerprint], report: inout CompactionReport) {
+    /// Deletes each folded file that is still exactly as folded; returns false when one could
+    /// not be deleted (reported: it stays counted in its archive, and scrapes leave it out while
+    /// its commit is pending). A file that changed since it was folded, or that a process maps
+    /// for writing (`checkingMaps`, after a crash: a reused pid's process may have opened it
+    /// since), belongs to a running process and is never deleted; that is reported too (its
+    /// earlier counts are then in the archive as well).
+    func deleteFolded(_ files: [FileFingerprint], checkingMaps: Bool = false, report: inout CompactionReport) -> Bool {
+        let inUse = checkingMaps ? pidsMappingForWriting(files) : []
+        var allGone = true
         for file in files {
-            guard let now = (try? FileFingerprint.take(file.name, in: directory)) ?? nil else { continue }
-            if now.unchanged(as: file) {
-                unlinkat(directory, file.name, 0)
-            } else if now.inode == file.inode {
-                report.errors.append("\(file.name) changed after its archive was committed (a process reused its pid): kept, "
+            guard let now = (try? FileFingerprint.take(file.name, in: directory)) ?? nil, now.inode == file.inode else { continue }
+            if !now.unchanged(as: file) || inUse.contains(MetricFileName(file.name)!.pid) {
+                report.errors.append("\(file.name) was folded into its archive, but a process writes it (a reused pid): kept, "
                                      + "its earlier counts are in the archive too")
+            } else if unlinkat(directory, file.name, 0) != 0, errno != ENOENT {
+                report.errors.append("\(file.name): folded into its archive, but cannot be deleted (\(errnoText(errno))): "
+                                     + "left out of scrapes until a later pass deletes it")
+                allGone = false
             }
         }
+        return allGone
     }
 
     /// Reports why a pass stops at `obstacle` (its temporaries are gone already) and returns
@@ -151,28 +181,31 @@ extension Compactor {
         case .archiveReplaced(let why):
             report.errors.append("pass \(pass.id) stopped: \(why)")
             return []
+        case .archiveWritten:
+            report.errors.append("pass \(pass.id) stopped: " + Compactor.pidZeroInUse)
+            return []
         }
     }
 
     // MARK: Settling (step 0)
 
     /// Settles the commits a crash left pending (docs/design.md §9, step 0): an archive that
-    /// holds its new content gets the files it folds deleted (those still exactly as folded);
-    /// any other commit gets its temporary deleted. Temporaries no commit names are deleted
-    /// too. Under the switch locks. Returns how the last unsettled pass was settled.
-    mutating func settle(_ ledger: inout CompactionLedger, report: inout CompactionReport) throws(CompactionFailure) -> CompactionReport.Recovery? {
+    /// holds its new content gets the files it folds deleted (those still exactly as folded
+    /// and mapped by no process); any other commit gets its temporary deleted. Temporaries no
+    /// commit names are deleted too. Under the switch locks. Returns how the last unsettled
+    /// pass was settled.
+    func settle(_ ledger: inout CompactionLedger, report: inout CompactionReport) throws(CompactionFailure) -> CompactionReport.Recovery? {
         deleteStrayTemporaries(ledger)
         var outcome: CompactionReport.Recovery?
         for id in ledger.unsettled.keys.sorted() {
-            var switched = false
+            var switched = false, settled = true
             let commits = ledger.unsettled[id]!
             for commit in commits {
-                let archive = (try? FileFingerprint.take(commit.swap.name, in: directory)) ?? nil
-                if archive?.inode == commit.swap.newInode, archive?.hash == commit.swap.hash {
+                if holdsNewContent(commit.swap) {
                     switched = true
-                    deleteFolded(commit.files, report: &report)
-                } else if inode(of: commit.swap.temporary) == commit.swap.newInode {
-                    unlinkat(directory, commit.swap.temporary, 0)
+                    settled = deleteFolded(commit.files, checkingMaps: true, report: &report) && settled
+                } else if inode(of: Self.temporaryName(pass: id, archive: commit.swap.name)) == commit.swap.newInode {
+                    unlinkat(directory, Self.temporaryName(pass: id, archive: commit.swap.name), 0)
                 }
             }
             let files = commits.flatMap(\.files)
@@ -180,7 +213,7 @@ extension Compactor {
                 report.passesWiped.append("pass \(id): \(why) before the restart; its temporaries are deleted, nothing is put back")
             }
             fsync(directory)
-            try record(forgetting: [], in: &ledger, done: id)
+            if settled { try record(forgetting: [], in: &ledger, done: id) }
             outcome = switched ? .rolledForward : .rolledBack
         }
         return outcome
@@ -189,10 +222,16 @@ extension Compactor {
     /// Temporaries of passes that never journalled their commit (a crash between naming one
     /// and its commit, or a build without `O_TMPFILE`), and a journal rewrite's temporary.
     func deleteStrayTemporaries(_ ledger: CompactionLedger) {
-        let pending = Set(ledger.unsettled.values.joined().map(\.swap.temporary))
+        let pending = Set(ledger.unsettled.flatMap { id, commits in commits.map { Self.temporaryName(pass: id, archive: $0.swap.name) } })
         for name in MetricDirectory.otherNames(of: directory)
         where name.hasPrefix("multiproc-exporter.") && name.hasSuffix(".tmp") && !pending.contains(name) {
             unlinkat(directory, name, 0)
         }
+    }
+
+    /// Whether archive `swap.name` holds the content `swap` committed: its rename happened.
+    func holdsNewContent(_ swap: JournalRecord.ArchiveSwap) -> Bool {
+        guard let archive = (try? FileFingerprint.take(swap.name, in: directory)) ?? nil else { return false }
+        return archive.inode == swap.newInode && archive.hash == swap.hash
     }
 }

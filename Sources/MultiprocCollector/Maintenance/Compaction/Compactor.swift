@@ -25,6 +25,7 @@ struct Compactor {
         journal = CompactionJournal(directory: directory)
     }
 
+    /// Where an archive's new content waits between its naming and its rename (step 4).
     static func temporaryName(pass: Int, archive: String) -> String { "multiproc-exporter.\(pass).\(archive).tmp" }
 
     /// A pass planned and built (steps 1 and 2), ready for its switch.
@@ -52,8 +53,7 @@ struct Compactor {
         var valueOffsets: [[UInt8]: Int]
 
         var swap: JournalRecord.ArchiveSwap {
-            .init(name: name, temporary: temporary.name, newInode: temporary.inode, hash: temporary.hash, replacedInode: replacedInode,
-                  files: files.count)
+            .init(name: name, newInode: temporary.inode, hash: temporary.hash, files: files.count)
         }
     }
 
@@ -61,7 +61,7 @@ struct Compactor {
 
     /// Plans and builds a pass; nil when nothing is due. Updates `ledger` and the journal for
     /// pids found revived or gone, and says in `report` why nothing was due.
-    mutating func plan(_ ledger: inout CompactionLedger, delay: Double, now: Double, maxPids: Int,
+    func plan(_ ledger: inout CompactionLedger, delay: Double, now: Double, maxPids: Int,
                        report: inout CompactionReport) throws(CompactionFailure) -> PlannedPass? {
         var planned: [String: [FileFingerprint]] = [:]
         var forget: [String] = []
@@ -96,7 +96,8 @@ struct Compactor {
         }
         try record(forgetting: forget, in: &ledger)
         // A file some process maps for writing is in use (a reused pid that opened it): leave that pid.
-        let busy = pidsMappingForWriting(planned.values.joined())
+        let busy = pidsMappingForWriting(Array(planned.values.joined()) + existingArchives())
+        if busy.contains(ArchiveContent.pid) { throw .io(Self.pidZeroInUse) }
         report.pidsInUse += busy.sorted()
         for pid in busy { planned[pid] = nil }
         guard !planned.isEmpty else { return nil }
@@ -109,7 +110,7 @@ struct Compactor {
     /// its planned files one at a time, to an unnamed temporary (synced). A pid with a file that
     /// cannot be folded whole (corrupt, or changed since the plan) is left out of the pass, and
     /// the archives are built again without it: a pid is folded whole or not at all.
-    private mutating func build(id: Int, planned: [String: [FileFingerprint]], ledger: inout CompactionLedger,
+    private func build(id: Int, planned: [String: [FileFingerprint]], ledger: inout CompactionLedger,
                                 report: inout CompactionReport) throws(CompactionFailure) -> PlannedPass? {
         try stop(.build)
         var planned = planned
@@ -176,12 +177,27 @@ struct Compactor {
         return Set(files.filter { mapped.contains($0.inode) }.map { MetricFileName($0.name)!.pid })
     }
 
-    /// Journals that `pids` are no longer dead (never creating a journal the app deleted).
+    /// Journals that `pids` are no longer dead, as `ledger` knows their deaths (a death recorded
+    /// since, by another process or thread, stays), and that `pass` is settled; never creating a
+    /// journal the app deleted.
     func record(forgetting pids: [String], in ledger: inout CompactionLedger, done pass: Int? = nil) throws(CompactionFailure) {
-        let records = pids.map { JournalRecord.forget(pid: $0) } + (pass.map { [JournalRecord.done(pass: $0)] } ?? [])
+        let forgets = pids.compactMap { pid in ledger.dead[pid].map { JournalRecord.forget(pid: pid, markedAt: $0.markedAt) } }
+        let records = forgets + (pass.map { [JournalRecord.done(pass: $0)] } ?? [])
         do { try journal.append(records, ifPresent: true) } catch { throw .journal(error) }
         for record in records { ledger.apply(record) }
     }
+
+    /// The archives there are now.
+    func existingArchives() -> [FileFingerprint] {
+        ArchiveContent.names.sorted().compactMap { (try? FileFingerprint.take($0, in: directory)) ?? nil }
+    }
+
+    /// Archives are files of pid 0, which no process has; a writer whose `process_identifier`
+    /// returns 0 (a worker index, uWSGI's master) writes those names too, and nothing may
+    /// replace its files.
+    static let pidZeroInUse = "a running process maps an archive name (*_0.db) for writing: it writes metric files as pid 0 "
+        + "(prometheus_client's process_identifier returns 0?), the pid compaction names its archives with; nothing is compacted "
+        + "while it does"
 
     /// The inode `name` holds, nil when there is no such name.
     func inode(of name: String) -> UInt64? {
@@ -202,6 +218,11 @@ enum CompactionFailure: Error, CustomStringConvertible {
     case io(String)
     /// A test stopped the pass before `step`.
     case simulatedCrash(CompactionStep)
+
+    var isSimulatedCrash: Bool {
+        if case .simulatedCrash = self { return true }
+        return false
+    }
 
     var description: String {
         switch self {

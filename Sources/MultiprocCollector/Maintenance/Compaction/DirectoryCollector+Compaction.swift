@@ -15,20 +15,26 @@ extension DirectoryCollector {
     /// ``Options/maxPidsPerPass`` pids fold; memory holds one archive and one file at a time.
     public func compact(delay: Double) -> CompactionReport {
         let report = runCompaction(rewritingJournal: true) { compactor, ledger, report throws(CompactionFailure) in
-            try settle(&compactor, &ledger, &report)
+            try settle(compactor, &ledger, &report)
             let due = try compactor.plan(&ledger, delay: delay, now: Self.wallClock(), maxPids: options.maxPidsPerPass, report: &report)
             guard let pass = due else {
                 forgetInCache(report.pidsRevived)
                 return
             }
             report.heldBytes = pass.heldBytes
+            // A refresh before the switch locks, so that the one under them (the guard's
+            // "before") reads only what changed since: a cold read (`compact`) never holds scrapes.
+            state.withLock { _ = $0.refresh(path: directory, newlyDead: takeNewlyDead()) }
             try withSwitchLocks { cache throws(CompactionFailure) in
                 let before = cache.refresh(path: directory, newlyDead: takeNewlyDead(), sharedLock: false)
-                let committed = try compactor.switchArchives(pass, ledger: &ledger, report: &report)
-                if !committed.isEmpty {
-                    keepCountersMonotonic(cache: &cache, before: before, archives: committed, directory: compactor.directory, report: &report)
+                let outcome = compactor.switchArchives(pass, ledger: &ledger, report: &report)
+                // A pass stopped after a commit still keeps counters from going down; a crash does not.
+                if !outcome.committed.isEmpty, !(outcome.failure?.isSimulatedCrash ?? false) {
+                    keepCountersMonotonic(cache: &cache, before: before, archives: outcome.committed, directory: compactor.directory,
+                                          report: &report)
                 }
                 cache.forgetDeadPids(report.pidsRevived + report.pidsLostFiles)  // folded ones stay dead (`all` gauges frozen)
+                if let failure = outcome.failure { throw failure }
             }
         }
         releaseFreedHeap()  // what the pass read and built
@@ -40,12 +46,12 @@ extension DirectoryCollector {
     /// ``compact(delay:)`` does it first too.
     public func recoverCompaction() -> CompactionReport {
         runCompaction(rewritingJournal: false) { compactor, ledger, report throws(CompactionFailure) in
-            try settle(&compactor, &ledger, &report)
+            try settle(compactor, &ledger, &report)
         }
     }
 
     /// Step 0 of a pass, under the switch locks when there is anything to settle.
-    private func settle(_ compactor: inout Compactor, _ ledger: inout CompactionLedger, _ report: inout CompactionReport) throws(CompactionFailure) {
+    private func settle(_ compactor: Compactor, _ ledger: inout CompactionLedger, _ report: inout CompactionReport) throws(CompactionFailure) {
         guard !ledger.unsettled.isEmpty else {
             compactor.deleteStrayTemporaries(ledger)
             return
@@ -78,7 +84,7 @@ extension DirectoryCollector {
     /// then ``CompactorLock``). With `rewritingJournal`, the journal is rewritten afterwards
     /// when long; settling alone leaves it (a read-only directory must not stop `serve`).
     private func runCompaction(rewritingJournal: Bool,
-                               _ body: (inout Compactor, inout CompactionLedger, inout CompactionReport) throws(CompactionFailure) -> Void) -> CompactionReport {
+                               _ body: (Compactor, inout CompactionLedger, inout CompactionReport) throws(CompactionFailure) -> Void) -> CompactionReport {
         let started = monotonicNow()
         var report = CompactionReport()
         compactionLock.withLock { _ in
@@ -100,7 +106,7 @@ extension DirectoryCollector {
                 report.journalExists = compactor.journal.exists
                 var ledger = CompactionLedger(journal.records)
                 report.deadPidsRecorded = ledger.dead.count
-                try body(&compactor, &ledger, &report)
+                try body(compactor, &ledger, &report)
                 if rewritingJournal { try compactor.journal.rewriteIfLong() }
             } catch let failure as CompactionFailure {
                 report.errors.append(failure.description)

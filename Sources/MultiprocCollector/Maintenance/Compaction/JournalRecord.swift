@@ -13,13 +13,15 @@ enum JournalRecord: Equatable, Sendable {
     case dead(pid: String, markedAt: Double)
     /// A foldable file of dead `pid` as it was when the pid was marked dead.
     case file(pid: String, FileFingerprint)
-    /// `pid` is no longer dead: its files changed (a reused pid), are gone, or were folded.
-    case forget(pid: String)
+    /// `pid`, recorded dead at `markedAt`, is no longer dead: its files changed (a reused pid),
+    /// are gone, or were folded. A later death of the pid (another `markedAt`) is not forgotten.
+    case forget(pid: String, markedAt: Double)
     /// A file that pass `pass` folds into `archive`, as the new archive content holds it. Only
     /// the ``commit(pass:_:)`` of that archive, appended in the same write, makes it count.
     case fold(pass: Int, archive: String, FileFingerprint)
-    /// Pass `pass` is about to rename its temporary over `swap.name`: once the archive holds
-    /// `swap.newInode`, the ``fold(pass:archive:_:)`` files before it are to be deleted.
+    /// Pass `pass` is about to rename its temporary (``Compactor/temporaryName(pass:archive:)``)
+    /// over `swap.name`: once the archive holds the new content, the ``fold(pass:archive:_:)``
+    /// files before it are to be deleted; until then the temporary is.
     case commit(pass: Int, ArchiveSwap)
     /// Pass `pass` is settled: every archive it committed is in place and its files are gone,
     /// or it never switched and its temporaries are gone.
@@ -29,14 +31,10 @@ enum JournalRecord: Equatable, Sendable {
     struct ArchiveSwap: Equatable, Sendable {
         /// The archive's name (`counter_0.db`, …).
         var name: String
-        /// Where the new content waits until it is renamed over the archive.
-        var temporary: String
         /// The new content's inode (the temporary's, then the archive's).
         var newInode: UInt64
         /// FNV-1a 64 of the new content up to `used` (see ``FileFingerprint/hash``).
         var hash: UInt64
-        /// The inode of the archive the new one replaces (nil: there was none).
-        var replacedInode: UInt64?
         /// How many ``fold(pass:archive:_:)`` records precede this one.
         var files: Int
     }
@@ -52,11 +50,9 @@ enum JournalRecord: Equatable, Sendable {
         switch self {
         case .dead(let pid, let at): return ["dead", pid, String(at)]
         case .file(let pid, let f): return ["file", pid] + Self.fields(f)
-        case .forget(let pid): return ["forget", pid]
+        case .forget(let pid, let at): return ["forget", pid, String(at)]
         case .fold(let id, let archive, let f): return ["fold", String(id), archive] + Self.fields(f)
-        case .commit(let id, let s):
-            return ["commit", String(id), s.name, s.temporary, String(s.newInode), Self.hex(s.hash), s.replacedInode.map { String($0) } ?? "-",
-                    String(s.files)]
+        case .commit(let id, let s): return ["commit", String(id), s.name, String(s.newInode), Self.hex(s.hash), String(s.files)]
         case .done(let id): return ["done", String(id)]
         }
     }
@@ -74,13 +70,12 @@ enum JournalRecord: Equatable, Sendable {
     private var namesAreOurs: Bool {
         func isPid(_ pid: String) -> Bool { !pid.isEmpty && pid.count <= MetricFileName.maxPidDigits && pid.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }
         switch self {
-        case .dead(let pid, _), .forget(let pid): return isPid(pid)
+        case .dead(let pid, _), .forget(let pid, _): return isPid(pid)
         case .file(let pid, let f): return isPid(pid) && MetricFileName(f.name)?.pid == pid
         case .fold(_, let archive, let f):
             guard let parsed = MetricFileName(f.name) else { return false }
             return ArchiveContent.target(of: parsed)?.name == archive
-        case .commit(let id, let s):
-            return ArchiveContent.names.contains(s.name) && s.temporary == Compactor.temporaryName(pass: id, archive: s.name) && s.files >= 0
+        case .commit(_, let s): return ArchiveContent.names.contains(s.name) && s.files >= 0
         case .done: return true
         }
     }
@@ -100,15 +95,13 @@ enum JournalRecord: Equatable, Sendable {
         switch (kind, rest.count) {
         case ("dead", 2): guard let at = Double(rest[1]) else { return nil }; return .dead(pid: rest[0], markedAt: at)
         case ("file", 7): guard let s = Self.fingerprint(rest[1...]) else { return nil }; return .file(pid: rest[0], s)
-        case ("forget", 1): return .forget(pid: rest[0])
+        case ("forget", 2): guard let at = Double(rest[1]) else { return nil }; return .forget(pid: rest[0], markedAt: at)
         case ("fold", 8):
             guard let id = Int(rest[0]), let s = Self.fingerprint(rest[2...]) else { return nil }
             return .fold(pass: id, archive: rest[1], s)
-        case ("commit", 7):
-            guard let id = Int(rest[0]), let inode = UInt64(rest[3]), let hash = UInt64(rest[4], radix: 16), let files = Int(rest[6]) else { return nil }
-            let replaced = rest[5] == "-" ? nil : UInt64(rest[5])
-            if rest[5] != "-", replaced == nil { return nil }
-            return .commit(pass: id, ArchiveSwap(name: rest[1], temporary: rest[2], newInode: inode, hash: hash, replacedInode: replaced, files: files))
+        case ("commit", 5):
+            guard let id = Int(rest[0]), let inode = UInt64(rest[2]), let hash = UInt64(rest[3], radix: 16), let files = Int(rest[4]) else { return nil }
+            return .commit(pass: id, ArchiveSwap(name: rest[1], newInode: inode, hash: hash, files: files))
         case ("done", 1): guard let id = Int(rest[0]) else { return nil }; return .done(pass: id)
         default: return nil
         }

@@ -28,7 +28,8 @@ final class TemporaryArchive {
     init(bytes: [UInt8], name: String, in directory: Int32) throws(CompactionFailure) {
         self.name = name
         hash = FileFingerprint.hash(bytes[0..<FileFingerprint.used(of: bytes)])
-        var fd = openat(directory, ".", Self.openTemporary | O_RDWR | O_CLOEXEC, 0o644)
+        // An unnamed file can only be named through /proc/self/fd: without /proc, name it now.
+        var fd = access("/proc/self/fd", F_OK) == 0 ? openat(directory, ".", Self.openTemporary | O_RDWR | O_CLOEXEC, 0o644) : -1
         let named = fd < 0
         if named { fd = openat(directory, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644) }
         guard fd >= 0 else { throw .io("\(name): create: \(errnoText(errno))") }

@@ -19,6 +19,10 @@ struct CacheState: ~Copyable {
     private var deadPids = DeadPids()
     private var plan = PlanState()
     private var fold = FoldCache()
+    /// Files an interrupted compaction pass already put into an archive (left out).
+    private var pendingFolds = PendingFolds()
+    /// Pids dead when the cache last started afresh: recorded again by the next refresh.
+    private var deadBeforeRestart: [String] = []
     /// Metric files of the last listing, with their state when they were merged (for ``DirectoryCollector/inspect()``).
     private(set) var lastListing: [ListedFile] = []
 
@@ -63,15 +67,18 @@ struct CacheState: ~Copyable {
         var statistics = ScrapeStatistics()
         var problems: [FileProblem] = []
         lastListing = []
-        deadPids.record(newlyDead, files: files)
+        deadPids.record(newlyDead + deadBeforeRestart, files: files)
+        deadBeforeRestart = []
 
         var merged: [TrackedFile] = []
         do {
             let directory = try MetricDirectory(path: path)
             if sharedLock { directory.lockShared() }
+            pendingFolds.update(directory: directory.descriptor)
             merged = refreshFiles(in: directory, path: path, problems: &problems, statistics: &statistics)
         } catch {
             files = [:]
+            peakFiles = 0  // not a shrinking directory: no reason to start afresh
             listing.forget()
             problems.append(FileProblem(file: "", reason: .directoryUnreadable, detail: error.description))
         }
@@ -111,6 +118,8 @@ struct CacheState: ~Copyable {
                 lastListing.append(ListedFile(name: entry.name, parsed: entry.parsed))
                 continue
             }
+            // Counted in an archive already (an interrupted pass did not delete it yet).
+            if pendingFolds.excludes(entry.name, inode: entry.inode) { continue }
             let known = files[entry.name].flatMap { $0.listedInode == entry.inode ? $0 : nil }
             let file = known ?? TrackedFile(entry: entry)
             seen[entry.name] = file
@@ -216,10 +225,11 @@ struct CacheState: ~Copyable {
     /// size of a fresh one: what survives in place (a few thousand small objects scattered over
     /// the pages of a large heap) would otherwise keep most of those pages. The next refresh
     /// reads the directory from scratch, as a fresh collector would, and merges to the same bits.
-    /// Frozen dead pids are then read like any files (only a cost, never a difference).
+    /// Dead pids are recorded again by that refresh, which freezes their files after reading them.
     private mutating func startAfreshIfShrunk() {
         peakFiles = max(peakFiles, files.count)
         guard peakFiles >= Self.shrinkThreshold, files.count * 2 < peakFiles else { return }
+        deadBeforeRestart = deadPids.all
         keys = KeyTable()
         files = [:]
         listing = ListingCache()

@@ -16,8 +16,6 @@
 /// existing series in place shows none of these until it is marked dead in turn, which reads
 /// its files once more.
 ///
-/// Compaction archives (pid ``ArchiveContent/pid``) freeze the same way, for good: only the
-/// compactor changes them, by replacing them (a new file) or by telling the cache.
 struct DeadPids {
     /// Pids as file names spell them: ASCII digits (``MetricFileName``), so `String` equality
     /// is byte equality here.
@@ -66,19 +64,20 @@ struct DeadPids {
     }
 
     /// Once the scrape that took a pid's death into account has read them, the pid's non-live
-    /// files are final (archives always are). A dead pid's file read for the first time by a
-    /// later scrape (it could not be read when the pid died) was written by a new worker: the
-    /// pid thaws.
+    /// files are final. A dead pid's file read for the first time by a later scrape (it could
+    /// not be read when the pid died) was written by a new worker: the pid thaws. (Compaction's
+    /// archives are read like any file: a process whose `process_identifier` is 0 writes the
+    /// same names, and a few thousand values a scrape cost microseconds.)
     mutating func freeze(_ merged: [TrackedFile], files: [String: TrackedFile]) {
         for file in merged where !file.isFrozen && file.parsedName.gaugeMode?.isLive != true {
             let pid = file.parsedName.pid
-            if pid == ArchiveContent.pid {
-                file.freeze()
-            } else if pids.contains(pid) {
-                if recordedNow.contains(pid) { file.freeze() } else { thaw(pid, files: files) }
-            }
+            guard pids.contains(pid) else { continue }
+            if recordedNow.contains(pid) { file.freeze() } else { thaw(pid, files: files) }
         }
     }
+
+    /// Every pid marked dead (for a cache that starts afresh: ``CacheState``).
+    var all: [String] { Array(pids) }
 
     /// Pids that are not dead after all (their files changed: a reused pid) or whose files
     /// are gone (folded into the archives): their files, if any, are read normally.
