@@ -2,7 +2,7 @@
 #
 #   make run     build (release) and serve $PROMETHEUS_MULTIPROC_DIR, or a demo directory
 #   make test    unit + golden tests, live conformance against Python, every prometheus_client
-#                release since 0.4 (test-clients), real-Prometheus integration (plain and HTTPS +
+#                release since 0.1 (test-clients), real-Prometheus integration (plain and HTTPS +
 #                basic auth), gunicorn end to end, deploy/ validation (Kubernetes, systemd,
 #                Dockerfile, alert rules), package install test, the image and the Kubernetes pod
 #                run with podman (test-kube),
@@ -109,7 +109,7 @@ test-unit: build
 test-conformance: build
 	$(PYTHON) scripts/conformance.py --binary $(DEBUG_BIN)
 
-# Old prometheus_client releases (0.4.2 ... 0.26.0), each in a virtualenv that the script
+# Old prometheus_client releases (0.1.0 ... 0.26.0), each in a virtualenv that the script
 # creates on first use under .venvs/ (git-ignored; ~6 s from PyPI, then reused).
 test-clients: build
 	$(PYTHON) scripts/clients/check_clients.py --binary $(DEBUG_BIN)

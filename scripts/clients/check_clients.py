@@ -5,16 +5,15 @@
 
 Uses the virtualenvs of venvs.py (created on first use, cached under .venvs/). Three checks:
 
-1. Per release (0.4.2 0.9.0 0.12.0 0.16.0 0.17.1 0.26.0): forked workers of that release write a
-   directory (writer.py: every metric type and gauge mode it has, escaping, special floats,
-   custom buckets, a dead pid); `dump` must equal what that release's MultiProcessCollector
-   serves, and `check` must name the release's layout for every file. Also 0.3.1 (label
-   lists, before 0.4): `dump` must equal 0.26 on the directory converted to today's layout,
-   and its sample lines those of 0.3.1's own collector (which names counter families without
-   `_total`, as every release before OpenMetrics support did).
-2. Mixed: 0.9.0, 0.16.0 and 0.26.0 workers write ONE directory; `dump` must equal 0.26's
-   collector on a copy where each file was rewritten in today's layout (writer.py convert:
-   HELP `Multiprocess metric` for 3-element keys, timestamp 0 for 8-byte values).
+1. Per release (0.1.0 0.3.1 0.4.2 0.9.0 0.12.0 0.16.0 0.17.1 0.26.0): forked workers of that
+   release write a directory (writer.py: every metric type and gauge mode it has, escaping,
+   special floats, custom buckets, a dead pid); `dump` must equal what that release's
+   MultiProcessCollector serves (before 0.4: counter families announced without `_total`), and
+   `check` must name the release's layout for every file.
+2. Mixed: 0.9.0, 0.16.0 and 0.26.0 workers write ONE directory, and 0.3.1, 0.9.0 and 0.26.0
+   another; `dump` must equal 0.26's collector on a copy where each file was rewritten in
+   today's layout (writer.py convert: HELP `Multiprocess metric` for 3-element keys, timestamp
+   0 for 8-byte values, label lists as a dict, a 0.3.1 counter `x_total` as family `x`).
 3. Served: per old release, `serve` watches a directory that a long-lived worker of that
    release keeps writing (new series, in-place updates, files grown past their first size),
    new forked workers join, and one is marked dead through POST /mark-dead/<pid>; after each
@@ -41,9 +40,9 @@ import lines  # noqa: E402
 import venvs  # noqa: E402
 
 WRITER = os.path.join(HERE, 'writer.py')
-LAYOUT_OF = {'0.3.1': 'k4lv8', '0.4.2': 'k3v8', '0.9.0': 'k3v8', '0.12.0': 'k3v8', '0.16.0': 'k4v8', '0.17.1': 'k4v8', '0.26.0': 'k4v16'}
-MIXED = ['0.9.0', '0.16.0', '0.26.0']
-SERVED = ['0.4.2', '0.9.0', '0.16.0', '0.17.1']
+LAYOUT_OF = {'0.1.0': 'k4lv8', '0.3.1': 'k4lv8', '0.4.2': 'k3v8', '0.9.0': 'k3v8', '0.12.0': 'k3v8', '0.16.0': 'k4v8', '0.17.1': 'k4v8', '0.26.0': 'k4v16'}
+MIXED = [['0.9.0', '0.16.0', '0.26.0'], ['0.3.1', '0.9.0', '0.26.0']]
+SERVED = ['0.3.1', '0.4.2', '0.9.0', '0.16.0', '0.17.1']
 
 
 class Failure(Exception):
@@ -112,23 +111,6 @@ def converted_expectation(pythons, directory, layouts, scratch, name):
         return f.read()
 
 
-def samples_only(body):
-    return b''.join(l + b'\n' for l in body.split(b'\n') if l and not l.startswith(b'#'))
-
-
-def check_pre04(binary, pythons, seed, scratch):
-    """0.3.1 (label lists): read as if written today. Its own collector names counter families
-    without `_total` (before OpenMetrics); the sample lines must still equal its own."""
-    directory = os.path.join(scratch, 'release-0.3.1')
-    manifest = write(pythons['0.3.1'], directory, seed)
-    layouts = layouts_by_file(directory, [manifest])
-    ours = dump(binary, directory)
-    expect_equal(converted_expectation(pythons, directory, layouts, scratch, 'pre04'), ours, '0.3.1 as if today')
-    expect_equal(samples_only(record(pythons['0.3.1'], directory, scratch)), samples_only(ours), '0.3.1 samples, own collector')
-    expect_layouts(binary, directory, layouts, '0.3.1')
-    return f'{len(layouts)} files, modes {",".join(manifest["modes"])}'
-
-
 def check_release(binary, pythons, version, seed, scratch):
     directory = os.path.join(scratch, f'release-{version}')
     manifest = write(pythons[version], directory, seed)
@@ -139,12 +121,13 @@ def check_release(binary, pythons, version, seed, scratch):
     return f'{len(os.listdir(directory))} files, modes {",".join(manifest["modes"])}'
 
 
-def check_mixed(binary, pythons, seed, scratch):
-    directory = os.path.join(scratch, 'mixed')
-    manifests = [write(pythons[v], directory, seed + i, workers=2, dead=1, first=10 * i) for i, v in enumerate(MIXED)]
+def check_mixed(binary, pythons, versions, seed, scratch):
+    name = 'mixed-' + '-'.join(versions)
+    directory = os.path.join(scratch, name)
+    manifests = [write(pythons[v], directory, seed + i, workers=2, dead=1, first=10 * i) for i, v in enumerate(versions)]
     layouts = layouts_by_file(directory, manifests)
-    expect_equal(converted_expectation(pythons, directory, layouts, scratch, 'mixed'), dump(binary, directory), 'mixed dump')
-    expect_layouts(binary, directory, layouts, 'mixed')
+    expect_equal(converted_expectation(pythons, directory, layouts, scratch, name), dump(binary, directory), f'{name} dump')
+    expect_layouts(binary, directory, layouts, name)
     counts = {l: list(layouts.values()).count(l) for l in sorted(set(layouts.values()))}
     return f'{len(layouts)} files by layout {counts}'
 
@@ -203,7 +186,7 @@ def check_served(binary, pythons, version, seed, scratch, steps=3):
                 server.mark_dead(joined['pids'][0])
             expect_equal(record(python, directory, scratch), server.get(), f'{version} served, step {step}')
         # The writer must have grown a file past its first size (1 MiB before 0.16, 64 KiB after).
-        first_size = 1 << 20 if LAYOUT_OF[version] == 'k3v8' else 1 << 16
+        first_size = 1 << 20 if LAYOUT_OF[version] in ('k4lv8', 'k3v8') else 1 << 16
         largest = max(os.path.getsize(os.path.join(directory, n)) for n in os.listdir(directory))
         if largest <= first_size:
             raise Failure(f'{version}: no file grew past {first_size} bytes (largest {largest})')
@@ -227,12 +210,11 @@ def main(argv=None):
     binary = os.path.abspath(args.binary)
     seed = args.seed if args.seed is not None else int(time.time()) % 100000
     started = time.monotonic()
-    pythons = venvs.ensure(os.path.join(venvs.ROOT, '.venvs'), venvs.VERSIONS + venvs.OPTIONAL)
+    pythons = venvs.ensure(os.path.join(venvs.ROOT, '.venvs'), venvs.VERSIONS)
     print(f'clients: venvs ready in {time.monotonic() - started:.1f}s; seed {seed}')
     scratch = tempfile.mkdtemp(prefix='clients-')
     checks = [(f'release {v}', lambda v=v: check_release(binary, pythons, v, seed, scratch)) for v in venvs.VERSIONS]
-    checks.append(('release 0.3.1 (before 0.4, label lists)', lambda: check_pre04(binary, pythons, seed, scratch)))
-    checks.append(('mixed 0.9.0+0.16.0+0.26.0', lambda: check_mixed(binary, pythons, seed, scratch)))
+    checks += [('mixed ' + '+'.join(m), lambda m=m: check_mixed(binary, pythons, m, seed, scratch)) for m in MIXED]
     checks += [(f'served {v}', lambda v=v: check_served(binary, pythons, v, seed, scratch)) for v in SERVED]
     passed = failed = 0
     try:

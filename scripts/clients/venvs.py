@@ -21,12 +21,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-# The releases `make test-clients` checks: the first and last of each file layout, plus the
-# versions Ubuntu 22.04 (0.9.0) and Debian 12 (0.16.0) package, 0.12.0 (between them), and
-# the reference 0.26.0.
-VERSIONS = ['0.4.2', '0.9.0', '0.12.0', '0.16.0', '0.17.1', '0.26.0']
-# Before 0.4 (keys with label lists): supported, checked beyond what the issue asks.
-OPTIONAL = ['0.3.1']
+# The releases `make test-clients` checks: the first and last of each file layout (0.1.0 and
+# 0.3.1 before 0.4, with label lists in their keys), plus the versions Ubuntu 22.04 (0.9.0) and
+# Debian 12 (0.16.0) package, 0.12.0 (between them), and the reference 0.26.0.
+VERSIONS = ['0.1.0', '0.3.1', '0.4.2', '0.9.0', '0.12.0', '0.16.0', '0.17.1', '0.26.0']
 
 
 def venv_dir(root, version):
@@ -94,7 +92,7 @@ def ensure(root, versions):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--root', default=os.path.join(ROOT, '.venvs'))
-    parser.add_argument('versions', nargs='*', default=VERSIONS + OPTIONAL)
+    parser.add_argument('versions', nargs='*', default=VERSIONS)
     args = parser.parse_args(argv)
     for version, python in ensure(os.path.abspath(args.root), args.versions).items():
         print(version, python)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes and reads multiprocess directories with WHATEVER prometheus_client this python has.
 
-Run with a venv's python from scripts/clients/venvs.py (0.4.2 ... 0.26.0); it uses only what
+Run with a venv's python from scripts/clients/venvs.py (0.1.0 ... 0.26.0); it uses only what
 every one of those releases has. Subcommands:
 
     writer.py write DIR --seed N [--workers 4] [--dead 1]   forked workers write DIR; prints a JSON manifest
@@ -27,9 +27,12 @@ with this release's own `mark_process_dead`.
 `convert` builds the expectation for a directory mixing releases "as if every file had been
 written in today's layout": each file of SRC is rewritten into DST with 0.26's own MmapedDict
 (entries in their order, keys of 3 elements get HELP `Multiprocess metric`, 8-byte values get
-timestamp 0), LAYOUTS.json naming each file's layout as the writer knew it (never guessed).
-The converted files are merged by 0.26's `MultiProcessCollector.merge` in SRC's listing order
-(the order Python's glob, and our reader, see), and rendered with `generate_latest`.
+timestamp 0, label lists become a dict, a counter before 0.4 named `x_total` becomes family `x`
+as later releases store it), LAYOUTS.json naming each file's layout as the writer knew it (never
+guessed). The converted files are merged by 0.26's `MultiProcessCollector.merge` in SRC's listing
+order (the order Python's glob, and our reader, see), and rendered with `generate_latest`,
+except that a counter family all of whose samples come from before 0.4 unconverted (named as
+the family) is announced as those releases announced it (README "Client versions").
 """
 import json
 import math
@@ -74,9 +77,10 @@ def client():
 def gauge_modes(pc):
     gauge = pc.Gauge
     modes = getattr(gauge, '_MULTIPROC_MODES', None)
-    if modes is None:  # 0.4.x wraps the class in a factory function
+    if modes is None:  # before 0.5 the class is wrapped in a factory function
         cls = next(c.cell_contents for c in gauge.__closure__ if isinstance(c.cell_contents, type))
-        modes = cls._MULTIPROC_MODES
+        # 0.1.x spells its modes only inside Gauge.__init__.
+        modes = getattr(cls, '_MULTIPROC_MODES', ['min', 'max', 'livesum', 'liveall', 'all'])
     return sorted(modes)
 
 
@@ -263,14 +267,38 @@ def read_entries(path, value_bytes, elements):
 
 
 def convert_file(source, target, layout):
-    """Rewrites `source`, of `layout`, into today's layout at `target` with 0.26's MmapedDict."""
+    """Rewrites `source`, of `layout`, into today's layout at `target` with 0.26's MmapedDict.
+
+    A counter of a release before 0.4 stored the name given to `Counter()` as metric and sample
+    name; one named `x_total` is stored as 0.4 and later store `Counter('x_total')`:
+    metric `x`, sample `x_total` (README "Client versions"). One named without `_total` keeps
+    its names (see pre04_counter_headers)."""
     from prometheus_client.mmap_dict import MmapedDict
     value_bytes, elements = {'k4lv8': (8, 2), 'k3v8': (8, 3), 'k4v8': (8, 4), 'k4v16': (16, 4)}[layout]
+    is_counter = os.path.basename(source).startswith('counter_')
     writer = MmapedDict(target)
     for key, value, timestamp in read_entries(source, value_bytes, elements):
+        if is_counter and key[0] == key[1] and key[0].endswith('_total') and len(key[0]) > len('_total'):
+            key[0] = key[0][:-len('_total')]
         writer.write_value(json.dumps(key, sort_keys=True), value, timestamp)
     writer.close()
     return target
+
+
+def pre04_counter_headers(metrics, body):
+    """`body` (text 0.0.4) with each counter family whose samples are all named as the family
+    (only releases before 0.4 wrote such counters) announced under its own name, as those
+    releases did: `# TYPE x counter` instead of today's `# TYPE x_total counter`."""
+    pre04 = {m.name for m in metrics if m.type == 'counter' and m.samples and all(s.name == m.name for s in m.samples)}
+    lines = body.decode('utf-8').split('\n')
+    for i, line in enumerate(lines):
+        name = line[len('# TYPE '):-len('_total counter')]
+        if line.startswith('# TYPE ') and line.endswith('_total counter') and name in pre04:
+            # generate_latest writes `# HELP <name>_total ...` right before.
+            assert lines[i - 1].startswith(f'# HELP {name}_total '), lines[i - 1]
+            lines[i - 1] = f'# HELP {name} ' + lines[i - 1][len(f'# HELP {name}_total '):]
+            lines[i] = f'# TYPE {name} counter'
+    return '\n'.join(lines).encode('utf-8')
 
 
 def command_convert(src, dst, layouts_path, out):
@@ -284,14 +312,16 @@ def command_convert(src, dst, layouts_path, out):
         if name.endswith('.db'):
             files.append(convert_file(os.path.join(src, name), os.path.join(dst, name), layouts[name]))
 
+    merged = list(MultiProcessCollector.merge(files, accumulate=True))
+
     class Converted:
         def collect(self):
-            return MultiProcessCollector.merge(files, accumulate=True)
+            return merged
 
     registry = CollectorRegistry(support_collectors_without_names=True)
     registry.register(Converted())
     with open(out, 'wb') as f:
-        f.write(generate_latest(registry))
+        f.write(pre04_counter_headers(merged, generate_latest(registry)))
 
 
 def main(argv):

@@ -71,7 +71,7 @@ enum MonotonicGuard {
     /// Whether archive entry `key` is the series of `drop`.
     private static func matches(_ key: [UInt8], _ drop: Drop) -> Bool {
         guard let decoded = key.withUnsafeBytes({ try? SampleKey.decode($0) }) else { return false }
-        return decoded.metricName.exactlyEquals(drop.family) && decoded.sampleName.exactlyEquals(drop.sample.name)
+        return decoded.familyName(in: drop.type).exactlyEquals(drop.family) && decoded.sampleName.exactlyEquals(drop.sample.name)
             && decoded.labels == drop.sample.labels
     }
 

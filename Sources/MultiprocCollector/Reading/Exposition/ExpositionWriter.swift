@@ -7,6 +7,8 @@
 /// must already be unique and sorted by name (code point order); no timestamps, exemplars or
 /// units (the multiprocess files carry none). The OpenMetrics `# EOF` trailer is not written
 /// here (see ``ExpositionFormat/trailer``), so callers can append families of their own first.
+/// One deliberate difference: a counter of a release before 0.4 is announced in the text
+/// format as that release announced it (``isCounterBefore04(name:sampleNames:)``).
 public enum ExpositionWriter {
 
     /// Writes `families` followed by nothing else (no `# EOF`).
@@ -50,18 +52,34 @@ public enum ExpositionWriter {
 
     // MARK: Headers
 
-    /// `# HELP` and `# TYPE` lines of a family.
-    static func appendHeader(name: String, type: MetricType, help: String, format: ExpositionFormat, into out: inout [UInt8]) {
+    /// `# HELP` and `# TYPE` lines of a family whose samples are named `sampleNames`.
+    static func appendHeader<Names: Sequence<String>>(name: String, type: MetricType, help: String, sampleNames: Names,
+                                                      format: ExpositionFormat, into out: inout [UInt8]) {
         switch format.syntax {
         case .prometheusText:
-            // Counters are announced with their `_total` name in the text format, and the
-            // text format calls an unknown type `untyped`.
-            let announced = type == .counter ? name + "_total" : name
+            // Counters are announced with their `_total` name in the text format (those of
+            // releases before 0.4 with their own), and the text format calls an unknown type `untyped`.
+            let announced = type == .counter && !isCounterBefore04(name: name, sampleNames: sampleNames) ? name + "_total" : name
             let typeName = type == .unknown ? "untyped" : type.rawValue
             appendHelpType(name: announced, typeName: typeName, help: help, format: format, into: &out)
         case .openMetrics:
             appendHelpType(name: name, typeName: type.rawValue, help: help, format: format, into: &out)
         }
+    }
+
+    /// Whether a counter family's samples are all named as the family itself: only releases
+    /// before 0.4 stored counters so (``SampleKey/isCounterBefore04``), and, having no `_total`
+    /// convention, they announced the family under that name in the text format
+    /// (`# TYPE orders counter`, then `orders{...}` lines), where 0.4 and later announce
+    /// `orders_total` and write `orders_total{...}` lines. OpenMetrics, which they predate,
+    /// announces every counter under the family name anyway.
+    static func isCounterBefore04<Names: Sequence<String>>(name: String, sampleNames: Names) -> Bool {
+        var any = false
+        for sample in sampleNames {
+            guard sample.exactlyEquals(name) else { return false }
+            any = true
+        }
+        return any
     }
 
     /// Text format: the gauge family that `_created`/`_gsum`/`_gcount` samples move to.
@@ -155,7 +173,8 @@ private struct FamilySamples: FamilyLines {
     func isPresent(_ line: Int) -> Bool { true }
     func textSuffix(_ line: Int) -> String? { ExpositionWriter.textSuffix(of: family.samples[line].name, metric: family.name) }
     func appendHeader(into out: inout [UInt8]) {
-        ExpositionWriter.appendHeader(name: family.name, type: family.type, help: family.help, format: format, into: &out)
+        ExpositionWriter.appendHeader(name: family.name, type: family.type, help: family.help, sampleNames: family.samples.lazy.map(\.name),
+                                      format: format, into: &out)
     }
     func appendSuffixHeader(_ suffix: String, into out: inout [UInt8]) {
         ExpositionWriter.appendSuffixHeader(name: family.name + suffix, help: family.help, format: format, into: &out)

@@ -27,3 +27,31 @@ extension SampleKey {
     /// none (`MP_METRIC_HELP` in its `multiprocess.py`).
     static let multiprocessHelp = "Multiprocess metric"
 }
+
+// MARK: - Counters from before 0.4
+
+extension SampleKey {
+    /// Whether this key, in a counter file, is a counter of a release before 0.4: those stored
+    /// the name given to `Counter(...)` as both metric and sample name, where 0.4 and later
+    /// store the name without `_total` and the sample with it (`[orders, orders_total, ...]`).
+    /// Compaction's archives keep such keys in today's layout, so the test is on the names,
+    /// not the file's layout.
+    var isCounterBefore04: Bool { sampleName.exactlyEquals(metricName) }
+
+    /// The metric family this key's entries belong to in a file of `type`: its metric name,
+    /// read as 0.4 and later would have written it. A counter before 0.4 named `orders_total`
+    /// belongs to family `orders`, as `Counter('orders_total')` of any later release (which
+    /// drops the suffix from the family, never from the sample), so both releases' workers add
+    /// up to one series `orders_total`. A counter named without `_total` keeps its name (today's
+    /// release would serve another series, `orders_total`); ``ExpositionWriter`` then announces
+    /// it as its release did.
+    func familyName(in type: MetricType) -> String {
+        let name = metricName.utf8, suffix = "_total".utf8
+        // Byte comparison, as prometheus_client's `endswith` compares code points; an empty
+        // family name would be refused by Python, so `_total` alone stays as it is.
+        guard type == .counter, isCounterBefore04, name.count > suffix.count, name.suffix(suffix.count).elementsEqual(suffix) else {
+            return metricName
+        }
+        return String(decoding: name.dropLast(suffix.count), as: UTF8.self)
+    }
+}

@@ -65,7 +65,7 @@ final class FamilyPlan: @unchecked Sendable {
         let key = FormatKey(syntax: format.syntax, escaping: format.escaping)
         if let cached = renderCache.withLock({ $0[key] }) { return cached }
         var bytes: [UInt8] = []
-        ExpositionWriter.appendHeader(name: name, type: type, help: help, format: format, into: &bytes)
+        ExpositionWriter.appendHeader(name: name, type: type, help: help, sampleNames: lines.lazy.map(\.sampleName), format: format, into: &bytes)
         let header = 0..<bytes.count
         var suffixHeaders: [String: Range<Int>] = [:]
         var prefixes: [Range<Int>] = []

@@ -6,6 +6,9 @@
 /// The rules, from prometheus_client 0.26.0 `multiprocess.py`:
 /// - a metric's type and help come from the first entry seen for it; a gauge's mode from the
 ///   last gauge file holding one of its entries;
+/// - (ours: keys of releases before 0.4) a counter key stored as `[orders_total,
+///   orders_total, ...]` belongs to family `orders`, as later releases store it
+///   (``SampleKey/familyName(in:)``);
 /// - entries of gauge files carry an extra `pid` label (appended after the sorted labels);
 ///   gauges in min/max/sum/mostrecent modes (and their live variants) drop every `pid` label;
 /// - histogram entries with an `le` label feed bucket `(labels without le, float(le))`; the
@@ -174,7 +177,8 @@ struct PlanBuilder {
                 metricOfKey[Int(id)] = .undecodable
                 return .undecodable
             }
-            if let index = metricIndex[ExactString(key.metricName)] {
+            let family = key.familyName(in: file.type)
+            if let index = metricIndex[ExactString(family)] {
                 let info = metrics[Int(index)]
                 if info.type != file.type || !info.help.exactlyEquals(key.help) {
                     guard pass == .fullBuild else { return nil }
@@ -183,8 +187,8 @@ struct PlanBuilder {
                 known = .metric(index)
             } else {
                 let index = Int32(metrics.count)
-                metricIndex[ExactString(key.metricName)] = index
-                metrics.append(MetricInfo(name: key.metricName, type: file.type, help: key.help, mode: file.gaugeMode))
+                metricIndex[ExactString(family)] = index
+                metrics.append(MetricInfo(name: family, type: file.type, help: key.help, mode: file.gaugeMode))
                 known = .metric(index)
             }
             metricOfKey[Int(id)] = known
