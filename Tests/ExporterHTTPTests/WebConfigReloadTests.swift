@@ -11,8 +11,9 @@ struct WebConfigReloadTests {
         "basic_auth_users:\n  alice: \(try #require(try TLSFiles.htpasswdHash(password)))\n"
     }
 
-    static func reloads(_ server: TestServer, user: String) throws -> (success: Int, failure: Int, lastOK: Int) {
-        let body = try Curl.get(port: server.port, "/metrics", user: user).body
+    static func reloads(_ server: TestServer, user: String, tls: Bool = true) throws -> (success: Int, failure: Int, lastOK: Int) {
+        let body = try Curl.get(port: server.port, "/metrics", ca: tls ? TLSFiles.shared.path("ca.pem") : nil, user: user,
+                                scheme: tls ? "https" : "http").body
         func value(_ name: String) -> Int {
             body.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }.map(Int.init) ?? -1
         }
@@ -52,6 +53,56 @@ struct WebConfigReloadTests {
             try fixture.write(WebConfigFixture.tls + Self.users("third"))
             #expect(waitUntil { (try? Curl.get(port: server.port, "/metrics", user: "alice:third").status) == 200 })
             #expect(try Self.reloads(server, user: "alice:third") == (2, broken.count, 1))
+        }
+    }
+
+    /// exporter-toolkit reads the file for every request: a changed password, a removed user, a
+    /// new header are in force for the very next request, not at the next poll (which these
+    /// servers never reach: once an hour). Over plain HTTP and over TLS.
+    @Test(arguments: [false, true])
+    func editsApplyToTheVeryNextRequest(tls: Bool) throws {
+        let prefix = tls ? WebConfigFixture.tls : ""
+        func get(_ user: String) throws -> Int {
+            try Curl.get(port: server.port, "/metrics", ca: tls ? TLSFiles.shared.path("ca.pem") : nil, user: user,
+                         scheme: tls ? "https" : "http").status
+        }
+        var server: TestServer!
+        try WebConfigFixture.with(prefix + Self.users("old-password"), configure: { $0.webConfigReloadInterval = 3600 }) { started, fixture throws in
+            server = started
+            #expect(try get("alice:old-password") == 200)
+
+            // Replaced by rename (editors, Kubernetes): the next request already knows.
+            try fixture.write(prefix + Self.users("new-password"))
+            #expect(try get("alice:new-password") == 200)
+            #expect(try get("alice:old-password") == 401)
+
+            // Rewritten in place: same inode, same size (bcrypt hashes are all 60 bytes).
+            try fixture.overwrite(prefix + Self.users("3rd-password"))
+            #expect(try get("alice:3rd-password") == 200)
+            #expect(try get("alice:new-password") == 401)
+
+            // A user removed is refused at once; a broken edit keeps the last good config.
+            try fixture.write(prefix + "basic_auth_users:\n  bob: \(try #require(try TLSFiles.htpasswdHash("bob-password")))\n")
+            #expect(try get("alice:3rd-password") == 401)
+            #expect(try get("bob:bob-password") == 200)
+            try fixture.write("basic_auth_users: [")
+            for _ in 0..<3 { #expect(try get("bob:bob-password") == 200) }
+            #expect(server.log.all.filter { $0.contains("web config reload failed") }.count == 1, "once per edit: \(server.log.all.filter { $0.contains("web config") })")
+            let counts = try Self.reloads(server, user: "bob:bob-password", tls: tls)
+            #expect(counts == (3, 1, 0), "\(counts)")
+        }
+    }
+
+    /// The first handshake after a certificate renewal presents the new certificate: the edit
+    /// is seen (inotify) before the connection is accepted, and accepting waits for the reload.
+    @Test func renewedCertificateIsServedToTheVeryNextHandshake() throws {
+        try WebConfigFixture.with(WebConfigFixture.tls, configure: { $0.webConfigReloadInterval = 3600 }) { server, fixture throws in
+            let otherCA = TLSFiles.shared.path("other-ca.pem")
+            #expect(try Curl.get(port: server.port, "/healthz").status == 200)
+            try fixture.copy(TLSFiles.shared.path("server2.key"), as: "server.key")
+            try fixture.copy(TLSFiles.shared.path("server2.crt"), as: "server.crt")
+            #expect(try Curl.get(port: server.port, "/healthz", ca: otherCA).status == 200)
+            #expect(try Curl.get(port: server.port, "/healthz").status == 0)
         }
     }
 

@@ -72,7 +72,7 @@ public final class ExporterServer: Sendable {
             let web = LiveWebConfig(path: path, initial: loaded, pool: pool, metrics: metrics, logger: logger)
             handler = WebAccessGate(routes: routes, live: web, passwords: PasswordChecker(pool: pool),
                                     needsCredentials: Self.needsCredentials(configuration))
-            if loaded.tls != nil { tls = { @Sendable in web.tlsContext } }
+            if loaded.tls != nil { tls = { @Sendable in web.contextForNewConnection() } }
             live = web
         }
         do {
@@ -82,7 +82,12 @@ public final class ExporterServer: Sendable {
             throw error
         }
         if let live, let (path, loaded) = webConfig {
-            loop.schedule(every: configuration.webConfigReloadInterval) { live.poll() }
+            // Weak: the loop holds the config's watch, the config must not hold the loop.
+            live.attach(LiveWebConfig.Loop(perform: { [weak loop] task in loop?.mailbox.post(.perform(task)) },
+                                           setAccepting: { [weak loop] accepting in loop?.setAccepting(accepting) }),
+                        watchWith: loop)
+            // Also without requests: a broken edit is logged, and a good one counted, soon after it.
+            loop.schedule(every: configuration.webConfigReloadInterval) { live.filesMayHaveChanged() }
             logger.info("web config loaded", metadata: [
                 "file": "\(path)", "tls": "\(loaded.tls != nil)", "basic_auth_users": "\(loaded.config.users.count)",
                 "headers": "\(loaded.config.headers.count)", "rate_limit": "\(loaded.config.rateLimit != nil)",

@@ -33,6 +33,7 @@ final class EventLoopServer: @unchecked Sendable {
     /// When set, every connection is TLS, with the context this returns at accept time.
     private let tlsContext: (@Sendable () -> TLSContext?)?
     private var periodicTask: (() -> Void)?
+    private var fileWatchTask: (() -> Void)?
 
     /// - Parameter tls: makes the listener TLS-only; called for each new connection.
     init(handler: HTTPHandler, limits: ServerLimits, logger: Logger,
@@ -43,6 +44,11 @@ final class EventLoopServer: @unchecked Sendable {
             mailbox.close()
             throw ConfigurationError("event_base_new failed")
         }
+        // Two priorities: ``watch(readable:_:)`` (the web config's files) runs before anything
+        // else that is ready at the same time, so that an edit made before a connection arrived
+        // is seen before that connection is accepted. Everything else gets libevent's default,
+        // the lower one. Must precede every event.
+        event_base_priority_init(base, 2)
         guard let http = evhttp_new(base) else {
             event_base_free(base)
             mailbox.close()
@@ -115,6 +121,27 @@ final class EventLoopServer: @unchecked Sendable {
         var tv = Self.timeval(seconds: seconds)
         event_add(timer, &tv)
         events.append(timer)
+    }
+
+    /// Runs `task` on the loop thread whenever `fd` is readable (one watch per server), before
+    /// any other event that is ready at the same time: the task may stop new connections with
+    /// ``setAccepting(_:)`` before one is accepted.
+    func watch(readable fd: Int32, _ task: @escaping () -> Void) {
+        precondition(fileWatchTask == nil, "one file watch per server")
+        fileWatchTask = task
+        let event = event_new(base, fd, Int16(EV_READ | EV_PERSIST), LibeventBridge.fileWatch, LibeventBridge.context(self))!
+        event_priority_set(event, 0)
+        event_add(event, nil)
+        events.append(event)
+    }
+
+    /// Loop thread: stops (false) or resumes (true) accepting connections; those that arrive
+    /// meanwhile wait in the kernel's listen backlog. Nothing to do once shutting down.
+    func setAccepting(_ accepting: Bool) {
+        for bound in listeners {
+            guard let listener = evhttp_bound_socket_get_listener(bound) else { continue }
+            _ = accepting ? evconnlistener_enable(listener) : evconnlistener_disable(listener)
+        }
     }
 
     /// Runs the loop until a shutdown has finished, then frees everything libevent owns.
@@ -192,6 +219,10 @@ final class EventLoopServer: @unchecked Sendable {
 
     func runPeriodicTask() {
         if !draining { periodicTask?() }
+    }
+
+    func runFileWatchTask() {
+        fileWatchTask?()
     }
 
     /// A new connection's OpenSSL bufferevent (only called when TLS is on). The handshake runs

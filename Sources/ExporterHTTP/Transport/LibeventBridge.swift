@@ -61,6 +61,11 @@ enum LibeventBridge {
         server(arg).runPeriodicTask()
     }
 
+    /// Read event of ``EventLoopServer/watch(readable:_:)`` (the web config files' inotify).
+    static let fileWatch: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
+        server(arg).runFileWatchTask()
+    }
+
     /// `evbuffer_add_reference` cleanup: libevent no longer needs a body's bytes.
     static let releaseBody: @convention(c) (UnsafeRawPointer?, Int, UnsafeMutableRawPointer?) -> Void = { _, _, box in
         guard let box else { return }

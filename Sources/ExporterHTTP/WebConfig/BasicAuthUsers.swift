@@ -17,16 +17,22 @@ struct BasicAuthUsers: Sendable {
     /// Whether requests must carry credentials.
     var isEnabled: Bool { !hashes.isEmpty }
 
-    /// Builds the table. Computes one bcrypt hash (the decoy): call it off the event loop.
-    init(_ users: [String: BcryptHash]) {
+    /// Builds the table. Computes one bcrypt hash (the decoy), unless `previous` has one of the
+    /// cost needed (a reload that changes users but not their usual cost): call it off the event
+    /// loop.
+    init(_ users: [String: BcryptHash], reusingDecoyOf previous: BasicAuthUsers? = nil) {
         var costs: [Int: Int] = [:]
         for hash in users.values { costs[hash.cost, default: 0] += 1 }
         let cost = costs.max { ($0.value, $0.key) < ($1.value, $1.key) }?.key
+        let hashes = Dictionary(uniqueKeysWithValues: users.map { (Array($0.key.utf8), $0.value) })
+        if let cost, let decoy = previous?.decoy, decoy.cost == cost {
+            self.init(hashes: hashes, decoy: decoy)
+            return
+        }
         var random = [UInt8](repeating: 0, count: 32)
         _ = getentropy(&random, random.count)
         let decoyPassword = random.map { UInt8(ascii: "a") + $0 % 26 }
-        self.init(hashes: Dictionary(uniqueKeysWithValues: users.map { (Array($0.key.utf8), $0.value) }),
-                  decoy: cost.flatMap { BcryptHash.make(password: decoyPassword, cost: $0) })
+        self.init(hashes: hashes, decoy: cost.flatMap { BcryptHash.make(password: decoyPassword, cost: $0) })
     }
 
     private init(hashes: [[UInt8]: BcryptHash], decoy: BcryptHash?) {

@@ -76,8 +76,7 @@ final class PasswordChecker: Sendable {
         }
     }
 
-    /// SHA-256 over the length-prefixed user, hash and password. Runs for every request with
-    /// credentials, so the digest is fetched from OpenSSL's provider once, not per call.
+    /// SHA-256 over the length-prefixed user, hash and password.
     static func cacheKey(_ credentials: BasicAuthCredentials, hash: BcryptHash) -> [UInt8] {
         var message: [UInt8] = []
         message.reserveCapacity(12 + credentials.user.count + hash.bytes.count + credentials.password.count)
@@ -85,25 +84,30 @@ final class PasswordChecker: Sendable {
             withUnsafeBytes(of: UInt32(part.count).bigEndian) { message.append(contentsOf: $0) }
             message.append(contentsOf: part)
         }
-        var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        let ok = EVP_Digest(message, message.count, &digest, &length, sha256.digest, nil)
-        for i in message.indices { message[i] = 0 }
-        precondition(ok == 1 && length == 32, "SHA-256 failed")
-        return digest
+        defer { for i in message.indices { message[i] = 0 } }
+        return FetchedDigest.sha256.digest(message)
     }
-
-    /// OpenSSL's SHA-256, fetched once and kept for the life of the process.
-    private static let sha256 = FetchedDigest(name: "SHA256")
 }
 
 /// An `EVP_MD` fetched from OpenSSL's default provider (never freed: one per process).
-private final class FetchedDigest: @unchecked Sendable {
+final class FetchedDigest: @unchecked Sendable {
     // Invariant: set once in init; OpenSSL allows a fetched EVP_MD to be used from any thread.
     let digest: OpaquePointer
+
+    /// OpenSSL's SHA-256, fetched once and kept for the life of the process: it runs for every
+    /// request with credentials, so it is not fetched per call.
+    static let sha256 = FetchedDigest(name: "SHA256")
 
     init(name: String) {
         guard let digest = EVP_MD_fetch(nil, name, nil) else { fatalError("OpenSSL has no \(name)") }
         self.digest = digest
+    }
+
+    /// The digest of `message` (32 bytes for SHA-256).
+    func digest(_ message: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        precondition(EVP_Digest(message, message.count, &digest, &length, self.digest, nil) == 1, "digest failed")
+        return Array(digest.prefix(Int(length)))
     }
 }

@@ -1,6 +1,7 @@
 /// The web config's rules in front of the routes, as exporter-toolkit's `webHandler` puts them
 /// in front of an exporter's handler: rate limit (429), response headers, then basic auth (401
-/// with `WWW-Authenticate: Basic`) on every request that ``needsCredentials`` says needs it.
+/// with `WWW-Authenticate: Basic`) on every request that ``needsCredentials`` says needs it,
+/// each by the config as its files are when the request arrives (``LiveWebConfig``).
 ///
 /// bcrypt never runs here (this runs on the loop): a check that is not cached goes to the
 /// ``PasswordChecker``'s worker, and the routes are called back on the loop when it passed.
@@ -12,6 +13,10 @@ struct WebAccessGate: HTTPHandler {
     let needsCredentials: @Sendable (HTTPRequest) -> Bool
 
     func handle(_ request: HTTPRequest, reply: ReplyHandle) -> HTTPResponse? {
+        // The config as its files are now: after an edit, the request waits for the reload.
+        guard live.proceedsNow(orAfterReload: { [self] in
+            if let response = handle(request, reply: reply) { reply.send(response) }
+        }) else { return nil }
         let access = live.admit()
         let headers = access.headers
         guard access.admitted else { return Self.with(headers, .text(429, "Too Many Requests\n")) }

@@ -12,13 +12,21 @@ struct LoadedWebConfig: Sendable {
     let headers: [(String, String)]
     /// The config file and the certificate, key and CA files, as they were when read.
     let files: [FileFingerprint]
+    /// SHA-256 of every byte read (the config file, then each file it names): a reload that
+    /// reads the same bytes as the running config changes nothing.
+    let digest: [UInt8]
+    /// The coarse clock (``FileFingerprint/coarseNow()``) when reading began and ended.
+    let readDuring: ClosedRange<Int>
 
-    init(config: WebConfig, tls: TLSContext?, users: BasicAuthUsers, files: [FileFingerprint]) {
+    init(config: WebConfig, tls: TLSContext?, users: BasicAuthUsers, files: [FileFingerprint], digest: [UInt8],
+         readDuring: ClosedRange<Int>) {
         self.config = config
         self.tls = tls
         self.users = users
         headers = config.headers.map { ($0.name, $0.value) }
         self.files = files
+        self.digest = digest
+        self.readDuring = readDuring
     }
 }
 
@@ -39,6 +47,26 @@ struct FileFingerprint: Sendable, Equatable {
             identity = nil
         }
     }
+
+    /// Whether `fingerprints`, taken while reading during `reading` (``coarseNow()`` before and
+    /// after), may miss an edit that followed the read. A file's times come from the kernel's
+    /// coarse clock, so a second edit in the same clock tick as the first, of the same size,
+    /// leaves an equal fingerprint ("racy git"): only a file last changed before the read began
+    /// is certainly as read. (A time beyond the read, set by hand, is not that case: any real
+    /// edit then gets another time.)
+    static func mayMissEdit(_ fingerprints: [FileFingerprint], readDuring reading: ClosedRange<Int>) -> Bool {
+        fingerprints.contains { print in
+            guard let identity = print.identity else { return false }
+            return reading.contains(max(identity[3] * 1_000_000_000 + identity[4], identity[5] * 1_000_000_000 + identity[6]))
+        }
+    }
+
+    /// The coarse wall clock file times are taken from, in nanoseconds.
+    static func coarseNow() -> Int {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME_COARSE, &now)
+        return now.tv_sec * 1_000_000_000 + now.tv_nsec
+    }
 }
 
 /// Reads `--web.config.file` and builds a ``LoadedWebConfig``; every problem is one line naming
@@ -49,8 +77,12 @@ public enum WebConfigLoader {
         _ = try load(path: path)
     }
 
-    static func load(path: String) throws(ConfigurationError) -> LoadedWebConfig {
-        // Fingerprints first: a change between them and the reads below shows at the next poll.
+
+    /// Reads and builds the config at `path`; the bcrypt decoy of `previous` (a reload) is
+    /// reused when its cost still fits. Equal ``LoadedWebConfig/digest``s mean nothing changed.
+    static func load(path: String, previous: LoadedWebConfig? = nil) throws(ConfigurationError) -> LoadedWebConfig {
+        let started = FileFingerprint.coarseNow()
+        // Fingerprints first: a change between them and the reads below shows at the next check.
         let configPrint = FileFingerprint(path: path)
         let text = try read(path, what: "web config file")
         guard let string = String(validating: text, as: UTF8.self) else {
@@ -58,17 +90,28 @@ public enum WebConfigLoader {
         }
         let config = try WebConfigParser.parse(string, directory: directory(of: path))
         var files = [configPrint]
+        var everything = framed(text)
         var tls: TLSContext?
         if let settings = config.tls {
             files += settings.watchedPaths.map(FileFingerprint.init)
             tls = try TLSContext(settings) { source, key throws(ConfigurationError) in
-                switch source {
+                let bytes = switch source {
                 case .inline(let text): Array(text.utf8)
                 case .file(let file): try read(file, what: "tls_server_config.\(key)")
                 }
+                everything += framed(bytes)
+                return bytes
             }
         }
-        return LoadedWebConfig(config: config, tls: tls, users: BasicAuthUsers(config.users), files: files)
+        let digest = FetchedDigest.sha256.digest(everything)
+        for i in everything.indices { everything[i] = 0 }  // it held the private key
+        return LoadedWebConfig(config: config, tls: tls, users: BasicAuthUsers(config.users, reusingDecoyOf: previous?.users),
+                               files: files, digest: digest, readDuring: started...FileFingerprint.coarseNow())
+    }
+
+    /// `bytes` preceded by their length, so that the digest of several files tells their borders.
+    private static func framed(_ bytes: [UInt8]) -> [UInt8] {
+        withUnsafeBytes(of: UInt64(bytes.count).bigEndian, Array.init) + bytes
     }
 
     /// The certificate, key and CA files the config at `path` names, if it parses; else none.

@@ -21,6 +21,19 @@ final class WebConfigFixture: @unchecked Sendable {
         try replace("web.yml", with: Data(yaml.utf8))
     }
 
+    /// Rewrites `web.yml` in place (same inode) with `yaml` of the same size, in one `pwrite`
+    /// (`truncate` first would let a reader see an empty file in between).
+    func overwrite(_ yaml: String) throws {
+        let fd = open(path, O_WRONLY)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+        defer { close(fd) }
+        let bytes = Array(yaml.utf8)
+        var info = stat()
+        guard fstat(fd, &info) == 0, Int(info.st_size) == bytes.count, pwrite(fd, bytes, bytes.count, 0) == bytes.count else {
+            throw CocoaError(.fileWriteUnknown)
+        }
+    }
+
     /// Replaces `name` in the folder with the contents of `source`.
     func copy(_ source: String, as name: String) throws {
         try replace(name, with: Data(contentsOf: URL(fileURLWithPath: source)))
