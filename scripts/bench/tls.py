@@ -4,6 +4,11 @@ keep-alive connections, plain HTTP against TLS, each with and without basic auth
 then new TLS handshakes per second.
 
 usage: scripts/bench/tls.py --binary .build/release/multiproc-exporter [--seconds 5] [--rounds 3] [--work .bench]
+       scripts/bench/tls.py --binary NEW --baseline OLD [--seconds 5] [--rounds 5]
+
+With --baseline: only the warm "cached" scrapes with a web config (basic auth; TLS + basic
+auth), 1 connection, each binary in turn, interleaved: what a change to the per-request work
+of the web config costs (the `stat`s of its files per request, for one).
 
 - Latency: wrk, 1 thread, 1 connection (one Prometheus), Prometheus' Accept header and gzip,
   as Prometheus scrapes. Throughput: the same with 8 connections. Each mode runs `--rounds`
@@ -85,9 +90,36 @@ def s_time(port, duration):
         int(re.search(r"(\d+) connections in [0-9.]+s", out).group(1)) / duration
 
 
+def compare(a, copy, tls_dir, authorization):
+    """--baseline: cached auth and tls+auth scrapes, both binaries, interleaved, median of rounds."""
+    headers = [f"Accept: {PROMETHEUS_ACCEPT}", "Accept-Encoding: gzip", authorization]
+    binaries = {"baseline": a.baseline, "this": a.binary}
+    runs = {(who, mode): [] for who in binaries for mode in ("auth", "tls+auth")}
+    for round_number in range(a.rounds):
+        order = list(runs) if round_number % 2 == 0 else list(reversed(runs))
+        for who, mode in order:
+            exporter = Exporter(binaries[who], copy, "--web.config.file", f"{tls_dir}/{mode}.yml", "--scrape.min-interval", "1h")
+            try:
+                url = f"{'https' if 'tls' in mode else 'http'}://127.0.0.1:{exporter.port}/metrics"
+                wrk(url, 1, 1, headers)
+                log(f"[round {round_number + 1}: {who} {mode}]")
+                runs[(who, mode)].append(wrk(url, a.seconds, 1, headers))
+            finally:
+                exporter.stop()
+    lines = ["| warm cached scrape, 1 connection | binary | mean latency | p50 | p99 | req/s |", "|---|---|---|---|---|---|"]
+    for mode in ("auth", "tls+auth"):
+        for who in binaries:
+            r = sorted(runs[(who, mode)], key=lambda x: x["avg_s"])[len(runs[(who, mode)]) // 2]
+            lines.append(f"| {mode} | {who} | {r['avg_s'] * 1e6:.1f} µs | {r['p50_s'] * 1e6:.1f} µs | {r['p99_s'] * 1e6:.1f} µs "
+                         f"| {r['rps']:.0f} |")
+    json.dump({f"{who} {mode}": v for (who, mode), v in runs.items()}, open(os.path.join(a.work, "tls-compare.json"), "w"), indent=1)
+    print("\n".join(lines))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=os.path.join(ROOT, ".build/release/multiproc-exporter"))
+    ap.add_argument("--baseline", help="another binary: compare the web config's per-request cost only")
     ap.add_argument("--work", default=os.path.join(ROOT, ".bench"))
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
@@ -97,6 +129,10 @@ def main():
     copy = fresh_copy(directory, a.work, "serve_tls")
     tls_dir = tempfile.mkdtemp(dir=a.work)
     authorization = make_tls(tls_dir)
+    if a.baseline:
+        compare(a, copy, tls_dir, authorization)
+        shutil.rmtree(tls_dir, ignore_errors=True)
+        return
     scrape_headers = [f"Accept: {PROMETHEUS_ACCEPT}", "Accept-Encoding: gzip"]
     results = {"directory": info, "seconds": a.seconds, "rounds": a.rounds, "modes": {}}
     modes = [(kind, mode) for kind in ("fresh", "cached") for mode in ("plain", "auth", "tls", "tls+auth")]

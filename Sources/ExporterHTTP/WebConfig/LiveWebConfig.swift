@@ -126,7 +126,7 @@ final class LiveWebConfig: Sendable {
         let watched = state.withLock { $0.reloading ? nil : ($0.attempted, $0.mayMissEdit) }
         var current = true
         if let (attempted, mayMissEdit) = watched {
-            current = !mayMissEdit && attempted.map { FileFingerprint(path: $0.path) } == attempted
+            current = !mayMissEdit && attempted.allSatisfy(\.isCurrent)
         }
         enum Next { case proceed, wait, start(Loop?) }
         let next: Next = state.withLock { state in

@@ -34,19 +34,33 @@ struct LoadedWebConfig: Sendable {
 /// `stat(2)` (following symbolic links, so that Kubernetes' atomic Secret updates are seen) gives
 /// them. A missing file is a fingerprint of its own.
 struct FileFingerprint: Sendable, Equatable {
+    /// What `stat` says; a plain value: the fingerprints are taken for every request.
+    struct Identity: Equatable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int
+        /// Modification and status change times, nanoseconds since the epoch.
+        var modified: Int
+        var changed: Int
+    }
+
     let path: String
-    let identity: [Int]?
+    let identity: Identity?
 
     init(path: String) {
         self.path = path
         var info = stat()
         if stat(path, &info) == 0 {
-            identity = [Int(info.st_dev), Int(info.st_ino), Int(info.st_size),
-                        Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec), Int(info.st_ctim.tv_sec), Int(info.st_ctim.tv_nsec)]
+            identity = Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int(info.st_size),
+                                modified: info.st_mtim.tv_sec * 1_000_000_000 + info.st_mtim.tv_nsec,
+                                changed: info.st_ctim.tv_sec * 1_000_000_000 + info.st_ctim.tv_nsec)
         } else {
             identity = nil
         }
     }
+
+    /// Whether the file is still as this fingerprint says (one `stat`).
+    var isCurrent: Bool { FileFingerprint(path: path).identity == identity }
 
     /// Whether `fingerprints`, taken while reading during `reading` (``coarseNow()`` before and
     /// after), may miss an edit that followed the read. A file's times come from the kernel's
@@ -57,7 +71,7 @@ struct FileFingerprint: Sendable, Equatable {
     static func mayMissEdit(_ fingerprints: [FileFingerprint], readDuring reading: ClosedRange<Int>) -> Bool {
         fingerprints.contains { print in
             guard let identity = print.identity else { return false }
-            return reading.contains(max(identity[3] * 1_000_000_000 + identity[4], identity[5] * 1_000_000_000 + identity[6]))
+            return reading.contains(max(identity.modified, identity.changed))
         }
     }
 
