@@ -20,9 +20,11 @@ struct MarkDead: ParsableCommand {
             With --auto (for cron, where no hook reports dead workers): checks every pid that \
             has files in /proc, checks again --auto.confirm-after later, and marks dead the \
             pids both checks found dead, by the rule of README's "Auto mark-dead" (never a pid \
-            a process still uses). Prints one line per pid marked. Exit status 1 when the \
-            app's processes are not visible from here (another pid namespace): nothing is \
-            marked then.
+            a process still uses). Prints one line per pid marked. The writers seen are kept \
+            in multiproc-exporter.writers in the directory, so that a later run marks the \
+            pids of an app that stopped meanwhile. Exit status 1 when the app's processes \
+            are not visible from here (another pid namespace) and live gauges are left for \
+            it (pids never seen written from here).
             """)
 
     @Argument(help: "Process id of the dead worker (1 or more). Not with --auto.")
@@ -79,14 +81,6 @@ struct MarkDead: ParsableCommand {
             usleep(useconds_t(min(pause, 3600) * 1_000_000))
             check = try auto(finder.check(markedDead: []))
         }
-        if check.pidsVisible == false {
-            Output.stderr("""
-                multiproc-exporter: none of the \(check.decisions.count) pids with metric files is seen running as their \
-                writer from here: nothing marked dead. Run this where the app's processes are visible (same host and pid \
-                namespace; Kubernetes: shareProcessNamespace: true).\n
-                """)
-            throw ExitCode(1)
-        }
         for (pid, reason) in check.dead {
             let removed = try markDead(pid, in: collector)
             print("marked pid \(pid) dead (\(reason.rawValue)): removed \(removed.isEmpty ? "nothing" : removed.joined(separator: " "))")
@@ -95,6 +89,18 @@ struct MarkDead: ParsableCommand {
             if case .skipped(let reason) = decision.verdict {
                 Output.stderr("multiproc-exporter: pid \(decision.pid) not marked dead: \(reason.rawValue)\n")
             }
+        }
+        if let problem = check.sightingsProblem {
+            Output.stderr("multiproc-exporter: cannot keep the writers seen for the next run: \(problem)\n")
+        }
+        let unseen = check.unseenWithLiveGauges
+        if check.pidsVisible == false && unseen > 0 {
+            Output.stderr("""
+                multiproc-exporter: none of the \(check.decisions.count) pids with metric files is seen running as their \
+                writer from here: \(unseen) with live gauges, never seen written from here, not marked dead. Run this \
+                where the app's processes are visible (same host and pid namespace; Kubernetes: shareProcessNamespace: true).\n
+                """)
+            throw ExitCode(1)
         }
     }
 

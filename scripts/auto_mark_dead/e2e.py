@@ -9,9 +9,16 @@ real Python client.
              directory (and 360 requests are counted), promtool check metrics passes
   sigkill    a pre-fork master SIGKILLs and replaces a worker every 0.4 s (15 forks): livesum
              settles at 3 and liveall at the 3 workers + master, counters equal Python's
-  reuse      (root) pid reuse made real in a pid namespace: see reuse_in_namespace.py
+  stopped    the same app, then its master SIGKILLs the last workers and exits: nothing of it
+             is visible any more, yet within three intervals livesum is 0 and no liveall series
+             is left (the exporter saw those writers alive); counters stay
+  reuse      (root) pid reuse made real in a pid namespace, also of pids remembered across
+             `mark-dead --auto` runs: see reuse_in_namespace.py
   namespace  (root) the exporter in its own pid namespace (unshare --pid --fork --mount-proc)
-             next to live and dead writers: reports pids_visible 0, logs one warning, marks nothing
+             next to live and dead writers: reports pids_visible 0, logs one warning, marks nothing,
+             also a writer that `mark-dead --auto` saw alive from the host before it died (the
+             sightings in multiproc-exporter.writers are the host's namespace's); the host's next
+             `mark-dead --auto` does mark that one
 
 Throughout uwsgi and sigkill a watcher lists the directory every 20 ms and fails the test if a
 file that a live process maps disappears: not one live worker's file may ever be removed.
@@ -59,11 +66,11 @@ python_view = testkit.python_samples
 
 
 class Exporter:
-    def __init__(self, binary, directory, work, wrap=()):
+    def __init__(self, binary, directory, work, wrap=(), interval=INTERVAL):
         self.log_path = os.path.join(work, 'exporter.log')
         self.proc = subprocess.Popen(
             [*wrap, binary, 'serve', '--multiproc-dir', directory, '--web.listen-address', '127.0.0.1:0',
-             '--auto-mark-dead', '--auto-mark-dead.interval', f'{int(INTERVAL * 1000)}ms', '--log.level', 'debug'],
+             '--auto-mark-dead', '--auto-mark-dead.interval', f'{int(interval * 1000)}ms', '--log.level', 'debug'],
             stderr=open(self.log_path, 'w'), start_new_session=True)
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -157,7 +164,7 @@ def wait_until(what, predicate, deadline):
         time.sleep(0.02)
 
 
-def live_gauges_settle(exporter, directory, live_pids, livesum_name, liveall_name):
+def live_gauges_settle(exporter, directory, live_pids, livesum_name, liveall_name, deadline=SETTLE_DEADLINE):
     """Waits until the exporter's livesum and liveall gauges are those of `live_pids()` only."""
     def settled():
         live = live_pids()
@@ -173,7 +180,7 @@ def live_gauges_settle(exporter, directory, live_pids, livesum_name, liveall_nam
         writers = sum(1 for p in live[1:] if f'gauge_livesum_{p}.db' in names)
         ok = liveall_pids == want_pids and got.get((livesum_name, ())) == expected_sum == float(writers)
         return ok, f'liveall pids {sorted(liveall_pids)} vs live {sorted(want_pids)}, livesum {got.get((livesum_name, ()))} (python {expected_sum})'
-    return wait_until('live gauges settle', settled, SETTLE_DEADLINE)
+    return wait_until('live gauges settle', settled, deadline)
 
 
 def children(pid):
@@ -302,21 +309,40 @@ def _stop_group(proc):
             proc.wait()
 
 
-def scenario_sigkill(binary, work):
-    directory = tempfile.mkdtemp(prefix='sigkill-', dir='/dev/shm')
-    exporter = Exporter(binary, directory, work)
-    watcher = LiveFileWatcher(directory)
-    watcher.start()
-    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=directory)
-    master = subprocess.Popen([sys.executable, os.path.join(HERE, 'prefork_kill.py'), '15'], env=env,
-                              stdout=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        line = master.stdout.readline().split()
+class PreforkApp:
+    """prefork_kill.py with FORKS forks in a fresh directory, the exporter (checking every
+    `interval`) and a LiveFileWatcher beside it; ready once the master printed `done` (`workers`
+    are its last ones). `close()` stops and removes everything."""
+
+    def __init__(self, binary, work, prefix, forks, interval=INTERVAL):
+        self.directory = tempfile.mkdtemp(prefix=prefix, dir='/dev/shm')
+        self.exporter = Exporter(binary, self.directory, work, interval=interval)
+        self.watcher = LiveFileWatcher(self.directory)
+        self.watcher.start()
+        env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=self.directory)
+        self.master = subprocess.Popen([sys.executable, os.path.join(HERE, 'prefork_kill.py'), str(forks)], env=env,
+                                       stdout=subprocess.PIPE, text=True, start_new_session=True)
+        line = self.master.stdout.readline().split()
         if not line or line[0] != 'done':
+            self.close()
             raise Failure(f'prefork_kill.py said {line}')
-        workers = [int(p) for p in line[1:]]
-        live_pids = lambda: [master.pid] + workers
-        latency = live_gauges_settle(exporter, directory, live_pids, 'workers_busy', 'worker_jobs')
+        self.workers = [int(p) for p in line[1:]]
+
+    def live_pids(self):
+        return [self.master.pid] + self.workers
+
+    def close(self):
+        self.watcher.running = False
+        _stop_group(self.master)
+        self.exporter.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def scenario_sigkill(binary, work):
+    app = PreforkApp(binary, work, 'sigkill-', 15)
+    exporter, directory, master, watcher = app.exporter, app.directory, app.master, app.watcher
+    try:
+        latency = live_gauges_settle(exporter, directory, app.live_pids, 'workers_busy', 'worker_jobs')
         os.kill(master.pid, signal.SIGUSR1)  # workers stop writing: counters can be compared
         if master.stdout.readline().strip() != 'quiet':
             raise Failure('prefork_kill.py did not go quiet')
@@ -329,10 +355,43 @@ def scenario_sigkill(binary, work):
         rounds = watcher.finish()
         return f'15 forks, 12 SIGKILLed workers marked dead, live gauges settled {latency:.2f}s after the last kill, watcher {rounds} rounds'
     finally:
-        watcher.running = False
-        _stop_group(master)
-        exporter.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+        app.close()
+
+
+def scenario_stopped(binary, work, interval=2.0):
+    # A longer interval than the other scenarios: "within three intervals" is two checks after
+    # the exit plus the check times, which a debug build on two busy cores stretches.
+    app = PreforkApp(binary, work, 'stopped-', 6, interval=interval)
+    exporter, directory, master, watcher = app.exporter, app.directory, app.master, app.watcher
+    try:
+        live_gauges_settle(exporter, directory, app.live_pids, 'workers_busy', 'worker_jobs', deadline=2 * interval + 2.0)
+        jobs_before = samples(exporter.scrape()).get(('jobs_total', ()))
+        # The app stops: the master SIGKILLs its workers and exits. No process of it is left
+        # to see, so only what the exporter saw of them can tell they are dead.
+        master.terminate()
+        master.wait(10)
+        stopped = time.time()
+
+        def gone():
+            # Every live gauge file removed: the livesum family has no file left, so it has no
+            # series (as Python serves the same directory), which sums to 0.
+            got = samples(exporter.scrape())
+            liveall = sorted(dict(l)['pid'] for (n, l) in got if n == 'worker_jobs')
+            busy = got.get(('workers_busy', ()), 0.0)
+            return busy == 0 and not liveall, f'workers_busy {busy}, liveall pids {liveall}'
+        wait_until('live gauges of the stopped app gone', gone, 3 * interval)
+        took = time.time() - stopped
+        got, mine = samples(exporter.scrape()), own(exporter)
+        if got.get(('jobs_total', ())) is None or got[('jobs_total', ())] < jobs_before:
+            raise Failure(f'jobs_total went from {jobs_before} to {got.get(("jobs_total", ()))}')
+        counters_match(exporter, directory, {'jobs_total', 'workers_busy', 'worker_jobs'})
+        if mine[('multiproc_exporter_auto_mark_dead_pids_visible', ())] != 0:
+            raise Failure('pids_visible is not 0 with no process of the app left')
+        rounds = watcher.finish()
+        return (f'3 workers and the master seen, then stopped: live gauges gone {took:.2f}s after the master exited '
+                f'(interval {interval}s), jobs_total kept at {got[("jobs_total", ())]:.0f}, watcher {rounds} rounds')
+    finally:
+        app.close()
 
 
 def scenario_reuse(binary, work):
@@ -343,7 +402,9 @@ def scenario_reuse(binary, work):
                              capture_output=True, text=True, timeout=120)
         if run.returncode != 0:
             raise Failure(f'reuse_in_namespace.py: {run.stdout}{run.stderr}')
-        return 'exited, zombie and reused (a sleep took the pid) marked dead; taken over (a new worker maps the files) and live untouched'
+        return ('exited, zombie and reused (a sleep took the pid) marked dead; taken over (a new worker maps the files) and live '
+                'untouched; then, remembered across runs: a pid seen written and reused by a new worker untouched, the app '
+                'stopped: its last writer marked')
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -355,8 +416,17 @@ def scenario_namespace(binary, work):
              'Gauge("busy", "b", multiprocess_mode="livesum").set(1); time.sleep(float(sys.argv[1]))'
     subprocess.run([sys.executable, '-c', writer, '0'], env=env, check=True)  # a dead writer
     live = subprocess.Popen([sys.executable, '-c', writer, '120'], env=env)
+    def host_mark_dead():
+        return subprocess.run([binary, 'mark-dead', '--auto', '--auto.confirm-after', '300ms', '--multiproc-dir', directory],
+                              capture_output=True, text=True, timeout=60)
     try:
         wait_until('the live writer wrote', lambda: (f'gauge_livesum_{live.pid}.db' in os.listdir(directory), ''), 10)
+        # Seen from the host (where it runs): recorded in multiproc-exporter.writers. Then it dies.
+        seen = host_mark_dead()
+        if seen.returncode != 0 or 'multiproc-exporter.writers' not in os.listdir(directory):
+            raise Failure(f'mark-dead --auto on the host: {seen.returncode} {seen.stdout}{seen.stderr}')
+        live.kill()
+        live.wait()
         before = sorted(os.listdir(directory))
         exporter = Exporter(binary, directory, work, wrap=('unshare', '--pid', '--fork', '--mount-proc'))
         try:
@@ -377,16 +447,22 @@ def scenario_namespace(binary, work):
                 problems.append(f'{warnings} visibility warnings logged, expected exactly 1')
             if problems:
                 raise Failure('; '.join(problems))
-            return f'in its own pid namespace: pids_visible 0, {not_visible:.0f} not_visible skips, nothing marked, one warning'
         finally:
             exporter.stop()
+        marked = host_mark_dead()
+        if marked.returncode != 0 or f'marked pid {live.pid} dead (exited)' not in marked.stdout \
+                or f'gauge_livesum_{live.pid}.db' in os.listdir(directory):
+            raise Failure(f'the host did not mark the writer it saw: {marked.returncode} {marked.stdout}{marked.stderr}')
+        return (f'in its own pid namespace: pids_visible 0, {not_visible:.0f} not_visible skips, nothing marked (not even the '
+                f'writer the host saw), one warning; the host marks it')
     finally:
         live.kill()
         live.wait()
         shutil.rmtree(directory, ignore_errors=True)
 
 
-SCENARIOS = {'uwsgi': scenario_uwsgi, 'sigkill': scenario_sigkill, 'reuse': scenario_reuse, 'namespace': scenario_namespace}
+SCENARIOS = {'uwsgi': scenario_uwsgi, 'sigkill': scenario_sigkill, 'stopped': scenario_stopped, 'reuse': scenario_reuse,
+             'namespace': scenario_namespace}
 NEEDS_ROOT = {'reuse', 'namespace'}
 
 

@@ -11,7 +11,16 @@ Sets up, in DIR:
   live       a worker that writes and keeps running
 then runs `BINARY mark-dead --auto` in this namespace and checks that it marked exactly
 exited, zombie and reused, and that the live gauge files of taken_over and live are there.
-Prints one JSON line with the pids, the verdicts and the command's output; exit 1 on failure.
+
+Then what `mark-dead --auto` remembers (multiproc-exporter.writers: taken_over's and live's
+writers, seen mapping their files), against the real kernel, a new process each run:
+  phase 2    live and taken_over's new worker exit; live's pid goes to yet another new worker
+             that opens the same files, taken_over's to a `sleep`: the new worker's files stay
+             (a pid seen written, gone, and reused by a live worker is never dead), the
+             sleep's pid is marked (pid_reused)
+  phase 3    that new worker and the sleep exit too: nothing of the app runs, yet live's pid,
+             seen written (by its last worker), is marked (exited), and the run exits 0
+Prints one JSON line with the pids, the verdicts and the commands' output; exit 1 on failure.
 """
 import json
 import os
@@ -70,35 +79,62 @@ def main():
     assert new_worker == taken_over, f'new worker got pid {new_worker}, not {taken_over}'
     time.sleep(0.3)  # it has opened and mapped the old files
 
+    problems, runs = [], []
+    phase(1, {exited: 'exited', zombie: 'zombie', reused: 'pid_reused'}, kept=(taken_over, live), problems=problems, runs=runs)
+
+    # Phase 2: every writer seen exits; one pid goes to a new worker that opens the same files,
+    # the other to an unrelated process.
+    sleeper.kill()
+    sleeper.wait()
+    for pid in (new_worker, live):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    next_pid_will_be(live)
+    reuser = fork_worker(stay=True)
+    assert reuser == live, f'new worker got pid {reuser}, not {live}'
+    next_pid_will_be(taken_over)
+    sleeper = subprocess.Popen(['sleep', '60'])
+    assert sleeper.pid == taken_over, f'sleep got pid {sleeper.pid}, not {taken_over}'
+    time.sleep(0.3)  # the new worker has opened and mapped the old files
+    phase(2, {taken_over: 'pid_reused'}, kept=(live,), problems=problems, runs=runs)
+
+    # Phase 3: the app stops: nothing of it runs. Only what was seen says live's pid is dead.
+    sleeper.kill()
+    sleeper.wait()
+    os.kill(reuser, signal.SIGKILL)
+    os.waitpid(reuser, 0)
+    phase(3, {live: 'exited'}, kept=(), problems=problems, runs=runs)
+
+    print(json.dumps({'pids': {'exited': exited, 'zombie': zombie, 'reused': reused, 'taken_over': taken_over, 'live': live},
+                      'runs': runs, 'problems': problems}))
+    sys.exit(1 if problems else 0)
+
+
+def phase(number, expected_marked, kept, problems, runs):
+    """One `mark-dead --auto`: it must remove the live gauges of exactly `expected_marked` and
+    exit 0, and leave the live gauge and counter files of the pids in `kept` (live workers) where
+    they are."""
     before = sorted(os.listdir(DIRECTORY))
     run = subprocess.run([BINARY, 'mark-dead', '--auto', '--auto.confirm-after', '300ms', '--multiproc-dir', DIRECTORY],
                          capture_output=True, text=True, timeout=60)
     after = sorted(os.listdir(DIRECTORY))
-    expected_marked = {exited: 'exited', zombie: 'zombie', reused: 'pid_reused'}
-    marked = {}
+    marked = {}  # pids marked that lost files: a pid without live gauges is marked again by every run
     for line in run.stdout.splitlines():
         words = line.split()
-        if line.startswith('marked pid'):
+        if line.startswith('marked pid') and not line.endswith('removed nothing'):
             marked[int(words[2])] = words[4].strip('():')
-    problems = []
     if run.returncode != 0:
-        problems.append(f'mark-dead --auto exited {run.returncode}')
+        problems.append(f'phase {number}: mark-dead --auto exited {run.returncode}')
     if marked != expected_marked:
-        problems.append(f'marked {marked}, expected {expected_marked}')
-    for pid in (taken_over, live):
+        problems.append(f'phase {number}: marked {marked}, expected {expected_marked}')
+    for pid in kept:
         for name in (f'gauge_livesum_{pid}.db', f'counter_{pid}.db'):
             if name not in after:
-                problems.append(f'{name} of a live worker was removed')
+                problems.append(f'phase {number}: {name} of a live worker was removed')
     for pid in expected_marked:
         if f'gauge_livesum_{pid}.db' in after:
-            problems.append(f'gauge_livesum_{pid}.db of a dead worker is still there')
-    print(json.dumps({'pids': {'exited': exited, 'zombie': zombie, 'reused': reused, 'taken_over': taken_over, 'live': live},
-                      'marked': marked, 'stdout': run.stdout, 'stderr': run.stderr, 'before': before, 'after': after,
-                      'problems': problems}))
-    sleeper.kill()
-    os.kill(new_worker, signal.SIGKILL)
-    os.kill(live, signal.SIGKILL)
-    sys.exit(1 if problems else 0)
+            problems.append(f'phase {number}: gauge_livesum_{pid}.db of a dead worker is still there')
+    runs.append({'phase': number, 'marked': marked, 'stdout': run.stdout, 'stderr': run.stderr, 'before': before, 'after': after})
 
 
 if __name__ == '__main__':

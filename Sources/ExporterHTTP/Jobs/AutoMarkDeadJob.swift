@@ -19,6 +19,8 @@ final class AutoMarkDeadJob: Sendable {
         var running = false
         /// What the last check that needed it said about visibility (nil before).
         var visible: Bool?
+        /// The last problem writing the sightings record, logged once.
+        var sightingsProblem: String?
     }
 
     private let state = Locked(State())
@@ -50,6 +52,7 @@ final class AutoMarkDeadJob: Sendable {
         }
         action.metrics.autoMarkDead.count(check: check)
         reportVisibility(check)
+        reportSightingsProblem(check.sightingsProblem)
         for (pid, reason) in check.dead {
             _ = try? action.markDead(pid: pid, origin: .automatic(reason))  // failures are counted and logged there
         }
@@ -65,7 +68,9 @@ final class AutoMarkDeadJob: Sendable {
         }
     }
 
-    /// Logs once when the app's processes stop or start being visible.
+    /// Logs once when the app's processes stop or start being visible: a warning when live
+    /// gauges are left served for it (pids never seen written from here), a note otherwise (the
+    /// app stopped: the pids seen are marked as their writers are gone).
     private func reportVisibility(_ check: DeadWorkerCheck) {
         guard let visible = check.pidsVisible else { return }
         let previous = state.withLock { state in
@@ -73,14 +78,30 @@ final class AutoMarkDeadJob: Sendable {
             return state.visible
         }
         guard visible != previous else { return }
-        if !visible {
+        let unseen = check.unseenWithLiveGauges
+        if !visible && unseen > 0 {
             let why = check.directoryInUse
                 ? "the directory is in use (live gauge files or recent changes), so the app probably runs in another pid namespace"
                 : "the app may have stopped, or run in another pid namespace"
-            logger.warning("auto mark-dead: none of the pids with metric files is seen running as their writer from here; marking nothing until one is. Run the exporter where it sees the app's processes: on the same host, in the same pod with shareProcessNamespace: true, and under systemd with ProtectProc=default (not invisible or noaccess) and without ProcSubset=pid",
-                           metadata: ["pids": "\(check.decisions.count)", "why": "\(why)"])
+            logger.warning("auto mark-dead: none of the pids with metric files is seen running as their writer from here; marking only pids seen written from here before, until a writer is seen. Run the exporter where it sees the app's processes: on the same host, in the same pod with shareProcessNamespace: true, and under systemd with ProtectProc=default (not invisible or noaccess) and without ProcSubset=pid",
+                           metadata: ["pids": "\(check.decisions.count)", "never_seen_with_live_gauges": "\(unseen)", "why": "\(why)"])
+        } else if !visible {
+            logger.info("auto mark-dead: no writer of the app runs any more; its pids, all seen written from here, are marked dead as their writers are gone",
+                        metadata: ["pids": "\(check.decisions.count)"])
         } else if previous == false {
             logger.info("auto mark-dead: the app's processes are visible again")
         }
+    }
+
+    /// Logs a problem writing the sightings record once (a restarted exporter then waits to see
+    /// the app's writers again before marking pids of a stopped app).
+    private func reportSightingsProblem(_ problem: String?) {
+        let previous = state.withLock { state in
+            defer { state.sightingsProblem = problem }
+            return state.sightingsProblem
+        }
+        guard let problem, problem != previous else { return }
+        logger.warning("auto mark-dead: cannot keep the writers seen for the next start; they are kept in memory",
+                       metadata: ["err": "\(problem)"])
     }
 }

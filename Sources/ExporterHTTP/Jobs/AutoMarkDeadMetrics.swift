@@ -13,6 +13,7 @@ final class AutoMarkDeadMetrics: Sendable {
         var skipped: [PidVerdict.SkipReason: Int] = [:]
         /// 1 while the app's pids are visible (also before the first check that needed them).
         var visible = true
+        var remembered = 0
         var lastDuration = 0.0
     }
 
@@ -28,6 +29,7 @@ final class AutoMarkDeadMetrics: Sendable {
             counts.pidsChecked += check.decisions.count
             counts.lastDuration = check.duration
             if let visible = check.pidsVisible { counts.visible = visible }
+            counts.remembered = check.remembered
             for decision in check.decisions {
                 if case .skipped(let reason) = decision.verdict { counts.skipped[reason, default: 0] += 1 }
             }
@@ -62,8 +64,10 @@ final class AutoMarkDeadMetrics: Sendable {
                     PidVerdict.DeathReason.allCases.map { (reason($0.rawValue), counts.marked[$0] ?? 0) }),
             counter("pids_skipped", "Pids not marked dead though they looked dead or could not be decided, by reason, summed over checks.",
                     PidVerdict.SkipReason.allCases.map { (reason($0.rawValue), counts.skipped[$0] ?? 0) }),
-            gauge("pids_visible", "1 when the app's processes are visible from this exporter's pid namespace; 0 when they are not, and nothing is marked dead.",
+            gauge("pids_visible", "1 when the app's processes are visible from this exporter's pid namespace; 0 when they are not, and only pids seen written from here before are marked dead.",
                   counts.visible ? 1 : 0),
+            gauge("pids_remembered", "Pids whose files were seen written by a process of this pid namespace: marked dead when it is gone, even while no writer is visible.",
+                  Double(counts.remembered)),
         ]
     }
 }

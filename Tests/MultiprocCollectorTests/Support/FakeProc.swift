@@ -10,7 +10,10 @@ final class FakeProc {
     let ticks: Double
 
     /// A tree whose `self` is `selfPid` (this exporter in the fake namespace).
+    let selfPid: Int
+
     init(selfPid: Int = 1) {
+        self.selfPid = selfPid
         ticks = ProcessTable(root: "/nonexistent").ticksPerSecond
         add(pid: selfPid, start: 0, uid: 0)
         try! FileManager.default.createSymbolicLink(atPath: "\(root)/self", withDestinationPath: "\(selfPid)")
@@ -43,6 +46,18 @@ final class FakeProc {
         }
         lines += "7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]\n"
         try! lines.write(toFile: mapsPath, atomically: true, encoding: .utf8)
+    }
+
+    /// Makes the tree name its pid namespace and boot (``ProcessTable/namespaceIdentity()``),
+    /// so that a finder keeps its sightings in the metric directory.
+    func name(namespace: Int, boot: String = "5b0c9f1e-6a51-4b7e-9a57-0d1f2c3e4f50") {
+        let random = "\(root)/sys/kernel/random"
+        try! FileManager.default.createDirectory(atPath: random, withIntermediateDirectories: true)
+        try! "\(boot)\n".write(toFile: "\(random)/boot_id", atomically: true, encoding: .utf8)
+        let ns = "\(root)/\(selfPid)/ns"
+        try? FileManager.default.removeItem(atPath: ns)
+        try! FileManager.default.createDirectory(atPath: ns, withIntermediateDirectories: true)
+        try! FileManager.default.createSymbolicLink(atPath: "\(ns)/pid", withDestinationPath: "pid:[\(namespace)]")
     }
 
     func remove(pid: Int) {

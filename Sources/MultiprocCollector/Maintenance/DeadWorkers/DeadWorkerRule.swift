@@ -26,6 +26,8 @@
 ///    of another namespace (**skipped**, `other_namespace`), and the check as a whole must
 ///    not trust "absent" any more (``Judgement/showsForeignPid``).
 /// 6. A holder whose `/proc` entry is hidden → **skipped** (`not_inspectable`).
+/// 7. For the check as a whole (``deathStands(appVisible:showsForeignPid:sawWriting:)``): a
+///    dead verdict stands only where this exporter sees, or has seen, the app's writers.
 ///
 /// Start time alone never decides "dead" for a process that could be the app's (same user,
 /// maps unreadable): that case is exactly a new worker that reused the pid and opened its
@@ -60,6 +62,24 @@ public enum DeadWorkerRule {
         /// The holder cannot be the writer though it held the pid when the files were made:
         /// the names carry another namespace's pids.
         public var showsForeignPid = false
+    }
+
+    /// Rule 7: whether a dead verdict of rules 1, 3 or 4 stands, for the check as a whole.
+    /// "No process holds P" is evidence only in the pid namespace P's writer ran in:
+    ///
+    /// - the app is visible in this check (some pid's holder is plausibly its writer,
+    ///   ``Judgement/showsApp``, and none shows another namespace's pids) → it stands;
+    /// - it is not, but every file P has now was seen written by a process of this namespace
+    ///   holding P (`sawWriting`: ``WriterSightings``), and no holder shows another namespace's
+    ///   pids → it stands: the app ran here and P's writer is gone. A stopped app looks like that
+    ///   (no pid of it visible any more);
+    /// - otherwise → **skipped** (`not_visible`): P's writer was never seen here and may run in
+    ///   another pid namespace, or the names carry another namespace's pids.
+    ///
+    /// Never a reason to call a live process dead: a holder that maps the files, or started
+    /// before them, was judged alive by rules 2 and 5, which this does not touch.
+    public static func deathStands(appVisible: Bool, showsForeignPid: Bool, sawWriting: Bool) -> Bool {
+        appVisible || (!showsForeignPid && sawWriting)
     }
 
     /// Applies the rule to `files` and the process holding their pid.

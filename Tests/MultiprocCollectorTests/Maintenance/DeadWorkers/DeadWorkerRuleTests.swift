@@ -78,6 +78,17 @@ struct DeadWorkerRuleTests {
         #expect(judgement.showsForeignPid == c.showsForeignPid)
     }
 
+    /// Rule 7, every combination: a death stands where the app is visible, or where the pid's
+    /// files were all seen written from here and no holder shows another namespace.
+    @Test(arguments: [false, true], [false, true])
+    func deathStandsOnlyWhereTheWriterWasSeen(showsForeignPid: Bool, sawWriting: Bool) {
+        // Visible means: some holder is the app's, and none shows foreign pids.
+        #expect(DeadWorkerRule.deathStands(appVisible: !showsForeignPid, showsForeignPid: showsForeignPid, sawWriting: sawWriting)
+            == !showsForeignPid)
+        #expect(DeadWorkerRule.deathStands(appVisible: false, showsForeignPid: showsForeignPid, sawWriting: sawWriting)
+            == (sawWriting && !showsForeignPid))
+    }
+
     @Test func bornByIsTheEarliestFile() {
         #expect(Self.files.bornBy == 1000)
         #expect(Self.files.hasLiveGauges)

@@ -1,0 +1,105 @@
+import Glibc
+
+// MARK: - Sightings kept for the next process
+
+/// `multiproc-exporter.writers` in the metric directory: the ``WriterSightings`` of the last
+/// check, so that a restarted `serve`, or the next `mark-dead --auto` from cron, still knows
+/// which pids it saw written by a process of its namespace.
+///
+/// Why a file of its own, not a line in the compaction journal: the journal records deaths and
+/// passes that must never be lost; this is a hint whose loss only makes the next process wait
+/// for a writer to be seen again. So it is rewritten in place, without fsync or lock, and is
+/// believed only when whole: the last line is a checksum of the others, and anything else (a
+/// write cut short, two processes writing at once, a hand edit) is read as no sightings at all.
+/// It is believed only by a process that reads `/proc` of the same pid namespace in the same
+/// boot (``ProcessTable/namespaceIdentity()``, the second line), and only for the very files
+/// it names (``WriterSightings``): a wipe of the directory leaves it describing nothing.
+///
+/// Like the journal it is a plain file that prometheus_client ignores (it reads `*.db` only)
+/// and every wipe idiom removes or leaves harmless. It is written only when what it says
+/// changed (a new writer seen, files gone), and removed when it would say nothing.
+enum WriterSightingsRecord {
+    static let fileName = "multiproc-exporter.writers"
+    private static let header = "multiproc-exporter writers 1"
+
+    /// The sightings recorded in `directory` for `namespace`; none when there is no record,
+    /// when it is not whole, or when it was written in another namespace or boot.
+    static func load(directory: Int32, namespace: String) -> WriterSightings {
+        let fd = openat(directory, fileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return WriterSightings() }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while bytes.count <= 64 << 20 {
+            let n = read(fd, &chunk, chunk.count)
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { break }
+            bytes += chunk[0..<n]
+        }
+        return parse(String(decoding: bytes, as: UTF8.self), namespace: namespace) ?? WriterSightings()
+    }
+
+    /// Writes `sightings` for `namespace`, or removes the record when there are none. Returns
+    /// why it could not, or nil.
+    static func save(_ sightings: WriterSightings, directory: Int32, namespace: String) -> String? {
+        guard !sightings.isEmpty else {
+            guard unlinkat(directory, fileName, 0) == 0 || errno == ENOENT else { return "remove \(fileName): \(errnoText())" }
+            return nil
+        }
+        let text = Array(render(sightings, namespace: namespace).utf8)
+        let fd = openat(directory, fileName, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return "write \(fileName): \(errnoText())" }
+        defer { close(fd) }
+        var done = 0
+        while done < text.count {
+            let n = text.withUnsafeBytes { write(fd, $0.baseAddress! + done, text.count - done) }
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { return "write \(fileName): \(errnoText())" }
+            done += n
+        }
+        return nil
+    }
+
+    // MARK: The format
+
+    /// `header`, `namespace <identity>`, one `<pid> <major>:<minor> <inode> <created> <name>`
+    /// line per file (pids and names sorted), `sum <FNV-1a 64 of everything before, hex>`.
+    static func render(_ sightings: WriterSightings, namespace: String) -> String {
+        var text = "\(header)\nnamespace \(namespace)\n"
+        for pid in sightings.files.keys.sorted() {
+            for file in sightings.files[pid]!.sorted(by: { $0.name < $1.name }) {
+                let id = file.identity
+                text += "\(pid) \(id.major):\(id.minor) \(id.inode) \(file.created) \(file.name)\n"
+            }
+        }
+        return text + "sum \(String(checksum(text), radix: 16))\n"
+    }
+
+    /// The sightings of a whole record for `namespace`; nil for anything else.
+    static func parse(_ text: String, namespace: String) -> WriterSightings? {
+        guard text.hasSuffix("\n"), let sumStart = text.dropLast().lastIndex(of: "\n").map(text.index(after:)) else { return nil }
+        let body = String(text[..<sumStart])
+        guard text[sumStart...] == "sum \(String(checksum(body), radix: 16))\n" else { return nil }
+        let lines = body.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        guard lines.count >= 2, lines[0] == header, lines[1] == "namespace \(namespace)" else { return nil }
+        var sightings = WriterSightings()
+        for line in lines.dropFirst(2) {
+            let fields = line.split(separator: " ")
+            let device = fields.count == 5 ? fields[1].split(separator: ":") : []
+            guard device.count == 2, let pid = Int(fields[0]), let major = UInt32(device[0]), let minor = UInt32(device[1]),
+                  let inode = UInt64(fields[2]), let created = Int64(fields[3]),
+                  let name = MetricFileName(String(fields[4])), Int(name.pid) == pid else { return nil }
+            sightings.saw(pid, writing: [.init(name: String(fields[4]), identity: DeviceInode(major: major, minor: minor, inode: inode),
+                                               created: created)])
+        }
+        return sightings
+    }
+
+    private static func checksum(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return hash
+    }
+
+    private static func errnoText() -> String { String(cString: strerror(errno)) }
+}
