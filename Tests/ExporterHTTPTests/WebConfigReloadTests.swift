@@ -82,14 +82,19 @@ struct WebConfigReloadTests {
             #expect(try get("alice:new-password") == 401)
 
             // A user removed is refused at once; a broken edit keeps the last good config.
-            try fixture.write(prefix + "basic_auth_users:\n  bob: \(try #require(try TLSFiles.htpasswdHash("bob-password")))\n")
+            let bob = prefix + "basic_auth_users:\n  bob: \(try #require(try TLSFiles.htpasswdHash("bob-password")))\n"
+            try fixture.write(bob)
             #expect(try get("alice:3rd-password") == 401)
             #expect(try get("bob:bob-password") == 200)
             try fixture.write("basic_auth_users: [")
             for _ in 0..<3 { #expect(try get("bob:bob-password") == 200) }
             #expect(server.log.all.filter { $0.contains("web config reload failed") }.count == 1, "once per edit: \(server.log.all.filter { $0.contains("web config") })")
-            let counts = try Self.reloads(server, user: "bob:bob-password", tls: tls)
+            var counts = try Self.reloads(server, user: "bob:bob-password", tls: tls)
             #expect(counts == (3, 1, 0), "\(counts)")
+            // The good file back, byte for byte: the failure is over.
+            try fixture.write(bob)
+            counts = try Self.reloads(server, user: "bob:bob-password", tls: tls)
+            #expect(counts == (4, 1, 1), "\(counts)")
         }
     }
 

@@ -29,7 +29,7 @@ final class LiveWebConfig: Sendable {
         let admitted: Bool
     }
 
-    /// What a reload needs from the event loop. Set by ``attach(_:)`` before the loop runs.
+    /// What a reload needs from the event loop. Set by ``attach(_:watchWith:)`` before the loop runs.
     struct Loop: Sendable {
         /// Runs a task on the loop thread (from any thread).
         let perform: @Sendable (@escaping @Sendable () -> Void) -> Void
@@ -154,7 +154,7 @@ final class LiveWebConfig: Sendable {
     /// the waiting requests.
     private func reload(loop: Loop?) {
         let started = FileFingerprint.coarseNow()
-        let (running, wasTLS) = state.withLock { ($0.loaded, $0.loaded.tls != nil) }
+        let (running, wasTLS, failing) = state.withLock { ($0.loaded, $0.loaded.tls != nil, $0.reportedFailure != nil) }
         // Taken before the load reads anything: what a failed attempt read at the latest.
         let before = Self.fingerprints(of: path, running: running)
         let result: Result<LoadedWebConfig?, ConfigurationError>
@@ -163,8 +163,9 @@ final class LiveWebConfig: Sendable {
             if (loaded.tls != nil) != wasTLS {
                 throw ConfigurationError("web config: turning TLS \(wasTLS ? "off" : "on") needs a restart; keeping the running config")
             }
-            // The same bytes (a `touch`, an edit undone, a neighbour in the folder edited): no change.
-            result = .success(loaded.digest == running.digest ? nil : loaded)
+            // The same bytes (a `touch`, a neighbour in the folder edited): no change. After a
+            // failure, the running config's bytes back are a good edit (the failure is over).
+            result = .success(loaded.digest == running.digest && !failing ? nil : loaded)
         } catch {
             result = .failure(error)
         }

@@ -23,8 +23,8 @@ import MultiprocSupport
 ///   one running as the files' owner maps them writable (`in_use_elsewhere`) or has that pid inside a nested pid
 ///   namespace (`NSpid:`, `other_namespace`), it is not.
 /// - **Confirmation**: a pid is returned as dead only when the previous check found it dead
-///   for the same reason (or a zombie then, reaped now) and its files' bytes did not change in between (`unconfirmed`,
-///   `being_written`). A check takes milliseconds; a worker's fork, exec and first write take
+///   for the same reason (or a zombie then, reaped now) and its files' bytes did not change in
+///   between (`unconfirmed`, `being_written`). A check takes milliseconds; a worker's fork, exec and first write take
 ///   longer, and a writer that still writes shows it. A pid dead by what was seen before,
 ///   while no writer is visible, needs more: no file of any pid still judged changed in
 ///   between (a writer nobody can see shows itself only by writing).
