@@ -83,6 +83,11 @@ static const uint64_t multiproc_ssl_op_no_renegotiation = SSL_OP_NO_RENEGOTIATIO
 static const uint64_t multiproc_ssl_op_cipher_server_preference = SSL_OP_CIPHER_SERVER_PREFERENCE;
 static const uint64_t multiproc_ssl_op_no_compression = SSL_OP_NO_COMPRESSION;
 
+/* SNI for a client connection (a macro over SSL_ctrl). */
+static inline int multiproc_ssl_set_tlsext_host_name(SSL *ssl, const char *name) {
+    return (int)SSL_set_tlsext_host_name(ssl, name);
+}
+
 static inline int multiproc_ssl_get_verify_result_ok(const SSL *ssl) {
     return SSL_get_verify_result(ssl) == X509_V_OK;
 }

@@ -12,7 +12,7 @@ struct MultiprocExporter: ParsableCommand {
             byte for byte as prometheus_client 0.26.0's MultiProcessCollector would.
             """,
         version: ExporterVersion.current,
-        subcommands: [Serve.self, Dump.self, MarkDead.self, Check.self, Compact.self, Profile.self]
+        subcommands: [Serve.self, Dump.self, Push.self, MarkDead.self, Check.self, Compact.self, Profile.self]
     )
 
     /// Swift finds its command line on Linux through /proc (the stack's place in

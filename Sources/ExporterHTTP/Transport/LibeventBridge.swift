@@ -106,3 +106,20 @@ enum LibeventBridge {
     /// What Go's `net/http` answers an HTTP request on a TLS port.
     static let plainHTTPReply = Array("HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n".utf8)
 }
+
+// MARK: HTTP client (push)
+
+extension LibeventBridge {
+    /// `evhttp_request_new` of a push: the Pushgateway answered, or the request failed (nil or
+    /// no status). `arg` is the ``GatewayExchange``, alive until its event base is freed.
+    static let gatewayAnswered: @convention(c) (UnsafeMutablePointer<evhttp_request>?, UnsafeMutableRawPointer?) -> Void = { request, arg in
+        guard let arg else { return }
+        Unmanaged<GatewayExchange>.fromOpaque(arg).takeUnretainedValue().answered(request)
+    }
+
+    /// `evhttp_request_set_error_cb` of a push: why the request failed.
+    static let gatewayFailed: @convention(c) (evhttp_request_error, UnsafeMutableRawPointer?) -> Void = { error, arg in
+        guard let arg else { return }
+        Unmanaged<GatewayExchange>.fromOpaque(arg).takeUnretainedValue().failed(error)
+    }
+}

@@ -173,7 +173,7 @@ public enum WebConfigParser {
         return value
     }
 
-    private static func version(_ key: String, _ f: YAMLFields) throws(ConfigurationError) -> TLSVersion? {
+    static func version(_ key: String, _ f: YAMLFields) throws(ConfigurationError) -> TLSVersion? {
         guard let text = try f.string(key) else { return nil }
         guard let version = TLSVersion(rawValue: text) else {
             throw YAMLFields.error(f.fieldPath(key), f.node(key), "unknown TLS version \"\(YAMLFields.excerpt(text))\" (want TLS10, TLS11, TLS12 or TLS13)")
