@@ -32,10 +32,11 @@ struct Push: ParsableCommand {
         valueName: "file"))
     var gatewayConfigFile: String?
 
-    @Option(name: .customLong("gateway.timeout"), help: "Time one attempt may take (e.g. 30s).")
+    @Option(name: .customLong("gateway.timeout"), help: ArgumentHelp("Time one attempt may take (e.g. 30s).", valueName: "duration"))
     var timeout = "30s"
 
-    @Option(name: .customLong("gateway.retries"), help: "Attempts after the first when the gateway cannot be reached.")
+    @Option(name: .customLong("gateway.retries"), help: ArgumentHelp(
+        "Attempts after the first when the gateway cannot be reached or answers 502/503/504.", valueName: "n"))
     var retries = 3
 
     @OptionGroup var directory: DirectoryOption

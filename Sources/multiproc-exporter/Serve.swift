@@ -123,7 +123,9 @@ struct Serve: ParsableCommand {
             }
             let server = try ExporterServer(configuration: config, source: collector, logger: logger)
             try server.bind()
-            logger.info("serving", metadata: ["dir": "\(config.directory)", "version": "\(config.version)", "revision": "\(config.revision)"])
+            var metadata: Logger.Metadata = ["dir": "\(config.directory)", "version": "\(config.version)", "revision": "\(config.revision)"]
+            if let textfiles = options.textfileDirectory { metadata["textfile_dir"] = "\(textfiles)" }
+            logger.info("serving", metadata: metadata)
             server.run()
         } catch let error as ConfigurationError {
             logger.error("\(error.description)")

@@ -5,8 +5,8 @@ import MultiprocCollector
 /// `--textfile.directory` and its size limit, shared by `serve`, `dump` and `push`.
 struct TextfileOption: ParsableArguments {
     @Option(name: .customLong("textfile.directory"), help: ArgumentHelp(
-        "Also serve every *.prom file of this directory (Prometheus text format, as prometheus_client's write_to_textfile writes it).",
-        discussion: "For Info and Enum metrics, custom collectors and cron jobs, which multiprocess mode cannot carry. Read on every scrape, as node_exporter's textfile collector reads it; see the README, Textfiles.",
+        "Add every *.prom file of this directory (Prometheus text format, as prometheus_client's write_to_textfile writes it) to the .db files' metrics.",
+        discussion: "For Info and Enum metrics, custom collectors and cron jobs, which multiprocess mode cannot carry. Read again on every scrape, as node_exporter's textfile collector reads it; see the README, Textfiles.",
         valueName: "dir"))
     var directory: String?
 
