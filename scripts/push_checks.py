@@ -8,8 +8,8 @@ would persist to /var/lib/prometheus). Checks:
 
 1. equal: a .db directory written by real multiprocess workers and a textfile written by the
    real `write_to_textfile` (Info, Enum, a custom collector) are pushed with two grouping labels
-   (one with a `/` and a space, which go base64, as prometheus_client's `push_to_gateway`
-   sends them: the URL is compared with the one Python builds). The gateway's /metrics then
+   (one with a `/`, one with a space: both go base64, as prometheus_client's `push_to_gateway`
+   sends them; the URL is compared with the one Python builds). The gateway's /metrics then
    holds exactly what `dump` prints (families, HELP, TYPE, every sample and value) plus the
    `job`/`instance` and grouping labels. A second push replaces the group (PUT).
 2. refused: a push whose family contradicts another group's type gets the gateway's 400; push
@@ -180,9 +180,9 @@ def equal_and_replaced(binary, work):
     write_textfile(textfiles, 'load')
     gateway = Gateway(work)
     try:
-        grouping = {'instance': 'worker-1', 'path': '/srv/batch jobs'}
-        result = push(binary, '--gateway', gateway.url, '--job', 'nightly', '--grouping-key', 'instance=worker-1',
-                      '--grouping-key', 'path=/srv/batch jobs', '--multiproc-dir', db, '--textfile.directory', textfiles)
+        grouping = {'instance': 'worker-1', 'path': '/srv/batch', 'team': 'data eng'}
+        keys = [arg for name, value in grouping.items() for arg in ('--grouping-key', f'{name}={value}')]
+        result = push(binary, '--gateway', gateway.url, '--job', 'nightly', *keys, '--multiproc-dir', db, '--textfile.directory', textfiles)
         expected_path = python_path('nightly', grouping)
         check(f'pushed to {gateway.url}{expected_path} (200)' in result.stdout, f'{result.stdout!r}, Python PUTs to {expected_path}')
         labels = dict(grouping, job='nightly')
@@ -195,14 +195,13 @@ def equal_and_replaced(binary, work):
         write_textfile(textfiles, 'done')
         shutil.rmtree(db)
         os.makedirs(db)
-        push(binary, '--gateway', gateway.url, '--job', 'nightly', '--grouping-key', 'instance=worker-1',
-             '--grouping-key', 'path=/srv/batch jobs', '--multiproc-dir', db, '--textfile.directory', textfiles)
+        push(binary, '--gateway', gateway.url, '--job', 'nightly', *keys, '--multiproc-dir', db, '--textfile.directory', textfiles)
         want = as_pushed(dump_families(binary, db, textfiles), labels)
         got = as_pushed(gateway.families(), {})
         check(want == got, 'the second push did not replace the group:\n' + difference(want, got))
         check(want['batch_rows'][2][('batch_rows', tuple(sorted(dict(labels, table='users').items())))] == 40, 'the new value')
-        print(f'equal: {len(want)} families after the second push, {count} samples after the first, as dump prints them '
-              f'plus job/instance/path; the URL is the one push_to_gateway builds')
+        print(f'equal: {count} samples after the first push, {len(want)} families after the second, as dump prints them '
+              f'plus job, instance and the grouping labels; the URL is the one push_to_gateway builds')
         return gateway, db, textfiles
     except BaseException:
         gateway.stop()
