@@ -16,8 +16,8 @@ would persist to /var/lib/prometheus). Checks:
    exits 1 and prints the gateway's message, the group stays as it was.
 3. TLS and basic auth: a gateway with `--web.config.file` (certificates by `openssl`, bcrypt by
    `htpasswd`); `--gateway.config.file` with `ca_file` and `basic_auth.password_file` pushes;
-   a wrong password exits 1 (401); no CA, or another `server_name`, exit 3 (certificate does
-   not verify) at the first attempt.
+   so does `insecure_skip_verify` without a CA; a wrong password exits 1 (401); no CA, or
+   another `server_name`, exit 3 (certificate does not verify) at the first attempt.
 4. retries: a gateway that starts 1.2 s after the push is taken at a later attempt; a port where
    nothing listens exits 3 after exactly `--gateway.retries` + 1 attempts in bounded time; a
    proxy answering 503 twice is retried, a 400 from it is not.
@@ -249,6 +249,7 @@ def tls_and_basic_auth(binary, work, db, textfiles):
         'wrong-password': 'basic_auth: {username: batch, password: wrong}\ntls_config: {ca_file: ca.crt}\n',
         'no-ca': 'basic_auth: {username: batch, password_file: password}\n',
         'other-name': 'basic_auth: {username: batch, password_file: password}\ntls_config: {ca_file: ca.crt, server_name: other.example}\n',
+        'insecure': 'basic_auth: {username: batch, password_file: password}\ntls_config: {insecure_skip_verify: true}\n',
     }
     for name, text in configs.items():
         with open(os.path.join(tls, name + '.yml'), 'w') as f:
@@ -269,6 +270,7 @@ def tls_and_basic_auth(binary, work, db, textfiles):
         with urllib.request.urlopen(request, timeout=10, context=context) as response:
             text = response.read().decode()
         check('batch_rows{instance="",job="secure",table="users"} 40' in text, 'the TLS push is on the gateway')
+        push(binary, *common, '--gateway.config.file', os.path.join(tls, 'insecure.yml'))
         result = push(binary, *common, '--gateway.config.file', os.path.join(tls, 'wrong-password.yml'), expect=1)
         check('401 Unauthorized' in result.stderr, result.stderr)
         for name in ('no-ca', 'other-name'):
@@ -280,8 +282,8 @@ def tls_and_basic_auth(binary, work, db, textfiles):
         check('HTTP request to an HTTPS server' in result.stderr, result.stderr)
     finally:
         gateway.stop()
-    print('TLS and basic auth: pushed over HTTPS with a CA file and a password file; wrong password 401 (exit 1); '
-          'no CA and another server_name refused at once (exit 3)')
+    print('TLS and basic auth: pushed over HTTPS with a CA file and a password file, and with insecure_skip_verify; '
+          'wrong password 401 (exit 1); no CA and another server_name refused at once (exit 3)')
 
 
 class FlakyProxy(http.server.BaseHTTPRequestHandler):

@@ -58,6 +58,9 @@ final class ClientTLSContext: @unchecked Sendable {
 
     deinit { SSL_CTX_free(context) }
 
+    /// Whether the gateway's certificate is checked (not `insecure_skip_verify`).
+    var verifiesPeer: Bool { !settings.insecureSkipVerify }
+
     /// A new `SSL` for a connection to `host`, set up to verify that name (or address), or nil
     /// if OpenSSL is out of memory.
     func connection(to host: String) -> OpaquePointer? {
