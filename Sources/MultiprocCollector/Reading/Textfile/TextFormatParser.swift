@@ -39,7 +39,9 @@ struct ParsedSample: Sendable {
 /// refused here instead, with its line number, so that nothing is served differently from
 /// what the file says: a histogram sample other than `_bucket` (with a numeric `le`), `_count`
 /// or `_sum`; a summary sample without a numeric `quantile`; `le`/`quantile` on a `_count` or
-/// `_sum`; a repeated label name; `gaugehistogram` types (the text format has none). Like
+/// `_sum`; a repeated label name, also two that an escaping writes alike (`a.b` and `a_b`:
+/// such a line cannot be written in every format); `gaugehistogram` types (the text format has
+/// none). Like
 /// node_exporter, a file with sample timestamps is refused whole.
 ///
 /// Families that end up with no sample are dropped, as the Go parser drops them.
@@ -191,6 +193,9 @@ enum TextFormatParser {
                 if firstTimestampLine == nil { firstTimestampLine = line.number }
             }
             try check(role: role, labels: labels, value: value, family: families[index], line: line)
+            if let (first, second, scheme) = SeriesIdentity.collidingLabelNames(labels) {
+                throw line.error("label names \"\(first)\" and \"\(second)\" are one name with escaping=\(scheme.rawValue)")
+            }
             families[index].samples.append(ParsedSample(name: name, labels: labels, value: value, line: line.number))
         }
 

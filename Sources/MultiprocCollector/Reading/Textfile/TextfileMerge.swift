@@ -11,7 +11,8 @@
 /// - its type, or its HELP where both files have one, differs from the same family in an
 ///   earlier file, or it takes a name another family took (a `# TYPE` twice for one name);
 /// - it repeats a sample (name and labels, a label with an empty value counting as absent,
-///   as Prometheus counts it) of its own file or of the family in an earlier file.
+///   as Prometheus counts it) of its own file or of the family in an earlier file, also where
+///   only an escaping makes two samples one (``SeriesIdentity``).
 ///
 /// The first file decides; later files never change what earlier ones served. A family
 /// without `# HELP` in any file gets node_exporter's "Metric read from <files>".
@@ -20,18 +21,10 @@ struct TextfileMerge {
         var family: MetricFamily
         var help: String?
         var files: [String]
-        var series: Set<SeriesKey>
-    }
-
-    /// A sample's identity: its name and its labels that have a value.
-    private struct SeriesKey: Hashable {
-        let name: ExactString
-        let labels: [Label]
-
-        init(_ sample: Sample) {
-            name = ExactString(sample.name)
-            labels = sample.labels.contains { $0.value.isEmpty } ? sample.labels.filter { !$0.value.isEmpty } : sample.labels
-        }
+        var series: Set<SeriesIdentity>
+        /// Every sample's identities in every escaping, kept once a sample of the family has a
+        /// name outside the legacy character set (see ``SeriesIdentity``).
+        var escapedSeries: Set<SeriesIdentity>?
     }
 
     private let directoryClaims: NameClaims
@@ -76,16 +69,30 @@ struct TextfileMerge {
                 return problem(.conflictingFamily, "HELP differs from the one in \(existing.files[0])")
             }
         }
-        var series = Set<SeriesKey>(minimumCapacity: family.samples.count)
+        var series = Set<SeriesIdentity>(minimumCapacity: family.samples.count)
         for (index, sample) in family.samples.enumerated() {
-            let key = SeriesKey(sample)
+            let key = SeriesIdentity(sample)
             if existing?.series.contains(key) == true {
                 return problem(.duplicateSample, "line \(candidate.lines[index]) repeats a sample of \(existing!.files[0]): \(Self.describe(sample))")
             }
             if !series.insert(key).inserted {
-                let first = family.samples.indices.first { SeriesKey(family.samples[$0]) == key }!
+                let first = family.samples.indices.first { SeriesIdentity(family.samples[$0]) == key }!
                 return problem(.duplicateSample, "line \(candidate.lines[index]) repeats the sample of line \(candidate.lines[first]): \(Self.describe(sample))")
             }
+        }
+        var escapedSeries = existing?.escapedSeries
+        if escapedSeries != nil || family.samples.contains(where: SeriesIdentity.hasNonLegacyName) {
+            // Names as an escaping writes them: samples that differ only there are one series in that format.
+            var known = escapedSeries ?? Set(existing?.family.samples.flatMap(SeriesIdentity.escapedKeys) ?? [])
+            var local = Set<SeriesIdentity>()
+            for (index, sample) in family.samples.enumerated() {
+                for key in SeriesIdentity.escapedKeys(sample) where known.contains(key) || !local.insert(key).inserted {
+                    return problem(.duplicateSample, "line \(candidate.lines[index]): \(Self.describe(sample)) is another sample of the family "
+                                   + "once names are written with escaping=\(key.scheme!.rawValue)")
+                }
+            }
+            known.formUnion(local)
+            escapedSeries = known
         }
         let owner: Int
         if let index {
@@ -93,9 +100,10 @@ struct TextfileMerge {
             merged[index].help = merged[index].help ?? candidate.help
             merged[index].files.append(file)
             merged[index].series.formUnion(series)
+            merged[index].escapedSeries = escapedSeries
             owner = index
         } else {
-            merged.append(Merged(family: family, help: candidate.help, files: [file], series: series))
+            merged.append(Merged(family: family, help: candidate.help, files: [file], series: series, escapedSeries: escapedSeries))
             owner = merged.count - 1
             indexByName[name] = owner
         }

@@ -97,6 +97,7 @@ import Testing
         .refuses("invalid escape in HELP", "# HELP g \\t\n", line: 1),
         .refuses("duplicate label name", "g{a=\"1\",a=\"2\"} 1\n", line: 1),
         .refuses("__name__ label", "g{__name__=\"x\"} 1\n", line: 1),
+        .refuses("label names one escaping writes alike", "g 1\ng{\"a.b\"=\"1\",a_b=\"2\"} 1\n", line: 2),
         .refuses("label value not UTF-8", "g{a=\"\u{FF}\"} 1\n".replacingOccurrences(of: "\u{FF}", with: "\\xff"), line: 1),
         .refuses("histogram sample without suffix", "# TYPE h histogram\nh{le=\"1\"} 1\n", line: 2),
         .refuses("histogram bucket without le", "# TYPE h histogram\nh_bucket 1\n", line: 2),

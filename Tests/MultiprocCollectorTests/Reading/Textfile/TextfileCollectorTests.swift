@@ -60,6 +60,21 @@ import TestSupport
         #expect(details[4] == "line 3 repeats the sample of line 2: g{f=\"g\"}")
     }
 
+    /// Samples whose names differ only where an escaping writes them alike are one series in
+    /// that format (found by fuzzing: `ключ.x` and `ключ/x` are both `_____x` in text 0.0.4).
+    @Test func samplesThatAnEscapingMakesOneAreRepeatedSamples() throws {
+        try write("a.prom", "# TYPE g gauge\ng{\"ключ.x\"=\"v\"} 1\ng{\"ключ/x\"=\"v\"} 2\n")
+        try write("b.prom", "# TYPE h gauge\nh{a_b=\"1\"} 1\n")
+        try write("c.prom", "# TYPE h gauge\nh{\"a.b\"=\"1\"} 2\nh{\"a.b\"=\"2\"} 3\n")
+        try write("d.prom", "# TYPE h gauge\nh{\"a-b\"=\"3\"} 4\n")
+        let snapshot = try collector().collect()
+        #expect(reasons(snapshot) == ["a.prom g duplicate_sample", "c.prom h duplicate_sample"])
+        #expect(snapshot.textfiles!.problems[0].detail.hasSuffix("once names are written with escaping=underscores"))
+        #expect(family(snapshot, "h")?.samples.map(\.value) == [1, 4])
+        let text = String(decoding: snapshot.body(.prometheusText004), as: UTF8.self)
+        #expect(text == "# HELP h Metric read from \(textfiles.file("b.prom")), \(textfiles.file("d.prom"))\n# TYPE h gauge\nh{a_b=\"1\"} 1.0\nh{a_b=\"3\"} 4.0\n")
+    }
+
     @Test func helpComesFromAnyFileElseNodeExportersDefault() throws {
         try write("a.prom", "x 1\ny 1\n")
         try write("b.prom", "# HELP x Doc.\nx{a=\"1\"} 2\ny{a=\"1\"} 2\n")
