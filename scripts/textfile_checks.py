@@ -20,7 +20,8 @@
    seeds: whatever our parser accepts, promtool (Go's expfmt) accepts too, and promtool never
    refuses our output (`dump` of the file, text 0.0.4); files promtool refuses, we refuse.
    Exceptions, checked to be exactly these: we refuse more (timestamps, as node_exporter;
-   histogram/summary lines the Go parser would silently drop; a repeated sample), and this
+   histogram/summary lines the Go parser would silently drop; label names an escaping writes
+   alike; HELP text that is not UTF-8, which Go keeps as bytes), and this
    promtool (Prometheus 2.42) predates quoted UTF-8 names and `\\"` in HELP, which we accept
    as newer parsers and write_to_textfile do.
 4. examples/textfiles: each recipe runs once and its metrics are served.
@@ -305,7 +306,7 @@ def random_file(rng):
 
 # Our refusals of a whole file that promtool accepts: exactly these reasons.
 STRICTER = ('timestamps', 'histogram "', 'histogram bucket', 'negative', 'summary sample without', "label on a",
-            "for 'le' label", "for 'quantile' label", 'duplicate label name')
+            "for 'le' label", "for 'quantile' label", 'duplicate label name', 'are one name with escaping', 'not valid UTF-8')
 
 
 def promtool_differential(binary, work, cases, seed):
