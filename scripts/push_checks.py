@@ -30,7 +30,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -43,13 +42,8 @@ import testkit  # noqa: E402
 GATEWAY_OWN = ('push_time_seconds', 'push_failure_time_seconds', 'pushgateway_', 'go_', 'process_')
 
 
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
+Failure = testkit.Failure
+check = testkit.check
 
 
 class Gateway:
@@ -369,8 +363,8 @@ def main():
     parser.add_argument('--binary', required=True)
     args = parser.parse_args()
     binary = os.path.abspath(args.binary)
-    work = tempfile.mkdtemp(prefix='push-checks-')
-    try:
+
+    def checks(work):
         gateway, db, textfiles = equal_and_replaced(binary, work)
         try:
             refused(binary, work, gateway, db)
@@ -379,12 +373,8 @@ def main():
         tls_and_basic_auth(binary, work, db, textfiles)
         retries(binary, work, db)
         usage_errors(binary, db)
-    except Failure as failure:
-        print(f'FAIL: {failure}', file=sys.stderr)
-        print(f'(work directory kept: {work})', file=sys.stderr)
-        sys.exit(1)
-    shutil.rmtree(work)
 
+    testkit.run_checks('push-checks-', checks)
 
 if __name__ == '__main__':
     main()

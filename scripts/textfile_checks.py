@@ -35,7 +35,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
@@ -48,13 +47,8 @@ import record  # noqa: E402
 import testkit  # noqa: E402
 
 
-class Failure(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise Failure(message)
+Failure = testkit.Failure
+check = testkit.check
 
 
 # MARK: - 1. round trip against prometheus_client
@@ -375,8 +369,8 @@ def main():
     parser.add_argument('--seed', type=int, default=random.randrange(1 << 30))
     args = parser.parse_args()
     binary = os.path.abspath(args.binary)
-    work = tempfile.mkdtemp(prefix='textfile-checks-')
-    try:
+
+    def checks(work):
         round_trip(binary, work)
         rewrites(binary, work)
         if shutil.which('promtool'):
@@ -386,12 +380,8 @@ def main():
         else:
             print('SKIPPED promtool checks: promtool not installed (apt-get install prometheus)')
         examples(binary, work)
-    except Failure as failure:
-        print(f'FAIL: {failure}', file=sys.stderr)
-        print(f'(work directory kept: {work})', file=sys.stderr)
-        sys.exit(1)
-    shutil.rmtree(work)
 
+    testkit.run_checks('textfile-checks-', checks)
 
 if __name__ == '__main__':
     main()

@@ -8,8 +8,33 @@ functions that need it, and only what every release since 0.4 has.
     import testkit
 """
 import os
+import shutil
 import socket
 import struct
+import sys
+import tempfile
+
+
+class Failure(Exception):
+    """A check that failed; `run_checks` prints it and exits 1."""
+
+
+def check(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+def run_checks(prefix, body):
+    """Runs `body(work)` in a fresh temporary directory `<prefix>XXXX`, removed afterwards. On a
+    `Failure` prints it, keeps the directory for a look and exits 1."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    try:
+        body(work)
+    except Failure as failure:
+        print(f'FAIL: {failure}', file=sys.stderr)
+        print(f'(work directory kept: {work})', file=sys.stderr)
+        sys.exit(1)
+    shutil.rmtree(work)
 
 
 def free_port(host='127.0.0.1'):
