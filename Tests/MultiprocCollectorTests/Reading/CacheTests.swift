@@ -234,6 +234,28 @@ import TestSupport
         _ = try expectMatchesCold(collector)
     }
 
+    /// Regression: the same with the file cut below its 8-byte header. Four bytes written
+    /// after a truncation are read through the old mapping as a `used` past it, so the scrape
+    /// remaps; the new mapping is shorter than a header, and the file kept the entries parsed
+    /// from the old one: values were loaded far past the end of the new mapping (a trap in
+    /// debug builds, a read of unmapped memory in release builds). No change detection: the
+    /// read alone must see it, as when the cut lands while a scrape runs.
+    @Test func fileCutBelowItsHeaderWhileGrowingIsReadAgain() throws {
+        let path = dir.file("counter_1.db")
+        let writer = DBWriter(path: path)
+        for i in 0..<1000 { writer.set(DBWriter.key(metric: "req", sample: "req_total", labels: ["i": "\(i)"]), 1) }
+        let collector = try DirectoryCollector(directory: dir.path, changeDetection: .none)
+        #expect(collector.collect().statistics.entries == 1000)  // mapped at 64 KiB, entries far past 4 KiB
+        let fd = open(path, O_WRONLY | O_TRUNC)
+        var used = Int32(1 << 20).littleEndian
+        #expect(pwrite(fd, &used, 4, 0) == 4)
+        close(fd)
+        let snapshot = collector.collect()
+        #expect(snapshot.problems.map(\.reason) == [.shortHeader])
+        #expect(snapshot.statistics.entries == 0)
+        _ = try expectMatchesCold(collector)
+    }
+
     /// Regression: a scrape that caught a file mid-rewrite (same inode, truncated and written
     /// again: zeros or half a key where an entry will be) kept what it parsed then for good:
     /// the half-written key stayed skipped, or parsing stayed stalled at the zeros, after the

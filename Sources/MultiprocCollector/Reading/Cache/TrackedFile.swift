@@ -183,6 +183,12 @@ final class TrackedFile {
     /// Returns whether entries were parsed, or nil when the mapping is too small for `used`.
     private func read(_ bytes: UnsafeRawBufferPointer, keys: inout KeyTable, acceptShortMapping: Bool) -> Bool? {
         guard bytes.count >= EntryParser.headerSize else {
+            // A mapping shorter than a header holds no entry: what was read through an earlier,
+            // longer mapping of this file (before a remap) is gone, as a cold read would find.
+            if used != 0 || parsedEnd != EntryParser.headerSize || !entryProblems.isEmpty {
+                resetEntries()
+                detectedLayout = .pending
+            }
             headerProblem = EntryParser.headerProblem(used: 0, fileSize: bytes.count).map { problem($0.0, $0.1) }
             return false
         }
