@@ -140,9 +140,9 @@ package enum CollectorFuzzing {
             }
             base = raw
             bytes.withUnsafeBytes { raw.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            tracked = TrackedFile(entry: MetricDirectory.Entry(name: name, parsed: MetricFileName(name)!, inode: 1, isSymlink: false))
             // The mapping owns (and unmaps) the memory.
-            tracked.mapping = MappedFile(base: UnsafeRawPointer(raw), length: length, identity: FileIdentity(device: 0, inode: 1))
+            tracked = TrackedFile(entry: MetricDirectory.Entry(name: name, parsed: MetricFileName(name)!, inode: 1, isSymlink: false),
+                                  mapping: MappedFile(base: UnsafeRawPointer(raw), length: length, identity: FileIdentity(device: 0, inode: 1)))
         }
 
         func overwrite(with content: UnsafeRawBufferPointer) {

@@ -188,7 +188,7 @@ struct CacheState: ~Copyable {
         case .unchecked:
             rewritten = []
         }
-        for file in rewritten { file.reset() }
+        for file in rewritten { file.startOver(.rewritten) }
         return rewritten
     }
 

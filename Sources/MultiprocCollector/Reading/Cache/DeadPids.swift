@@ -57,7 +57,7 @@ struct DeadPids {
         let (changed, faults) = SigbusGuard.readAnyMapping { frozen.filter { !$0.frozenHeaderUnchanged() } }
         reused += changed.map(\.parsedName.pid)
         if faults.happened {
-            for file in frozen where file.mapping.map({ faults.hit($0.bytes) }) ?? false { file.reset() }
+            for file in frozen where file.mapping.map({ faults.hit($0.bytes) }) ?? false { file.startOver(.shrank) }
         }
         for pid in reused { thaw(pid, files: files) }
         return faults.count

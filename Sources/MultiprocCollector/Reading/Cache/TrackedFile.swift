@@ -3,9 +3,13 @@ import Synchronization
 
 // MARK: - What is remembered about one file between scrapes
 
-/// One metric file as the cache knows it: its mapping, the entries parsed so far (key id and
-/// value offset) and where parsing stopped. A scrape loads values at the known offsets and
-/// parses only the bytes past the previous `used`.
+/// One metric file as the cache knows it: where reading it stands (``ReadState``: unmapped,
+/// reading its mapping, or frozen) and what was read of its current content
+/// (``ContentRead``: `used`, where parsing ended, the layout, the entries). A scrape loads
+/// values at the known offsets and parses only the bytes past the previous `used`.
+///
+/// Invariant: ``content`` is empty while the file is unmapped. The content read so far is
+/// only ever thrown away by ``startOver(_:)``, which says why.
 final class TrackedFile {
     /// Unique for the life of the process: identity for plans and folds, which must never
     /// mistake a new file for a freed one that happened to live at the same address.
@@ -16,47 +20,13 @@ final class TrackedFile {
     /// `d_ino` from the listing that found this file: a different one is a different file.
     let listedInode: UInt64
 
-    /// Set from outside only by the in-memory fuzz target (Fuzzing.swift).
-    var mapping: MappedFile? {
-        didSet { lastModified = nil }
-    }
-    /// The modification time seen by the last ``mayHaveBeenRewritten(directory:)`` of this mapping.
-    private var lastModified: Int?
-    /// Offset just past the last entry parsed.
-    private(set) var parsedEnd = EntryParser.headerSize
-    /// `used` as last read.
-    private(set) var used = 0
-    /// Parsing stopped at a corrupt entry: nothing after it is trusted until the file is
-    /// replaced or rewritten.
-    private(set) var stalled = false
-    /// The layout of the file as last read (which prometheus_client release wrote it): decides
-    /// the value width of every entry and the key shape every key must have.
-    private(set) var detectedLayout = DetectedLayout.pending
-    /// The layout, once known.
-    var layout: FileLayout? { detectedLayout.layout }
-
-    private(set) var keyIDs: [KeyTable.ID] = []
-    private(set) var valueOffsets: [Int32] = []
-    var valueCount: Int { valueOffsets.count }
-    /// Values (and, for gauge files of a layout with timestamps, timestamps; empty means all
-    /// 0, as Python reads entries without one) as of the last successful read.
-    private(set) var values: [Double] = []
-    private(set) var timestamps: [Double] = []
-    /// Problems with entries (bad keys, the corrupt entry parsing stopped at): they last as
-    /// long as this content of the file.
-    private(set) var entryProblems: [FileProblem] = []
-    /// Problem with the header as of the last read.
-    private(set) var headerProblem: FileProblem?
+    private(set) var state = ReadState.unmapped
+    private(set) var content = ContentRead()
     /// Bumped whenever the entry list changes, so a merge plan can tell it is out of date.
     private(set) var generation = 0
     /// Bumped whenever the entry list starts over (entries are only appended in between).
     private(set) var epoch = 0
-    /// Key ids from this index on come from a thread's own ``KeyTable`` (parallel refresh)
-    /// until ``adoptKeys(_:)`` maps them into the collector's; nil when all are the collector's.
-    private var localKeysFrom: Int?
-    /// The pid was marked dead and this file is not a live gauge: nobody writes it any more,
-    /// so its values are final and scrapes stop reading them (see ``DeadPids``, ``DeadFold``).
-    private(set) var isFrozen = false
+    private var keyNumbering = KeyNumbering.collector
 
     init(entry: MetricDirectory.Entry) {
         id = Self.nextID.add(1, ordering: .relaxed).newValue
@@ -64,6 +34,39 @@ final class TrackedFile {
         parsedName = entry.parsed
         listedInode = entry.inode
     }
+
+    /// A file mapped already (the in-memory fuzz target, Fuzzing.swift, maps anonymous memory).
+    convenience init(entry: MetricDirectory.Entry, mapping: MappedFile) {
+        self.init(entry: entry)
+        state = .reading(Mapping(mapping))
+    }
+
+    // MARK: What the merge reads
+
+    var keyIDs: [KeyTable.ID] { content.entries.keyIDs }
+    var valueCount: Int { content.entries.count }
+    /// Values (and, for gauge files of a layout with timestamps, timestamps; empty means all
+    /// 0) as of the last successful load.
+    var values: [Double] { content.entries.values }
+    var timestamps: [Double] { content.entries.timestamps }
+    /// `used` as last read.
+    var used: Int { content.used }
+    /// The layout, once known: which prometheus_client release wrote the file.
+    var layout: FileLayout? { content.layout.layout }
+    var mapping: MappedFile? { state.mapping?.file }
+    var isFrozen: Bool {
+        if case .frozen = state { return true }
+        return false
+    }
+
+    /// The header's problem and the entries' problems: they last as long as this content.
+    var problems: [FileProblem] {
+        content.headerProblem.map { [$0] + content.entryProblems } ?? content.entryProblems
+    }
+
+    private var isLiveGauge: Bool { parsedName.gaugeMode?.isLive == true }
+
+    // MARK: Refreshing
 
     /// The outcome of bringing the file up to date.
     enum RefreshResult {
@@ -74,40 +77,61 @@ final class TrackedFile {
         case excluded(FileProblem?)
     }
 
-    var problems: [FileProblem] {
-        headerProblem.map { [$0] + entryProblems } ?? entryProblems
-    }
-
-    private var isLiveGauge: Bool { parsedName.gaugeMode?.isLive == true }
-
     /// Maps the file if needed and parses new entries. Values are loaded separately by
-    /// ``loadValues()``, which can run for many files in parallel.
+    /// ``loadValues()``, which can run for many files in parallel. Frozen files are never
+    /// refreshed (their content is final).
     func refresh(directory: Int32, keys: inout KeyTable) -> RefreshResult {
-        if mapping == nil, let excluded = map(directory: directory) { return excluded }
-        var remapped = false
-        while let file = mapping {
-            let (outcome, faults) = SigbusGuard.read(file.bytes) {
-                self.read(file.bytes, keys: &keys, acceptShortMapping: remapped)
+        var mapping: Mapping
+        switch state {
+        case .unmapped:
+            switch open(directory: directory) {
+            case .success(let file): mapping = Mapping(file)
+            case .failure(let excluded): return .excluded(excluded.problem)
             }
+            state = .reading(mapping)
+        case .reading(let current):
+            mapping = current
+        case .frozen:
+            assertionFailure("\(name): frozen files are not refreshed")
+            return .ready(parsed: false)
+        }
+        var remapped = false
+        while true {
+            let bytes = mapping.file.bytes
+            let (outcome, faults) = SigbusGuard.read(bytes) { self.read(bytes, keys: &keys, acceptShortMapping: remapped) }
             if faults.happened {
-                reset()
+                startOver(.shrank)
                 return .excluded(problem(.truncatedWhileReading, "the file shrank while it was read; it is read again from scratch next scrape"))
             }
-            guard let parsed = outcome else {
-                // `used` lies past the mapping: the writer grew the file. Map it again, once.
-                remapped = true
-                let previous = file.identity
-                mapping = nil
-                if let excluded = map(directory: directory) { return excluded }
-                if mapping?.identity != previous {
-                    reset()
-                    return .excluded(problem(.truncatedWhileReading, "the file was replaced while it was read; it is read again next scrape"))
-                }
-                continue
+            if let parsed = outcome { return .ready(parsed: parsed) }
+            // `used` lies past the mapping: the writer grew the file. Map it again, once.
+            remapped = true
+            switch open(directory: directory) {
+            case .success(let file) where file.identity == mapping.file.identity:
+                mapping = Mapping(file)
+                state = .reading(mapping)
+            case .success:
+                startOver(.replaced)
+                return .excluded(problem(.truncatedWhileReading, "the file was replaced while it was read; it is read again next scrape"))
+            case .failure(let excluded):
+                startOver(.replaced)
+                return .excluded(excluded.problem)
             }
-            return .ready(parsed: parsed)
         }
-        return .excluded(nil)
+    }
+
+    /// Loads every value (and gauge timestamp) from the mapping. Touches nothing but this
+    /// file's own state, so different files may load on different threads. Returns nil when
+    /// the values are loaded; otherwise the problem that leaves the file out of this merge:
+    /// it shrank under the read, and starts over (the next refresh reads it from scratch).
+    func loadValues() -> FileProblem? {
+        guard case .reading(let mapping) = state else { return nil }
+        let bytes = mapping.file.bytes
+        let withTimestamps = parsedName.type == .gauge && layout?.hasTimestamps == true
+        let (_, faults) = SigbusGuard.read(bytes) { self.content.entries.load(from: bytes, timestamps: withTimestamps) }
+        guard faults.happened else { return nil }
+        startOver(.shrank)
+        return problem(.truncatedWhileReading, "the file shrank while it was read; it is read again from scratch next scrape")
     }
 
     /// Without inotify (``FileChangeWatch``): whether the file may have been changed by a
@@ -116,108 +140,132 @@ final class TrackedFile {
     /// (when written-back pages are dirtied again), which only costs a re-read. A file gone or
     /// replaced is left to the listing.
     func mayHaveBeenRewritten(directory: Int32) -> Bool {
-        guard let mapping else { return false }
+        guard var mapping = state.mapping else { return false }
         var info = stat()
-        guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0, UInt64(info.st_ino) == mapping.identity.inode else {
+        guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0, UInt64(info.st_ino) == mapping.file.identity.inode else {
             return false
         }
-        defer { lastModified = info.modifiedNanoseconds }
-        return Int(info.st_size) < mapping.length || info.modifiedNanoseconds != (lastModified ?? mapping.modified)
+        let rewritten = Int(info.st_size) < mapping.file.length || info.modifiedNanoseconds != mapping.lastModified
+        mapping.lastModified = info.modifiedNanoseconds
+        state = state.replacing(mapping)
+        return rewritten
     }
 
-    /// Freezes the file (its values are final). Its mapped pages are released, but for the
-    /// header that betrays a reused pid.
+    /// Forgets the content read so far, and the mapping too unless `reason` says it still
+    /// shows the file: the next read parses the file from its first entry. A frozen file
+    /// started over is frozen no more (a content read anew is never final).
+    func startOver(_ reason: StartOver) {
+        if reason.keepsMapping {
+            if case .frozen(let mapping) = state { state = .reading(mapping) }
+        } else {
+            state = .unmapped
+        }
+        content = ContentRead()
+        if case .lane = keyNumbering { keyNumbering = .lane(from: 0) }
+        generation += 1
+        epoch += 1
+    }
+
+    // MARK: Freezing (see DeadPids)
+
+    /// Freezes the file: its content is final. Its mapped pages are released, but for the
+    /// header that betrays a reused pid. Only ``DeadPids`` decides it.
     func freeze() {
-        guard !isFrozen else { return }
-        isFrozen = true
-        mapping?.releasePagesAfterHeader()
+        guard case .reading(let mapping) = state else { return }
+        state = .frozen(mapping)
+        mapping.file.releasePagesAfterHeader()
     }
 
-    /// Reads the file normally again (the pid was reused, or marked dead once more).
-    func thaw() { isFrozen = false }
+    /// Reads the file normally again (its pid was reused, or marked dead once more). Only
+    /// ``DeadPids`` decides it.
+    func thaw() {
+        guard case .frozen(let mapping) = state else { return }
+        state = .reading(mapping)
+    }
 
     /// For a frozen file: whether its header still says what it said when it froze. A change
     /// means the pid was reused by a new worker (or the file was damaged): it thaws. Reads the
     /// mapping: the caller guards it (``SigbusGuard/readAnyMapping(_:)``, for many at once).
     func frozenHeaderUnchanged() -> Bool {
-        guard let file = mapping, file.bytes.count >= EntryParser.headerSize else { return false }
-        return EntryParser.readUsed(file.bytes) == used
+        guard case .frozen(let mapping) = state, mapping.file.bytes.count >= EntryParser.headerSize else { return false }
+        return EntryParser.readUsed(mapping.file.bytes) == content.used
     }
+
+    // MARK: Key ids
 
     /// ``refresh(directory:keys:)`` with a table of the calling thread's own: the ids of keys
     /// parsed now are local to it until ``adoptKeys(_:)``.
     func refreshWithLocalKeys(directory: Int32, keys: inout KeyTable) -> RefreshResult {
-        localKeysFrom = keyIDs.count
+        keyNumbering = .lane(from: content.entries.count)
         return refresh(directory: directory, keys: &keys)
     }
 
     /// Maps the ids of keys parsed with a thread's table (`mapping`: its id → the collector's).
     func adoptKeys(_ mapping: [KeyTable.ID]) {
-        defer { localKeysFrom = nil }
-        guard let start = localKeysFrom, start < keyIDs.count else { return }
-        for i in start..<keyIDs.count { keyIDs[i] = mapping[Int(keyIDs[i])] }
+        defer { keyNumbering = .collector }
+        guard case .lane(let start) = keyNumbering else { return }
+        content.entries.renumberKeys(from: start, mapping)
     }
 
     /// The collector's key table was rebuilt: `mapping` gives each old id's new id.
     func renumberKeys(_ mapping: [KeyTable.ID]) {
-        for i in keyIDs.indices { keyIDs[i] = mapping[Int(keyIDs[i])] }
+        content.entries.renumberKeys(mapping)
     }
 
-    /// Opens and maps the file; returns why it is excluded when that fails.
-    private func map(directory: Int32) -> RefreshResult? {
+    // MARK: Reading the mapping
+
+    /// Why a file could not be mapped: the problem, or nil when that is normal.
+    private struct Unmappable: Error {
+        var problem: FileProblem?
+    }
+
+    /// Opens and maps the file.
+    private func open(directory: Int32) -> Result<MappedFile, Unmappable> {
         switch MappedFile.open(directory: directory, name: name) {
         case .mapped(let file):
-            mapping = file
-            return nil
+            return .success(file)
         case .empty:
-            return .excluded(problem(.emptyFile, "the file is empty (0 bytes)"))
+            return .failure(Unmappable(problem: problem(.emptyFile, "the file is empty (0 bytes)")))
         case .missing:
             // `live*` files are removed by mark-dead at any moment: not an error.
-            return .excluded(isLiveGauge ? nil : problem(.vanished, "the file disappeared between listing and reading"))
+            return .failure(Unmappable(problem: isLiveGauge ? nil : problem(.vanished, "the file disappeared between listing and reading")))
         case .problem(let reason, let detail):
-            return .excluded(problem(reason, detail))
+            return .failure(Unmappable(problem: problem(reason, detail)))
         }
     }
 
-    /// Runs inside the SIGBUS guard: any byte of the mapping may vanish under it.
-    /// Returns whether entries were parsed, or nil when the mapping is too small for `used`.
+    /// Runs inside the SIGBUS guard: any byte of the mapping may vanish under it. Returns
+    /// whether entries were parsed, or nil when `used` lies past the mapping (to map it again).
     private func read(_ bytes: UnsafeRawBufferPointer, keys: inout KeyTable, acceptShortMapping: Bool) -> Bool? {
         guard bytes.count >= EntryParser.headerSize else {
             // A mapping shorter than a header holds no entry: what was read through an earlier,
             // longer mapping of this file (before a remap) is gone, as a cold read would find.
-            if used != 0 || parsedEnd != EntryParser.headerSize || !entryProblems.isEmpty {
-                resetEntries()
-                detectedLayout = .pending
-            }
-            headerProblem = EntryParser.headerProblem(used: 0, fileSize: bytes.count).map { problem($0.0, $0.1) }
+            if !content.isUntouched { startOver(.newContent) }
+            content.headerProblem = headerProblem(used: 0, fileSize: bytes.count)
             return false
         }
-        let currentUsed = EntryParser.readUsed(bytes)
-        if currentUsed > bytes.count, !acceptShortMapping { return nil }
-        // `used` never goes down in a live file, and a file never gets shorter than what was
-        // parsed from it: this is new content under the same inode (or a file cut short while
-        // it grew). The old value offsets may lie past this mapping. A file with corrupt
-        // entries may have been caught mid-rewrite (half a key, zeros where an entry goes): it
-        // is parsed afresh each scrape, as a cold read would.
-        let newContent = currentUsed < used || parsedEnd > bytes.count || !entryProblems.isEmpty
+        let used = EntryParser.readUsed(bytes)
+        if used > bytes.count, !acceptShortMapping { return nil }
+        if !content.isContinued(byUsed: used, mappingLength: bytes.count) { startOver(.newContent) }
+        let readable = min(used, bytes.count)
         // Whenever there are bytes to parse, the layout is decided on the file as it is now,
         // exactly as a cold read decides it (a few entries' lengths, see LayoutDetection); a
         // layout decided on fewer entries that no longer holds means starting over.
-        let layoutNow = newContent || (!stalled && min(currentUsed, bytes.count) > parsedEnd)
-            ? DetectedLayout(detecting: bytes, used: currentUsed) : detectedLayout
-        if newContent || (detectedLayout != .pending && layoutNow != detectedLayout) { resetEntries() }
-        detectedLayout = layoutNow
-        // After the reset, which clears it (a negative `used` is below the initial 0).
-        headerProblem = EntryParser.headerProblem(used: currentUsed, fileSize: bytes.count).map { problem($0.0, $0.1) }
-        used = currentUsed
-        guard !stalled, min(currentUsed, bytes.count) > parsedEnd else { return false }
-        switch detectedLayout {
+        if readable > content.parsedEnd {
+            let layout = DetectedLayout(detecting: bytes, used: used)
+            if content.layout != .pending, layout != content.layout { startOver(.layoutChanged) }
+            content.layout = layout
+        }
+        // After any start over, which clears it (a negative `used` is below the initial 0).
+        content.headerProblem = headerProblem(used: used, fileSize: bytes.count)
+        content.used = used
+        guard readable > content.parsedEnd else { return false }
+        switch content.layout {
         case .pending:
             return false
         case .undetectable(let why):
-            // Kept as an entry problem: the next read starts over and decides afresh.
-            entryProblems = [problem(.undetectedLayout, "\(why); the file is left out")]
-            stalled = true
+            // An entry problem: the next read starts over and decides afresh.
+            content.entryProblems = [problem(.undetectedLayout, "\(why); the file is left out")]
             return false
         case .known(let layout):
             parse(bytes, keys: &keys, layout: layout)
@@ -225,42 +273,43 @@ final class TrackedFile {
         }
     }
 
+    /// Parses the entries from ``ContentRead/parsedEnd`` to `used`, stopping at the first
+    /// corrupt one (an entry problem: the next read starts over).
     private func parse(_ bytes: UnsafeRawBufferPointer, keys: inout KeyTable, layout: FileLayout) {
-        // Work on locals: class properties pay an exclusivity check on every access.
-        var newKeyIDs = keyIDs
-        var newOffsets = valueOffsets
-        var problems = entryProblems
-        keyIDs = []
-        valueOffsets = []
-        let expected = max(0, min(used, bytes.count) - parsedEnd) / 64
-        newKeyIDs.reserveCapacity(newKeyIDs.count + expected)
-        newOffsets.reserveCapacity(newOffsets.count + expected)
-        // The successor guess needs an id of the table parsed with: with a thread's own table,
+        // Work on locals: class properties pay an exclusivity check on every access. Taking
+        // the entries out leaves the local the only reference, so appends never copy them.
+        var entries = content.entries
+        var problems = content.entryProblems
+        content.entries = ParsedEntries()
+        let (start, used) = (content.parsedEnd, content.used)
+        entries.reserveCapacity(adding: max(0, min(used, bytes.count) - start) / 64)
+        // The successor guess needs an id of the table parsed with: with a lane's own table,
         // ids from before this parse belong to the collector's.
-        let lastIsFromThisTable = localKeysFrom.map { $0 < newKeyIDs.count } ?? true
-        var previous: KeyTable.ID = lastIsFromThisTable ? newKeyIDs.last ?? -1 : -1
+        let lastIsFromThisTable: Bool
+        switch keyNumbering {
+        case .collector: lastIsFromThisTable = true
+        case .lane(let from): lastIsFromThisTable = from < entries.count
+        }
+        var previous: KeyTable.ID = lastIsFromThisTable ? entries.keyIDs.last ?? -1 : -1
         var parsedAny = false
         let shape = layout.keyShape
-        let outcome = EntryParser.parse(bytes, from: parsedEnd, used: used, valueWidth: layout.valueWidth) { entry in
+        let outcome = EntryParser.parse(bytes, from: start, used: used, valueWidth: layout.valueWidth) { entry in
             parsedAny = true
-            let start = Int(entry.keyStart)
-            let id = keys.intern(UnsafeRawBufferPointer(rebasing: bytes[start..<(start + Int(entry.keyLength))]), after: previous)
+            let keyStart = Int(entry.keyStart)
+            let id = keys.intern(UnsafeRawBufferPointer(rebasing: bytes[keyStart..<(keyStart + Int(entry.keyLength))]), after: previous)
             previous = id
             guard keys.shapes[Int(id)] == shape else {
-                problems.append(keyProblem(keys, id, at: start - 4, layout: layout))
+                problems.append(keyProblem(keys, id, at: keyStart - 4, layout: layout))
                 return
             }
-            newKeyIDs.append(id)
-            newOffsets.append(entry.valueOffset)
+            entries.append(key: id, valueOffset: entry.valueOffset)
         }
-        keyIDs = newKeyIDs
-        valueOffsets = newOffsets
+        content.entries = entries
         if let (reason, detail) = outcome.problem {
             problems.append(problem(reason, detail + "; later entries are ignored"))
-            stalled = true
         }
-        entryProblems = problems
-        parsedEnd = outcome.end
+        content.entryProblems = problems
+        content.parsedEnd = outcome.end
         if parsedAny { generation += 1 }
     }
 
@@ -275,60 +324,8 @@ final class TrackedFile {
                        + "layout \(layout.rawValue), whose keys are \(layout.keyShape.spelled)")
     }
 
-    /// Loads every value (and gauge timestamp) from the mapping. Touches nothing but this
-    /// file's own state, so different files may load on different threads. Returns nil when
-    /// the file shrank under the read: it is then reset and must be left out of the merge.
-    func loadValues() -> FileProblem? {
-        guard let file = mapping else { return nil }
-        let (_, faults) = SigbusGuard.read(file.bytes) { self.loadValues(file.bytes) }
-        guard faults.happened else { return nil }
-        reset()
-        return problem(.truncatedWhileReading, "the file shrank while it was read; it is read again from scratch next scrape")
-    }
-
-    private func loadValues(_ bytes: UnsafeRawBufferPointer) {
-        let count = valueOffsets.count
-        if values.count != count { values = [Double](repeating: 0, count: count) }
-        // Only `mostrecent` gauges read timestamps; files of layouts without any keep none.
-        let isGauge = parsedName.type == .gauge && layout?.hasTimestamps == true
-        if isGauge, timestamps.count != count { timestamps = [Double](repeating: 0, count: count) }
-        valueOffsets.withUnsafeBufferPointer { offsets in
-            values.withUnsafeMutableBufferPointer { out in
-                for i in 0..<count {
-                    out[i] = bytes.loadUnaligned(fromByteOffset: Int(offsets[i]), as: Double.self)
-                }
-            }
-            if isGauge {
-                timestamps.withUnsafeMutableBufferPointer { out in
-                    for i in 0..<count {
-                        out[i] = bytes.loadUnaligned(fromByteOffset: Int(offsets[i]) + 8, as: Double.self)
-                    }
-                }
-            }
-        }
-    }
-
-    private func resetEntries() {
-        parsedEnd = EntryParser.headerSize
-        used = 0
-        stalled = false
-        keyIDs = []
-        if localKeysFrom != nil { localKeysFrom = 0 }
-        valueOffsets = []
-        values = []
-        timestamps = []
-        entryProblems = []
-        headerProblem = nil
-        generation += 1
-        epoch += 1
-    }
-
-    /// Forgets everything, mapping included: the next refresh starts from scratch.
-    func reset() {
-        mapping = nil
-        isFrozen = false
-        detectedLayout = .pending
-        resetEntries()
+    private func headerProblem(used: Int, fileSize: Int) -> FileProblem? {
+        EntryParser.headerProblem(used: used, fileSize: fileSize).map { problem($0.0, $0.1) }
     }
 
     func problem(_ reason: FileProblem.Reason, _ detail: String) -> FileProblem {
