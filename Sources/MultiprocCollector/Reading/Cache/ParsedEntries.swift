@@ -20,17 +20,20 @@ struct ParsedEntries {
 
     var count: Int { valueOffsets.count }
 
-    mutating func reserveCapacity(adding extra: Int) {
-        keyIDs.reserveCapacity(keyIDs.count + extra)
-        valueOffsets.reserveCapacity(valueOffsets.count + extra)
-        values.reserveCapacity(values.count + extra)
-    }
-
-    mutating func append(key: KeyTable.ID, valueOffset: Int32) {
-        keyIDs.append(key)
-        valueOffsets.append(valueOffset)
-        values.append(0)
-        if !timestamps.isEmpty { timestamps.append(0) }
+    /// Appends the entries parsed since the last call: `keyIDs[i]` and `valueOffsets[i]` are
+    /// one entry's. Their values (and timestamps, if kept) are 0 until the next load.
+    mutating func append(keyIDs newKeys: [KeyTable.ID], valueOffsets newOffsets: [Int32]) {
+        precondition(newKeys.count == newOffsets.count, "one key and one value offset per entry")
+        if keyIDs.isEmpty {
+            // A content read from its first entry (the common case) takes the arrays as they are.
+            keyIDs = newKeys
+            valueOffsets = newOffsets
+        } else {
+            keyIDs += newKeys
+            valueOffsets += newOffsets
+        }
+        values += repeatElement(0, count: newKeys.count)
+        if !timestamps.isEmpty { timestamps += repeatElement(0, count: newKeys.count) }
     }
 
     /// Renumbers the key ids of entries `from` on: `mapping[old id]` is the new id (a lane's

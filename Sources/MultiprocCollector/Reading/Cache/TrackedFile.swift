@@ -276,25 +276,23 @@ final class TrackedFile {
     /// Parses the entries from ``ContentRead/parsedEnd`` to `used`, stopping at the first
     /// corrupt one (an entry problem: the next read starts over).
     private func parse(_ bytes: UnsafeRawBufferPointer, keys: inout KeyTable, layout: FileLayout) {
-        // Work on locals: class properties pay an exclusivity check on every access. Taking
-        // the entries out leaves the local the only reference, so appends never copy them.
-        var entries = content.entries
-        var problems = content.entryProblems
-        content.entries = ParsedEntries()
         let (start, used) = (content.parsedEnd, content.used)
-        entries.reserveCapacity(adding: max(0, min(used, bytes.count) - start) / 64)
         // The successor guess needs an id of the table parsed with: with a lane's own table,
         // ids from before this parse belong to the collector's.
         let lastIsFromThisTable: Bool
         switch keyNumbering {
         case .collector: lastIsFromThisTable = true
-        case .lane(let from): lastIsFromThisTable = from < entries.count
+        case .lane(let from): lastIsFromThisTable = from < content.entries.count
         }
-        var previous: KeyTable.ID = lastIsFromThisTable ? entries.keyIDs.last ?? -1 : -1
-        var parsedAny = false
+        var previous: KeyTable.ID = lastIsFromThisTable ? content.entries.keyIDs.last ?? -1 : -1
+        // Work on locals: class properties pay an exclusivity check on every access.
+        var problems = content.entryProblems
+        var newKeys: [KeyTable.ID] = [], newOffsets: [Int32] = []
+        let expected = max(0, min(used, bytes.count) - start) / 64
+        newKeys.reserveCapacity(expected)
+        newOffsets.reserveCapacity(expected)
         let shape = layout.keyShape
         let outcome = EntryParser.parse(bytes, from: start, used: used, valueWidth: layout.valueWidth) { entry in
-            parsedAny = true
             let keyStart = Int(entry.keyStart)
             let id = keys.intern(UnsafeRawBufferPointer(rebasing: bytes[keyStart..<(keyStart + Int(entry.keyLength))]), after: previous)
             previous = id
@@ -302,15 +300,16 @@ final class TrackedFile {
                 problems.append(keyProblem(keys, id, at: keyStart - 4, layout: layout))
                 return
             }
-            entries.append(key: id, valueOffset: entry.valueOffset)
+            newKeys.append(id)
+            newOffsets.append(entry.valueOffset)
         }
-        content.entries = entries
+        content.entries.append(keyIDs: newKeys, valueOffsets: newOffsets)
         if let (reason, detail) = outcome.problem {
             problems.append(problem(reason, detail + "; later entries are ignored"))
         }
         content.entryProblems = problems
         content.parsedEnd = outcome.end
-        if parsedAny { generation += 1 }
+        if outcome.end > start { generation += 1 }  // entries were parsed (kept or skipped)
     }
 
     /// Why the key `id` at `offset` is skipped: it did not decode, or has a shape other than
