@@ -67,7 +67,7 @@ struct CacheState: ~Copyable {
         var statistics = ScrapeStatistics()
         var problems: [FileProblem] = []
         lastListing = []
-        deadPids.record(newlyDead + deadBeforeRestart, files: files)
+        let recordedNow = deadPids.record(newlyDead + deadBeforeRestart, files: files)
         deadBeforeRestart = []
 
         var merged: [TrackedFile] = []
@@ -87,14 +87,14 @@ struct CacheState: ~Copyable {
         if let outcome = plan.update(files: merged, keys: keys) {
             statistics.planRebuilt = outcome.rebuilt
             statistics.planChanged = outcome.changed
-            fold.planChanged(outcome)
+            fold.planChanged(outcome, plan: plan.builder.plan)
         }
         for file in merged { problems.append(contentsOf: plan.builder.problems(of: file)) }
         let currentPlan = plan.builder.plan
         let slots = fold.accumulate(plan: currentPlan, files: merged, slots: merged.map { plan.builder.slots(of: $0) })
 
         statistics.count(merged)
-        deadPids.freeze(merged, files: files)
+        deadPids.freeze(merged, recordedNow: recordedNow, files: files)
         let snapshot = Snapshot(plan: currentPlan, slots: slots, problems: problems, statistics: statistics)
         startAfreshIfShrunk()
         return snapshot

@@ -15,6 +15,10 @@
 /// A live value that breaks the `exactSum` condition makes ``accumulate(plan:frozenPositions:live:)``
 /// return ``Outcome/inexact(_:)``: the caller folds every file plainly, and those slots become
 /// `sequential` from the next fold on (``FoldCache``).
+///
+/// A fold holds for the plan it is for and the frozen files it was built from, in merge
+/// order (``isValid(for:frozen:)``); ``FoldCache`` keeps it so, ``DeadPids`` says which files
+/// are frozen.
 struct DeadFold {
     enum SlotKind: UInt8 { case none, fixed, exactSum, sequential }
 
@@ -32,9 +36,16 @@ struct DeadFold {
         case inexact(Set<Int32>)
     }
 
+    /// The plan whose slots the fold fills: built for it, or carried over to it.
     private(set) var plan: MergePlan
     /// The frozen files (ids), in merge order at fold time (their relative order never changes).
     let frozen: [Int]
+
+    /// Whether this fold folds `plan`'s slots and exactly the files `frozen` (ids in merge
+    /// order) holds now: otherwise fold anew.
+    func isValid(for plan: MergePlan, frozen: [Int]) -> Bool {
+        self.plan === plan && self.frozen == frozen
+    }
 
     // Per slot of `plan` (index = slot number):
     private var kinds: [SlotKind]

@@ -1,38 +1,65 @@
-// MARK: - Pids marked dead, and the files they froze
+// MARK: - Pids marked dead, and the files they freeze
 
-/// The pids marked dead through ``DirectoryCollector/markDead(pid:)``, as the cache uses them.
+/// The pids marked dead through ``DirectoryCollector/markDead(pid:)``, as the cache uses them:
+/// the one type that freezes and thaws files.
 ///
-/// Nobody writes a dead pid's files any more, so after one last read its non-live files are
-/// *frozen*: their values are folded once (``DeadFold``) and never loaded again, and only their
-/// 8-byte headers are watched. The invariant this type keeps: a file is frozen only while its
-/// pid is in ``pids``, and only by the scrape that took the pid's death into account (the
-/// first after ``DirectoryCollector/markDead(pid:)``), which read it once more.
+/// Nobody writes a dead pid's files any more, so after one last read its files (but the live
+/// gauges, which mark-dead removes) are *frozen* (``TrackedFile/ReadState/frozen``): no
+/// refresh reads them again, their values are folded once (``FoldCache``), and only their
+/// 8-byte headers are watched.
 ///
+/// ## The frozen invariant
+/// A file is frozen only
+/// 1. while its pid is in ``pids``: a pid that thaws thaws all its files;
+/// 2. from the end of the refresh that recorded its pid's death
+///    (``record(_:files:)`` at the start of that refresh, ``freeze(_:recordedNow:files:)`` at
+///    its end), which read the file once more;
+/// 3. with the content that refresh read: a file that starts over
+///    (``TrackedFile/startOver(_:)``: rewritten, shrunk, replaced) is frozen no more, and a
+///    dead pid's file that a later refresh reads (read afresh, or unreadable when the pid died)
+///    thaws the pid: a new worker wrote it.
+///
+/// Only this type freezes and thaws: ``TrackedFile/freeze(_:)`` and ``TrackedFile/thaw(_:)``
+/// take a ``Permit``, which only this file can make. What the invariant gives the rest of the
+/// cache: frozen files are never refreshed nor loaded (``CacheState``), and a fold of their
+/// values stays valid while the same files are frozen, in the same order (``FoldCache``).
+///
+/// ## Thawing
 /// A dead pid comes back to life (it *thaws*: its files are read normally again) when a new
 /// worker shows that it reuses the pid: a live gauge file appears, a file appears that was not
 /// there when the pid died (new name or new inode), a frozen file's `used` changes (it added a
 /// series), a file is rewritten through system calls, or a file that could not be read when
 /// the pid died (empty, cut below its header) is read now. A reuser that only updates
 /// existing series in place shows none of these until it is marked dead in turn, which reads
-/// its files once more.
-///
+/// its files once more. Compaction's archives (pid 0) are never frozen: mark-dead refuses pid
+/// 0, and a process whose `process_identifier` is 0 writes the same names.
 struct DeadPids {
     /// Pids as file names spell them: ASCII digits (``MetricFileName``), so `String` equality
     /// is byte equality here.
     private var pids: Set<String> = []
-    /// The pids recorded by the refresh under way: their files read in it freeze at its end.
-    private var recordedNow: Set<String> = []
+
+    /// What freezing and thawing a file takes: only ``DeadPids`` makes one (its initializer
+    /// is private to this file), so no other type freezes or thaws behind the invariant's back.
+    struct Permit {
+        fileprivate init() {}
+    }
+
+    private static let permit = Permit()
 
     var isEmpty: Bool { pids.isEmpty }
 
-    /// Records pids marked dead since the last refresh. A pid marked dead again had its files
-    /// frozen as of an earlier death: they are read once more before freezing again.
-    mutating func record(_ newlyDead: [String], files: [String: TrackedFile]) {
-        recordedNow = Set(newlyDead)
+    /// Every pid marked dead (for a cache that starts afresh: ``CacheState``).
+    var all: [String] { Array(pids) }
+
+    /// Records pids marked dead since the last refresh, at the start of a refresh; returns
+    /// them for ``freeze(_:recordedNow:files:)`` at its end. A pid marked dead again had its
+    /// files frozen as of an earlier death: they are read once more before freezing again.
+    mutating func record(_ newlyDead: [String], files: [String: TrackedFile]) -> Set<String> {
         for pid in newlyDead {
             thaw(pid, files: files)
             pids.insert(pid)
         }
+        return Set(newlyDead)
     }
 
     /// Thaws every dead pid that shows signs of reuse in `listing` (see the type's doc) or
@@ -63,21 +90,15 @@ struct DeadPids {
         return faults.count
     }
 
-    /// Once the scrape that took a pid's death into account has read them, the pid's non-live
-    /// files are final. A dead pid's file read for the first time by a later scrape (it could
-    /// not be read when the pid died) was written by a new worker: the pid thaws. (Compaction's
-    /// archives are read like any file: a process whose `process_identifier` is 0 writes the
-    /// same names, and a few thousand values a scrape cost microseconds.)
-    mutating func freeze(_ merged: [TrackedFile], files: [String: TrackedFile]) {
+    /// At the end of a refresh: the files of the pids it recorded (`recordedNow`) that it read
+    /// are final, and freeze. A dead pid's file read by a later refresh thaws the pid.
+    mutating func freeze(_ merged: [TrackedFile], recordedNow: Set<String>, files: [String: TrackedFile]) {
         for file in merged where !file.isFrozen && file.parsedName.gaugeMode?.isLive != true {
             let pid = file.parsedName.pid
             guard pids.contains(pid) else { continue }
-            if recordedNow.contains(pid) { file.freeze() } else { thaw(pid, files: files) }
+            if recordedNow.contains(pid) { file.freeze(Self.permit) } else { thaw(pid, files: files) }
         }
     }
-
-    /// Every pid marked dead (for a cache that starts afresh: ``CacheState``).
-    var all: [String] { Array(pids) }
 
     /// Pids that are not dead after all (their files changed: a reused pid) or whose files
     /// are gone (folded into the archives): their files, if any, are read normally.
@@ -88,6 +109,6 @@ struct DeadPids {
     /// A pid marked dead is alive again: its files are read normally.
     private mutating func thaw(_ pid: String, files: [String: TrackedFile]) {
         guard pids.remove(pid) != nil else { return }
-        for file in files.values where file.parsedName.pid == pid { file.thaw() }
+        for file in files.values where file.parsedName.pid == pid { file.thaw(Self.permit) }
     }
 }

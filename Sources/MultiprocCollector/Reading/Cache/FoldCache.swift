@@ -1,27 +1,26 @@
 // MARK: - Keeping the dead-pid fold across scrapes
 
-/// The ``DeadFold`` of the frozen files and what it needs to survive plan updates.
+/// The ``DeadFold`` of the frozen files (see ``DeadPids`` for which files are frozen), kept
+/// from one scrape to the next.
 ///
-/// A fold is tied to the slot numbering of the plan it was built for. Incremental plan
-/// updates keep slot numbers and only add slots, so the fold carries over (``DeadFold/extended(to:fedSlots:)``)
-/// as long as no live file started feeding a slot the fold took as dead-only; a rebuilt plan
-/// renumbers every slot and needs a new fold. Invariant: ``fedSinceFold`` and
-/// ``rebuiltSinceFold`` describe every plan change since ``fold`` was last brought up to date.
+/// Invariant: ``fold``, when there is one, is for the current plan: a plan change either
+/// carries it over or drops it (``planChanged(_:plan:)``). An incremental update keeps slot
+/// numbers and only adds slots, so the fold carries over (``DeadFold/extended(to:fedSlots:)``)
+/// unless a live file started feeding a slot the fold took as dead-only; a rebuilt plan
+/// renumbers every slot. A fold is used only while it holds for exactly the files frozen now,
+/// in merge order (``DeadFold/isValid(for:frozen:)``); otherwise the scrape folds anew.
 struct FoldCache {
     private var fold: DeadFold?
-    /// Slots fed by live files since the fold was last brought up to date.
-    private var fedSinceFold: [Int32] = []
-    /// The plan was rebuilt (renumbered) since the fold was last brought up to date.
-    private var rebuiltSinceFold = false
     /// Slots found not to be exact sums after all (see ``DeadFold``), until the plan is rebuilt.
     private var forcedSequential: Set<Int32> = []
 
-    /// Notes a plan change (call for every update of the plan).
-    mutating func planChanged(_ outcome: PlanBuilder.Outcome) {
-        fedSinceFold += outcome.fedSlots
+    /// Notes a change of the plan to `plan` (call for every update of the plan).
+    mutating func planChanged(_ outcome: PlanBuilder.Outcome, plan: MergePlan) {
         if outcome.rebuilt {
+            fold = nil
             forcedSequential = []
-            rebuiltSinceFold = true
+        } else {
+            fold = fold?.extended(to: plan, fedSlots: outcome.fedSlots)
         }
     }
 
@@ -33,18 +32,13 @@ struct FoldCache {
             self = FoldCache()
             return plan.accumulate(files: files, slots: slots)
         }
-        let frozenIDs = zip(files, isFrozen).filter(\.1).map(\.0.id)
-        if let current = fold, current.frozen == frozenIDs, !rebuiltSinceFold,
-           let carried = current.plan === plan ? current : current.extended(to: plan, fedSlots: fedSinceFold) {
-            fold = carried
-        } else {
+        let frozen = zip(files, isFrozen).filter(\.1).map(\.0.id)
+        if fold?.isValid(for: plan, frozen: frozen) != true {
             fold = DeadFold(plan: plan, files: files, slots: slots, isFrozen: isFrozen, forcedSequential: forcedSequential)
         }
-        fedSinceFold = []
-        rebuiltSinceFold = false
 
         var positions: [Int] = []
-        positions.reserveCapacity(frozenIDs.count)
+        positions.reserveCapacity(frozen.count)
         var live: [DeadFold.LiveFile] = []
         for (i, file) in files.enumerated() {
             if isFrozen[i] { positions.append(i) } else { live.append(DeadFold.LiveFile(position: i, file: file, slots: slots[i])) }

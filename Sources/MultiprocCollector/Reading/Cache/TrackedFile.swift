@@ -168,17 +168,18 @@ final class TrackedFile {
 
     // MARK: Freezing (see DeadPids)
 
-    /// Freezes the file: its content is final. Its mapped pages are released, but for the
-    /// header that betrays a reused pid. Only ``DeadPids`` decides it.
-    func freeze() {
+    /// Freezes the file: its content is final (the invariant is ``DeadPids``', which alone
+    /// holds a permit). Its mapped pages are released, but for the header that betrays a
+    /// reused pid.
+    func freeze(_: DeadPids.Permit) {
         guard case .reading(let mapping) = state else { return }
         state = .frozen(mapping)
         mapping.file.releasePagesAfterHeader()
     }
 
-    /// Reads the file normally again (its pid was reused, or marked dead once more). Only
-    /// ``DeadPids`` decides it.
-    func thaw() {
+    /// Reads the file normally again (its pid was reused, or marked dead once more; see
+    /// ``DeadPids``).
+    func thaw(_: DeadPids.Permit) {
         guard case .frozen(let mapping) = state else { return }
         state = .reading(mapping)
     }
