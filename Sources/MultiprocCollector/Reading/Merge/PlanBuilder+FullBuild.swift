@@ -16,8 +16,10 @@ extension PlanBuilder {
     ///    build gives; entries whose slot exists cost one table read;
     /// 3. each file's per-entry slot array and contribution counts: independent per file, so
     ///    on two threads for many files.
-    /// A NaN bucket bound gives each of its entries a slot of its own (see `slotFor`), which
-    /// pass 3 cannot look up: the build then slots every entry one at a time instead.
+    /// Passes 2 and 3 find each entry's slot as ``add(file:from:keys:_:)`` does, through an
+    /// ``EntryWalk`` and ``SlotMemos``, so all three agree on every slot. A NaN bucket bound
+    /// gives each of its entries a slot of its own (see `slotFor`), which pass 3 cannot look
+    /// up: the build then slots every entry one at a time instead.
     mutating func rebuild(files: [TrackedFile], keys: KeyTable) {
         self = PlanBuilder()
         coverKeys(keys)
@@ -27,7 +29,7 @@ extension PlanBuilder {
             self = PlanBuilder()
             coverKeys(keys)
             for file in files { declareMetrics(of: file, keys: keys) }
-            for file in files { _ = add(file: file, from: 0, keys: keys) }
+            for file in files { add(file: file, from: 0, keys: keys, FullBuild.self) }
         } else {
             countEntries(of: files, keys: keys)
         }
@@ -42,20 +44,20 @@ extension PlanBuilder {
             let known = metricOfKey[Int(id)]
             // The rest of a run adds nothing: type and mode depend on (metric, file) only.
             if known != .unknown, known == run { continue }
-            run = declareMetric(key: id, file: file.parsedName, keys: keys) ?? .unknown
+            run = declareMetric(key: id, file: file.parsedName, keys: keys, FullBuild.self)
         }
     }
 
     /// Pass 2 for one file: creates the slots its entries need that do not exist yet.
     private mutating func createSlots(for file: TrackedFile, keys: KeyTable) {
         let name = file.parsedName
-        let pidNumber = name.type == .gauge ? pidNumber(name.pid) : -1
-        var run = MetricRun()
+        var walk = memos.walk(name)
         for id in file.keyIDs {
             guard case .metric(let metric) = metricOfKey[Int(id)] else { continue }
-            if run.metric != metric { run = MetricRun(metric: metric, keepsPid: name.type == .gauge && !metrics[Int(metric)].dropsPid) }
-            if !run.keepsPid, memoWithoutPid[Int(id)] != .unknown { continue }
-            _ = slot(key: id, metric: metric, keepsPid: run.keepsPid, pid: name.pid, pidNumber: pidNumber, keys: keys)
+            walk.enter(metric, dropsPid: metrics[Int(metric)].dropsPid)
+            let memoKey = walk.memoKey(for: id)
+            if memos[memoKey] != .unknown { continue }  // most entries: their key's slot exists
+            _ = slot(at: memoKey, key: id, metric: metric, pid: name.pid, keys: keys, FullBuild.self)
         }
     }
 
@@ -74,44 +76,31 @@ extension PlanBuilder {
 /// What pass 3 reads, copied out of the builder so lanes share nothing mutable.
 private struct SlotLookup: @unchecked Sendable {
     let metricOfKey: [PlanBuilder.KeyMetric]
-    let keepsPidOfMetric: [Bool]
-    let memoWithoutPid: [PlanBuilder.SlotMemo]
-    let memoWithPid: [PlanBuilder.PidSlotKey: Int32]
-    let pidIndex: [ExactString: Int32]
+    let dropsPidOfMetric: [Bool]
+    let memos: SlotMemos
     let slotCount: Int
     let keys: KeyTable
 
     init(builder: PlanBuilder, keys: KeyTable) {
         metricOfKey = builder.metricOfKey
-        keepsPidOfMetric = builder.metrics.map { !$0.dropsPid }
-        memoWithoutPid = builder.memoWithoutPid
-        memoWithPid = builder.memoWithPid
-        pidIndex = builder.pidIndex
+        dropsPidOfMetric = builder.metrics.map(\.dropsPid)
+        memos = builder.memos
         slotCount = builder.slotOps.count
         self.keys = keys
     }
 
-    /// One file's state, counting its entries into `contributors`.
+    /// One file's state, counting its entries into `contributors`. Every slot exists (pass 2).
     func state(of file: TrackedFile, contributors: inout [Int32]) -> PlanBuilder.FileState {
-        let name = file.parsedName
-        let isGaugeFile = name.type == .gauge
-        let pidNumber = isGaugeFile ? pidIndex[ExactString(name.pid)] ?? -1 : -1
-        var state = PlanBuilder.FileState(epoch: file.epoch, slots: [], problems: [], metrics: [])
+        var walk = memos.lookupWalk(file.parsedName)
+        var state = PlanBuilder.FileState(epoch: file.epoch)
         state.slots.reserveCapacity(file.keyIDs.count)
-        var run = PlanBuilder.MetricRun()
         for id in file.keyIDs {
             guard case .metric(let metric) = metricOfKey[Int(id)] else {
                 state.slots.append(MergePlan.noSlot)
                 continue
             }
-            if run.metric != metric {
-                run = PlanBuilder.MetricRun(metric: metric, keepsPid: isGaugeFile && keepsPidOfMetric[Int(metric)])
-                state.metrics.insert(metric)
-            }
-            let memo = run.keepsPid
-                ? memoWithPid[PlanBuilder.PidSlotKey(key: id, pid: pidNumber)].map(PlanBuilder.SlotMemo.slot) ?? .unknown
-                : memoWithoutPid[Int(id)]
-            if let slot = state.record(memo, key: id, file: file.name, keys: keys) { contributors[Int(slot)] += 1 }
+            if walk.enter(metric, dropsPid: dropsPidOfMetric[Int(metric)]) { state.metrics.insert(metric) }
+            if let slot = state.record(memos[walk.memoKey(for: id)], key: id, file: file.name, keys: keys) { contributors[Int(slot)] += 1 }
         }
         return state
     }

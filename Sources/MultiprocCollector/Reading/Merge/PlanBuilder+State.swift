@@ -33,7 +33,7 @@ extension PlanBuilder {
         case metric(Int32)
     }
 
-    /// The slot that entries with a given key feed, once worked out (see ``memoWithoutPid``).
+    /// The slot that entries with a given key feed, once worked out (see ``SlotMemos``).
     enum SlotMemo: Equatable {
         case unknown
         /// A histogram bucket whose `le` is not a number: the entry is left out and reported.
@@ -41,20 +41,6 @@ extension PlanBuilder {
         /// The key did not decode: the entry is left out (its problem is the key's).
         case leftOut
         case slot(Int32)
-    }
-
-    /// The metric of the current run of entries in a file, and whether its entries keep the
-    /// file's pid as a label (gauge files of metrics in `all`/`liveall` mode).
-    struct MetricRun {
-        var metric: Int32 = -1
-        var keepsPid = false
-    }
-
-    /// An entry of an `all`/`liveall` gauge file: its key and the file's pid (numbered by
-    /// ``pidIndex``) name one series, since the pid becomes a label.
-    struct PidSlotKey: Hashable {
-        var key: KeyTable.ID
-        var pid: Int32
     }
 
     struct SampleSlotKey: Hashable {
@@ -85,18 +71,28 @@ extension PlanBuilder {
     struct FileState {
         var epoch: Int
         /// The slot of each entry, in entry order; ``MergePlan/noSlot`` for entries left out.
-        var slots: [Int32]
-        var problems: [FileProblem]
+        var slots: [Int32] = []
+        var problems: [FileProblem] = []
         /// Metrics this file feeds (to know whether removing it touches a conflicted one).
-        var metrics: Set<Int32>
+        var metrics: Set<Int32> = []
     }
+}
 
-    /// How a pass treats a key that disagrees with what is known of its metric.
-    enum Pass {
-        /// Applies Python's rule (first type and help, last gauge mode) and marks the
-        /// metric conflicted.
-        case fullBuild
-        /// Gives up: the caller rebuilds from scratch (the result depends on file order).
-        case incrementalUpdate
+extension PlanBuilder.FileState {
+    /// Records the slot of the file's next entry (``MergePlan/noSlot`` when it feeds none, with
+    /// the problem of a bucket bound that is not a number); returns the slot it feeds, if any.
+    mutating func record(_ memo: PlanBuilder.SlotMemo, key: KeyTable.ID, file: String, keys: KeyTable) -> Int32? {
+        switch memo {
+        case .slot(let slot):
+            slots.append(slot)
+            return slot
+        case .invalidBound:
+            problems.append(PlanBuilder.invalidBoundProblem(file: file, key: key, keys: keys))
+            slots.append(MergePlan.noSlot)
+            return nil
+        case .leftOut, .unknown:
+            slots.append(MergePlan.noSlot)
+            return nil
+        }
     }
 }
