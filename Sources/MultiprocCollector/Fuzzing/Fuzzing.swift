@@ -141,7 +141,7 @@ package enum CollectorFuzzing {
             base = raw
             bytes.withUnsafeBytes { raw.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             // The mapping owns (and unmaps) the memory.
-            tracked = TrackedFile(entry: MetricDirectory.Entry(name: name, parsed: MetricFileName(name)!, inode: 1, isSymlink: false),
+            tracked = TrackedFile(listed: MetricDirectory.ListedFile(name: name, parsed: MetricFileName(name)!, inode: 1, isSymlink: false),
                                   mapping: MappedFile(base: UnsafeRawPointer(raw), length: length, identity: FileIdentity(device: 0, inode: 1)))
         }
 

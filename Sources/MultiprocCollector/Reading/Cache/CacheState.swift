@@ -8,7 +8,8 @@ import MultiprocSupport
 /// A refresh: list the directory (``ListingCache``), thaw dead pids that came back
 /// (``DeadPids``), map and parse what is new (``TrackedFile``, ``ParallelRefresh``), load values
 /// (``ValueLoader``), update the merge plan if any file's entry list changed
-/// (``PlanBuilder``), fold the values (``FoldCache``), freeze the files of dead pids.
+/// (``PlanBuilder``), accumulate the values onto the dead pids' fold (``FoldCache``), freeze
+/// the files of dead pids.
 struct CacheState: ~Copyable {
     /// Every distinct key of the files below; ids index ``PlanBuilder``'s per-key tables.
     private var keys = KeyTable()
@@ -23,10 +24,11 @@ struct CacheState: ~Copyable {
     private var pendingFolds = PendingFolds()
     /// Pids dead when the cache last started afresh: recorded again by the next refresh.
     private var deadBeforeRestart: [String] = []
-    /// Metric files of the last listing, with their state when they were merged (for ``DirectoryCollector/inspect()``).
-    private(set) var lastListing: [ListedFile] = []
+    /// Metric files of the last listing, each with its state when it was merged (for ``DirectoryCollector/inspect()``).
+    private(set) var lastListing: [ListingOutcome] = []
 
-    struct ListedFile {
+    /// A metric file of the last listing, and whether it took part in the merge.
+    struct ListingOutcome {
         var name: String
         var parsed: MetricFileName
         /// Nil when the file took no part in the merge.
@@ -107,36 +109,36 @@ struct CacheState: ~Copyable {
     private mutating func refreshFiles(in directory: borrowing MetricDirectory, path: String, problems: inout [FileProblem],
                                        statistics: inout ScrapeStatistics) -> [TrackedFile] {
         let version = directory.version()
-        let entries = listing.entries(of: directory, version: version)
+        let listedFiles = listing.files(of: directory, version: version)
         let rewritten = resetRewrittenFiles(changeWatch.changes(path: path, version: version), directory: directory.descriptor)
-        statistics.sigbusFaults += deadPids.thawReused(entries, files: files, rewritten: rewritten)
+        statistics.sigbusFaults += deadPids.thawReused(listedFiles, files: files, rewritten: rewritten)
         var seen: [String: TrackedFile] = [:]
-        var order: [(entry: MetricDirectory.Entry, file: TrackedFile)] = []
-        for entry in entries {
-            if entry.isSymlink {
-                problems.append(FileProblem(file: entry.name, reason: .symlink, detail: "is a symbolic link; not followed"))
-                lastListing.append(ListedFile(name: entry.name, parsed: entry.parsed))
+        var order: [(listed: MetricDirectory.ListedFile, file: TrackedFile)] = []
+        for listed in listedFiles {
+            if listed.isSymlink {
+                problems.append(FileProblem(file: listed.name, reason: .symlink, detail: "is a symbolic link; not followed"))
+                lastListing.append(ListingOutcome(name: listed.name, parsed: listed.parsed))
                 continue
             }
             // Counted in an archive already (an interrupted pass did not delete it yet).
-            if pendingFolds.excludes(entry.name, inode: entry.inode) { continue }
-            let known = files[entry.name].flatMap { $0.listedInode == entry.inode ? $0 : nil }
-            let file = known ?? TrackedFile(entry: entry)
-            seen[entry.name] = file
-            order.append((entry, file))
+            if pendingFolds.excludes(listed.name, inode: listed.inode) { continue }
+            let known = files[listed.name].flatMap { $0.listedInode == listed.inode ? $0 : nil }
+            let file = known ?? TrackedFile(listed: listed)
+            seen[listed.name] = file
+            order.append((listed, file))
         }
         files = seen
 
         // Map and parse what changed (frozen files never change while they stay frozen).
-        let stale = order.map(\.file).filter { !$0.isFrozen }
-        let unmapped = stale.reduce(0) { $0 + ($1.mapping == nil ? 1 : 0) }
+        let toRefresh = order.map(\.file).filter { !$0.isFrozen }
+        let unmapped = toRefresh.reduce(0) { $0 + ($1.mapping == nil ? 1 : 0) }
         // Tests force both paths through the load threshold: 0 = always parallel, max = never.
         let parallel = parallelLoadThreshold != .max && unmapped >= (parallelLoadThreshold == 0 ? 2 : ParallelRefresh.threshold)
-        var results = ParallelRefresh.refresh(stale, directory: directory.descriptor, keys: &keys, parallel: parallel).makeIterator()
+        var results = ParallelRefresh.refresh(toRefresh, directory: directory.descriptor, keys: &keys, parallel: parallel).makeIterator()
 
         var candidates: [TrackedFile] = []
         var toLoad: [TrackedFile] = []
-        for (entry, file) in order {
+        for (listed, file) in order {
             if file.isFrozen {
                 candidates.append(file)
                 continue
@@ -148,7 +150,7 @@ struct CacheState: ~Copyable {
                 if parsed { statistics.filesParsed += 1 }
             case .excluded(let problem):
                 if let problem { problems.append(problem) }
-                lastListing.append(ListedFile(name: entry.name, parsed: entry.parsed))
+                lastListing.append(ListingOutcome(name: listed.name, parsed: listed.parsed))
             }
         }
 
@@ -165,7 +167,7 @@ struct CacheState: ~Copyable {
         merged.reserveCapacity(candidates.count)
         for file in candidates {
             let takesPart = !failed.contains(file.id)
-            lastListing.append(ListedFile(name: file.name, parsed: file.parsedName, merged: takesPart ? file : nil))
+            lastListing.append(ListingOutcome(name: file.name, parsed: file.parsedName, merged: takesPart ? file : nil))
             guard takesPart else { continue }
             problems.append(contentsOf: file.problems)
             merged.append(file)
@@ -207,9 +209,9 @@ struct CacheState: ~Copyable {
         let usedCount = used.reduce(0) { $0 + ($1 ? 1 : 0) }
         keysAfterLastTrim = max(usedCount, KeyTable.trimThreshold / 2)
         guard usedCount * 2 < keys.count else { return }
-        let (trimmed, mapping) = keys.keeping(used)
+        let (trimmed, newIDs) = keys.keeping(used)
         keys = trimmed
-        for file in files.values { file.renumberKeys(mapping) }
+        for file in files.values { file.renumberKeys(newIDs) }
         plan.forgetKeys()
         // Hand the freed key and plan memory back to the system, so the process's size
         // follows what the directory holds now (glibc keeps freed heap otherwise).
@@ -275,14 +277,14 @@ struct PlanState {
 extension ScrapeStatistics {
     /// Counts the merged files.
     mutating func count(_ merged: [TrackedFile]) {
-        var pids = Set<ExactString>()
+        var pids = Set<String>()  // ASCII digits (MetricFileName): String equality is byte equality
         for file in merged {
             filesByType[file.parsedName.type, default: 0] += 1
             if let layout = file.layout { filesByLayout[layout, default: 0] += 1 }
             bytesUsed += min(file.used, file.mapping?.length ?? 0)
             entries += file.keyIDs.count
             if file.isFrozen { filesFrozen += 1 }
-            pids.insert(ExactString(file.parsedName.pid))
+            pids.insert(file.parsedName.pid)
         }
         self.pids = pids.count
     }

@@ -1,11 +1,11 @@
 // MARK: - Files of dead workers, folded once
 
 /// The contributions of frozen files (non-live files of pids marked dead: nobody writes them
-/// any more), pre-merged so a scrape only folds in the live files.
+/// any more), folded once, so a scrape only accumulates the live files onto them.
 ///
 /// Python adds values in file order, and float addition is not associative, so the fold must
 /// give bit-identical results whatever the interleaving of dead and live files. Each slot the
-/// frozen files feed gets a ``SlotKind``:
+/// frozen files feed is folded by one ``Method``:
 /// - `fixed`: fed only by frozen files: computed once, in merge order;
 /// - `exactSum`: a `sum` slot whose frozen contributions are all integers (counters, bucket
 ///   counts): integer sums below 2^53 are exact in any order, so they are pre-summed, and
@@ -13,14 +13,14 @@
 /// - `sequential`: anything else fed by both: the frozen contributions are kept in merge order
 ///   and interleaved with the live ones by file position.
 /// A live value that breaks the `exactSum` condition makes ``accumulate(plan:frozenPositions:live:)``
-/// return ``Outcome/inexact(_:)``: the caller folds every file plainly, and those slots become
+/// return ``Outcome/inexact(_:)``: the caller accumulates every file plainly, and those slots become
 /// `sequential` from the next fold on (``FoldCache``).
 ///
 /// A fold holds for the plan it is for and the frozen files it was built from, in merge
 /// order (``isValid(for:frozen:)``); ``FoldCache`` keeps it so, ``DeadPids`` says which files
 /// are frozen.
 struct DeadFold {
-    enum SlotKind: UInt8 { case none, fixed, exactSum, sequential }
+    enum Method: UInt8 { case none, fixed, exactSum, sequential }
 
     /// A file that is not frozen, with its merge position and the slots of its entries.
     struct LiveFile {
@@ -31,7 +31,7 @@ struct DeadFold {
 
     enum Outcome {
         /// The merged values of every file.
-        case folded(SlotValues)
+        case accumulated(SlotValues)
         /// Live values broke the exact sums of these slots.
         case inexact(Set<Int32>)
     }
@@ -48,7 +48,7 @@ struct DeadFold {
     }
 
     // Per slot of `plan` (index = slot number):
-    private var kinds: [SlotKind]
+    private var methods: [Method]
     /// Starting point of every slot: fixed values, exact sums, or nothing.
     private var base: SlotValues
     private var baseLatest: [Double]
@@ -84,15 +84,15 @@ struct DeadFold {
                 if !(v.isFinite && v == v.rounded(.towardZero)) { integral[Int(s)] = false }
             }
         }
-        kinds = [SlotKind](repeating: .none, count: count)
+        methods = [Method](repeating: .none, count: count)
         for s in 0..<count where frozenCount[s] > 0 {
             if !fedByLive[s] {
-                kinds[s] = .fixed
+                methods[s] = .fixed
             } else if plan.slotOps[s] == .sum, integral[s], magnitude[s] <= Self.exactLimit,
                       !forcedSequential.contains(Int32(s)) {
-                kinds[s] = .exactSum
+                methods[s] = .exactSum
             } else {
-                kinds[s] = .sequential
+                methods[s] = .sequential
             }
         }
 
@@ -102,13 +102,13 @@ struct DeadFold {
         baseLatest = [Double](repeating: 0, count: count)
         var ordinal: Int32 = 0
         var sequences = [[FrozenSequences.Contribution]](repeating: [], count: count)
-        let kinds = self.kinds
+        let methods = self.methods
         SlotAccumulator.with(plan.slotOps, &base, latest: &baseLatest) { acc in
             for (i, file) in files.enumerated() where isFrozen[i] {
                 let stamps = file.timestamps
                 for (j, s) in slots[i].enumerated() where s >= 0 {
                     let t = stamps.isEmpty ? 0 : stamps[j]
-                    switch kinds[Int(s)] {
+                    switch methods[Int(s)] {
                     case .fixed, .exactSum: acc.apply(Int(s), file.values[j], t)
                     case .sequential: sequences[Int(s)].append(.init(ordinal: ordinal, value: file.values[j], timestamp: t))
                     case .none: break
@@ -124,13 +124,13 @@ struct DeadFold {
     /// numbers, maybe more slots) whose live files fed `fedSlots`: new slots start empty. Nil
     /// when a slot the fold took as dead-only is now fed by a live file (fold again).
     func extended(to newPlan: MergePlan, fedSlots: [Int32]) -> DeadFold? {
-        guard newPlan.slotCount >= kinds.count else { return nil }
-        for s in fedSlots where Int(s) < kinds.count && kinds[Int(s)] == .fixed { return nil }
+        guard newPlan.slotCount >= methods.count else { return nil }
+        for s in fedSlots where Int(s) < methods.count && methods[Int(s)] == .fixed { return nil }
         var copy = self
         copy.plan = newPlan
-        let added = newPlan.slotCount - kinds.count
+        let added = newPlan.slotCount - methods.count
         if added > 0 {
-            copy.kinds += [SlotKind](repeating: .none, count: added)
+            copy.methods += [Method](repeating: .none, count: added)
             copy.base.values += [Double](repeating: 0, count: added)
             copy.base.present += [Bool](repeating: false, count: added)
             copy.baseLatest += [Double](repeating: 0, count: added)
@@ -139,19 +139,19 @@ struct DeadFold {
         return copy
     }
 
-    /// Folds the live files into the pre-merged frozen contributions. `frozenPositions[k]` is
+    /// Accumulates the live files onto the folded frozen contributions. `frozenPositions[k]` is
     /// the current merge position of frozen file k.
     func accumulate(plan: MergePlan, frozenPositions: [Int], live: [LiveFile]) -> Outcome {
         var out = base
         var latest = baseLatest
-        let scratch = FoldScratch(kinds: kinds, magnitude: magnitude, positions: frozenPositions, sequences: sequences)
+        let scratch = FoldScratch(methods: methods, magnitude: magnitude, positions: frozenPositions, sequences: sequences)
         var broken = Set<Int32>()
         SlotAccumulator.with(plan.slotOps, &out, latest: &latest) { acc in
-            for file in live { scratch.fold(file, into: acc, broken: &broken) }
+            for file in live { scratch.accumulate(file, into: acc, broken: &broken) }
             // Frozen contributions after the last live file.
-            for s in 0..<scratch.kinds.count where scratch.kinds[s] == .sequential { scratch.flush(s, before: .max, into: acc) }
+            for s in 0..<scratch.methods.count where scratch.methods[s] == .sequential { scratch.flush(s, before: .max, into: acc) }
         }
-        return broken.isEmpty ? .folded(out) : .inexact(broken)
+        return broken.isEmpty ? .accumulated(out) : .inexact(broken)
     }
 }
 
@@ -194,7 +194,7 @@ final class FrozenSequences {
 /// when the accumulation ends. Copying the per-slot arrays costs a pass over the slots, which
 /// every scrape pays anyway to copy the base values.
 private final class FoldScratch {
-    let kinds: UnsafeMutableBufferPointer<DeadFold.SlotKind>
+    let methods: UnsafeMutableBufferPointer<DeadFold.Method>
     /// Running magnitude of each `exactSum` slot.
     let running: UnsafeMutableBufferPointer<Double>
     /// Next unapplied contribution of each `sequential` slot.
@@ -202,8 +202,8 @@ private final class FoldScratch {
     let positions: UnsafeMutableBufferPointer<Int>
     let sequences: FrozenSequences
 
-    init(kinds: [DeadFold.SlotKind], magnitude: [Double], positions: [Int], sequences: FrozenSequences) {
-        self.kinds = Self.copy(kinds)
+    init(methods: [DeadFold.Method], magnitude: [Double], positions: [Int], sequences: FrozenSequences) {
+        self.methods = Self.copy(methods)
         running = Self.copy(magnitude)
         cursor = Self.copy(Array(sequences.start))
         self.positions = Self.copy(positions)
@@ -211,7 +211,7 @@ private final class FoldScratch {
     }
 
     deinit {
-        kinds.deallocate()
+        methods.deallocate()
         running.deallocate()
         cursor.deallocate()
         positions.deallocate()
@@ -223,8 +223,8 @@ private final class FoldScratch {
         return buffer
     }
 
-    /// Folds one live file's entries; slots whose exact sum it breaks go to `broken`.
-    func fold(_ live: DeadFold.LiveFile, into acc: SlotAccumulator, broken: inout Set<Int32>) {
+    /// Accumulates one live file's entries; slots whose exact sum it breaks go to `broken`.
+    func accumulate(_ live: DeadFold.LiveFile, into acc: SlotAccumulator, broken: inout Set<Int32>) {
         let file = live.file
         let hasTimestamps = !file.timestamps.isEmpty
         live.slots.withUnsafeBufferPointer { slots in
@@ -234,7 +234,7 @@ private final class FoldScratch {
                         let s = Int(slots[j])
                         let v = values[j]
                         let t = hasTimestamps ? stamps[j] : 0
-                        switch kinds[s] {
+                        switch methods[s] {
                         case .none:
                             acc.apply(s, v, t)
                         case .exactSum:
@@ -250,7 +250,7 @@ private final class FoldScratch {
                             acc.apply(s, v, t)
                         case .fixed:
                             // A live file feeds a slot the fold thought dead-only: the plan
-                            // would have changed. Be safe: fold everything.
+                            // would have changed. Be safe: accumulate every file plainly.
                             broken.insert(Int32(s))
                         }
                     }

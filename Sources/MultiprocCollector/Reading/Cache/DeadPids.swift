@@ -67,13 +67,13 @@ struct DeadPids {
     /// Runs before any file is read, so a thawed pid's files are all read in this scrape.
     /// Returns the `SIGBUS` faults absorbed while reading the frozen files' headers.
     @discardableResult
-    mutating func thawReused(_ listing: [MetricDirectory.Entry], files: [String: TrackedFile], rewritten: [TrackedFile]) -> Int {
+    mutating func thawReused(_ listing: [MetricDirectory.ListedFile], files: [String: TrackedFile], rewritten: [TrackedFile]) -> Int {
         guard !pids.isEmpty else { return 0 }
         var reused = rewritten.map(\.parsedName.pid)
         var frozen: [TrackedFile] = []
-        for entry in listing where pids.contains(entry.parsed.pid) {
-            guard let known = files[entry.name], known.listedInode == entry.inode, entry.parsed.gaugeMode?.isLive != true else {
-                reused.append(entry.parsed.pid)  // a live gauge file, or one that was not there when the pid died
+        for listed in listing where pids.contains(listed.parsed.pid) {
+            guard let known = files[listed.name], known.listedInode == listed.inode, listed.parsed.gaugeMode?.isLive != true else {
+                reused.append(listed.parsed.pid)  // a live gauge file, or one that was not there when the pid died
                 continue
             }
             if known.isFrozen { frozen.append(known) }

@@ -39,7 +39,7 @@ public struct DirectoryReport: Sendable {
         public var journalError: String?
     }
 
-    public var pids: Int { Set(files.map { ExactString($0.file.pid) }).count }
+    public var pids: Int { Set(files.map(\.file.pid)).count }
     public var entries: Int { files.reduce(0) { $0 + $1.entries } }
     public var bytesUsed: Int { files.reduce(0) { $0 + $1.bytesUsed } }
     public var hasProblems: Bool {

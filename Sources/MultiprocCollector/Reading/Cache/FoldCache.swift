@@ -8,7 +8,7 @@
 /// numbers and only adds slots, so the fold carries over (``DeadFold/extended(to:fedSlots:)``)
 /// unless a live file started feeding a slot the fold took as dead-only; a rebuilt plan
 /// renumbers every slot. A fold is used only while it holds for exactly the files frozen now,
-/// in merge order (``DeadFold/isValid(for:frozen:)``); otherwise the scrape folds anew.
+/// in merge order (``DeadFold/isValid(for:frozen:)``); otherwise the scrape folds them anew.
 struct FoldCache {
     private var fold: DeadFold?
     /// Slots found not to be exact sums after all (see ``DeadFold``), until the plan is rebuilt.
@@ -24,8 +24,8 @@ struct FoldCache {
         }
     }
 
-    /// Folds the values of `files` (merge order; `slots[i]` are the slots of `files[i]`'s
-    /// entries) into the slots of `plan`, reusing the frozen files' pre-merged contributions.
+    /// Accumulates the values of `files` (merge order; `slots[i]` are the slots of `files[i]`'s
+    /// entries) into the slots of `plan`, onto the frozen files' folded contributions.
     mutating func accumulate(plan: MergePlan, files: [TrackedFile], slots: [[Int32]]) -> SlotValues {
         let isFrozen = files.map(\.isFrozen)
         guard isFrozen.contains(true) else {
@@ -44,10 +44,11 @@ struct FoldCache {
             if isFrozen[i] { positions.append(i) } else { live.append(DeadFold.LiveFile(position: i, file: file, slots: slots[i])) }
         }
         switch fold!.accumulate(plan: plan, frozenPositions: positions, live: live) {
-        case .folded(let values):
+        case .accumulated(let values):
             return values
         case .inexact(let broken):
-            // A live value broke an exact sum: fold everything this time, interleave next time.
+            // A live value broke an exact sum: accumulate every file plainly this time,
+            // interleave next time.
             forcedSequential.formUnion(broken)
             fold = nil
             return plan.accumulate(files: files, slots: slots)

@@ -9,19 +9,19 @@
 /// than the mtime it saw (the "racy git" rule), after which any change carries a later mtime.
 struct ListingCache {
     /// The last listing and the directory version it is valid for.
-    private var kept: (version: MetricDirectory.Version, entries: [MetricDirectory.Entry])?
+    private var kept: (version: MetricDirectory.Version, files: [MetricDirectory.ListedFile])?
 
     /// The metric files of `directory`, in `readdir` order; `version` is its version now.
-    mutating func entries(of directory: borrowing MetricDirectory, version: MetricDirectory.Version?) -> [MetricDirectory.Entry] {
-        if let version, let kept, kept.version == version { return kept.entries }
+    mutating func files(of directory: borrowing MetricDirectory, version: MetricDirectory.Version?) -> [MetricDirectory.ListedFile] {
+        if let version, let kept, kept.version == version { return kept.files }
         let started = MetricDirectory.coarseNow()
-        let entries = directory.metricFiles()
+        let files = directory.metricFiles()
         if let version, (version.mtimeSeconds, version.mtimeNanoseconds) < started {
-            kept = (version, entries)
+            kept = (version, files)
         } else {
             kept = nil
         }
-        return entries
+        return files
     }
 
     /// Forgets the listing (the directory could not be opened).

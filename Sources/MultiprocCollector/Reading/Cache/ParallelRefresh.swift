@@ -22,8 +22,8 @@ enum ParallelRefresh {
         let work = Work(files: files, directory: directory)
         DispatchQueue.concurrentPerform(iterations: lanes) { lane in work.run(lane: lane) }
         for lane in 0..<lanes {
-            let mapping = keys.adopt(work.tables[lane])
-            for i in stride(from: lane, to: files.count, by: lanes) { files[i].adoptKeys(mapping) }
+            let newIDs = keys.adopt(work.tables[lane])
+            for i in stride(from: lane, to: files.count, by: lanes) { files[i].adoptKeys(newIDs) }
         }
         return Array(work.results)
     }

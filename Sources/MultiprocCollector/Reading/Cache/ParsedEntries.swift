@@ -36,12 +36,12 @@ struct ParsedEntries {
         if !timestamps.isEmpty { timestamps += repeatElement(0, count: newKeys.count) }
     }
 
-    /// Renumbers the key ids of entries `from` on: `mapping[old id]` is the new id (a lane's
+    /// Renumbers the key ids of entries `from` on: `newIDs[old id]` is the new id (a lane's
     /// table adopted into the collector's, or the collector's table rebuilt).
-    mutating func renumberKeys(from start: Int = 0, _ mapping: [KeyTable.ID]) {
+    mutating func renumberKeys(from start: Int = 0, _ newIDs: [KeyTable.ID]) {
         guard start < keyIDs.count else { return }
         keyIDs.withUnsafeMutableBufferPointer { ids in
-            for i in start..<ids.count { ids[i] = mapping[Int(ids[i])] }
+            for i in start..<ids.count { ids[i] = newIDs[Int(ids[i])] }
         }
     }
 

@@ -28,16 +28,16 @@ final class TrackedFile {
     private(set) var epoch = 0
     private var keyNumbering = KeyNumbering.collector
 
-    init(entry: MetricDirectory.Entry) {
+    init(listed: MetricDirectory.ListedFile) {
         id = Self.nextID.add(1, ordering: .relaxed).newValue
-        name = entry.name
-        parsedName = entry.parsed
-        listedInode = entry.inode
+        name = listed.name
+        parsedName = listed.parsed
+        listedInode = listed.inode
     }
 
     /// A file mapped already (the in-memory fuzz target, Fuzzing.swift, maps anonymous memory).
-    convenience init(entry: MetricDirectory.Entry, mapping: MappedFile) {
-        self.init(entry: entry)
+    convenience init(listed: MetricDirectory.ListedFile, mapping: MappedFile) {
+        self.init(listed: listed)
         state = .reading(Mapping(mapping))
     }
 
@@ -201,16 +201,16 @@ final class TrackedFile {
         return refresh(directory: directory, keys: &keys)
     }
 
-    /// Maps the ids of keys parsed with a thread's table (`mapping`: its id → the collector's).
-    func adoptKeys(_ mapping: [KeyTable.ID]) {
+    /// Renumbers the ids of keys parsed with a lane's table (`newIDs`: its id → the collector's).
+    func adoptKeys(_ newIDs: [KeyTable.ID]) {
         defer { keyNumbering = .collector }
         guard case .lane(let start) = keyNumbering else { return }
-        content.entries.renumberKeys(from: start, mapping)
+        content.entries.renumberKeys(from: start, newIDs)
     }
 
-    /// The collector's key table was rebuilt: `mapping` gives each old id's new id.
-    func renumberKeys(_ mapping: [KeyTable.ID]) {
-        content.entries.renumberKeys(mapping)
+    /// The collector's key table was rebuilt: `newIDs` gives each old id's new id.
+    func renumberKeys(_ newIDs: [KeyTable.ID]) {
+        content.entries.renumberKeys(newIDs)
     }
 
     // MARK: Reading the mapping

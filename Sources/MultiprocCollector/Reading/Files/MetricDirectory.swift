@@ -5,8 +5,9 @@ import Glibc
 struct MetricDirectory: ~Copyable {
     let descriptor: Int32
 
-    /// One directory entry whose name is a metric file name.
-    struct Entry {
+    /// A metric file as a listing found it: a directory entry whose name is a metric file name.
+    /// (An *entry* is otherwise always one key and its value inside a `.db` file.)
+    struct ListedFile {
         var name: String
         var parsed: MetricFileName
         /// Inode number as reported by `readdir` (compared only with itself across scrapes).
@@ -61,13 +62,13 @@ struct MetricDirectory: ~Copyable {
     /// Every name in the directory but `.` and `..`, in `readdir` order.
     func names() -> [String] {
         var names: [String] = []
-        forEachEntry { name, _ in
+        forEachDirectoryEntry { name, _ in
             if name != ".", name != ".." { names.append(name) }
         }
         return names
     }
 
-    private func forEachEntry(_ body: (String, UnsafeMutablePointer<dirent>) -> Void) {
+    private func forEachDirectoryEntry(_ body: (String, UnsafeMutablePointer<dirent>) -> Void) {
         let copy = dup(descriptor)
         guard copy >= 0, let dir = fdopendir(copy) else {
             if copy >= 0 { close(copy) }
@@ -107,7 +108,7 @@ struct MetricDirectory: ~Copyable {
     }
 
     /// The metric files of the directory open as `descriptor` (which stays the caller's).
-    static func metricFiles(of descriptor: Int32) -> [Entry] {
+    static func metricFiles(of descriptor: Int32) -> [ListedFile] {
         let copy = dup(descriptor)
         guard copy >= 0 else { return [] }
         return MetricDirectory(adopting: copy).metricFiles()
@@ -127,14 +128,14 @@ struct MetricDirectory: ~Copyable {
 
     /// Metric files in `readdir` order, the order Python's `glob` merges them in (which
     /// decides float rounding of sums and ties). Other names are skipped without a look.
-    func metricFiles() -> [Entry] {
-        var entries: [Entry] = []
-        forEachEntry { name, raw in
+    func metricFiles() -> [ListedFile] {
+        var files: [ListedFile] = []
+        forEachDirectoryEntry { name, raw in
             // Metric file names are ASCII, so a name repaired by the UTF-8 decode never parses.
             guard let parsed = MetricFileName(name) else { return }
-            entries.append(Entry(name: name, parsed: parsed, inode: UInt64(raw.pointee.d_ino),
-                                 isSymlink: raw.pointee.d_type == UInt8(DT_LNK)))
+            files.append(ListedFile(name: name, parsed: parsed, inode: UInt64(raw.pointee.d_ino),
+                                    isSymlink: raw.pointee.d_type == UInt8(DT_LNK)))
         }
-        return entries
+        return files
     }
 }

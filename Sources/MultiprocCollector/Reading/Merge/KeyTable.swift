@@ -70,15 +70,15 @@ struct KeyTable {
     /// and returns, for each of its ids, the id here (-1 for keys left out). Keys already
     /// decoded there are not decoded again.
     mutating func adopt(_ other: KeyTable, where include: (ID) -> Bool = { _ in true }) -> [ID] {
-        var mapping = [ID](repeating: -1, count: other.count)
+        var newIDs = [ID](repeating: -1, count: other.count)
         other.arena.withUnsafeBytes { arena in
             for (local, span) in other.spans.enumerated() where include(ID(local)) {
                 let bytes = UnsafeRawBufferPointer(rebasing: arena[span.offset..<(span.offset + span.length)])
-                mapping[local] = lookup(bytes, hash: span.hash)
+                newIDs[local] = lookup(bytes, hash: span.hash)
                     ?? insert(bytes, hash: span.hash, known: (other.decoded[local], other.shapes[local]))
             }
         }
-        return mapping
+        return newIDs
     }
 
     /// Tables smaller than this are never trimmed: a few thousand keys cost little.
@@ -88,8 +88,8 @@ struct KeyTable {
     /// this table its id in the new one (-1 for keys left out).
     func keeping(_ used: [Bool]) -> (KeyTable, [ID]) {
         var kept = KeyTable()
-        let mapping = kept.adopt(self) { used[Int($0)] }
-        return (kept, mapping)
+        let newIDs = kept.adopt(self) { used[Int($0)] }
+        return (kept, newIDs)
     }
 
     private mutating func insert(_ bytes: UnsafeRawBufferPointer, hash: UInt64,

@@ -138,8 +138,8 @@ struct SlotValues: Sendable {
     }
 }
 
-/// The accumulator buffers of one scrape, and the one rule every path uses to fold a value
-/// into a slot.
+/// The accumulator buffers of one scrape, and the one rule every path uses to accumulate a
+/// value into a slot.
 struct SlotAccumulator {
     let ops: UnsafeBufferPointer<MergeOp>
     let values: UnsafeMutableBufferPointer<Double>
@@ -188,13 +188,14 @@ struct SlotAccumulator {
 
 extension MergePlan {
 
-    /// Folds the values of every file, in merge order, into the slots; `slots[i]` are the
+    /// Accumulates the values of every file, in merge order, into the slots; `slots[i]` are the
     /// slots of `files[i]`'s entries.
     func accumulate(files: [TrackedFile], slots: [[Int32]]) -> SlotValues {
         accumulate(entrySlots: slots, values: files.map(\.values), timestamps: files.map(\.timestamps))
     }
 
-    /// Folds the values of every file, in merge order, into the slots.
+    /// Accumulates the values of every file, in merge order, into the slots (Python's
+    /// `_accumulate_metrics`; *fold* is kept for dead pids' values, combined once).
     ///
     /// `entrySlots[i]`, `values[i]` and `timestamps[i]` hold the entries of the i-th file;
     /// `timestamps[i]` is empty for files whose timestamps never matter (Python passes none
@@ -212,7 +213,7 @@ extension MergePlan {
 }
 
 extension SlotAccumulator {
-    /// Folds one file's entries in entry order.
+    /// Accumulates one file's entries in entry order.
     @inline(__always)
     func applyFile(slots: [Int32], values fileValues: [Double], timestamps: [Double]) {
         slots.withUnsafeBufferPointer { slots in

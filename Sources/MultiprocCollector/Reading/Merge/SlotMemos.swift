@@ -10,8 +10,9 @@ struct SlotMemos {
     /// The slot of each entry of an `all`/`liveall` gauge file, whose series carry its pid.
     /// Only slots are kept (an entry left out is worked out again: it costs only a report).
     private var byKeyAndPid: [PidSlotKey: Int32] = [:]
-    /// The number standing for each pid in ``PidSlotKey``s.
-    private var pidNumbers: [ExactString: Int32] = [:]
+    /// The number standing for each pid in ``PidSlotKey``s. Pids are ASCII digits
+    /// (``MetricFileName``): `String` equality is byte equality for them.
+    private var pidNumbers: [String: Int32] = [:]
 
     subscript(_ key: SlotMemoKey) -> PlanBuilder.SlotMemo {
         switch key {
@@ -39,13 +40,13 @@ struct SlotMemos {
 
     /// The same for a pass that only looks slots up: every pid it meets has its number.
     func lookupWalk(_ file: MetricFileName) -> EntryWalk {
-        EntryWalk(file: file, pidNumber: file.type == .gauge ? pidNumbers[ExactString(file.pid)] ?? -1 : -1)
+        EntryWalk(file: file, pidNumber: file.type == .gauge ? pidNumbers[file.pid] ?? -1 : -1)
     }
 
     private mutating func pidNumber(_ pid: String) -> Int32 {
-        if let known = pidNumbers[ExactString(pid)] { return known }
+        if let known = pidNumbers[pid] { return known }
         let number = Int32(pidNumbers.count)
-        pidNumbers[ExactString(pid)] = number
+        pidNumbers[pid] = number
         return number
     }
 }
