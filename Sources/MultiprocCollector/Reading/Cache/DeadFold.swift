@@ -41,8 +41,8 @@ struct DeadFold {
     /// The frozen files (ids), in merge order at fold time (their relative order never changes).
     let frozen: [Int]
 
-    /// Whether this fold folds `plan`'s slots and exactly the files `frozen` (ids in merge
-    /// order) holds now: otherwise fold anew.
+    /// Whether this fold is for `plan` and for exactly the files frozen now (`frozen`: ids in
+    /// merge order); otherwise they are folded anew.
     func isValid(for plan: MergePlan, frozen: [Int]) -> Bool {
         self.plan === plan && self.frozen == frozen
     }
