@@ -75,6 +75,15 @@ struct Serve: ParsableCommand {
             help: "With --auto-mark-dead: time between checks (e.g. 10s, 500ms). A pid is marked dead after two checks in a row find it dead.")
     var autoMarkDeadInterval = "10s"
 
+    @Flag(name: .customLong("collector.workers"), inversion: .prefixedNo,
+          help: ArgumentHelp("Serve the CPU, memory and file descriptors of the app's processes from /proc: per worker (multiproc_worker_*{pid}), for every worker that ever ran (multiproc_workers_cpu_seconds_total), and for their parents (multiproc_parent_*).",
+                             discussion: "Needs the app's processes visible, as --auto-mark-dead does; where they are not, one warning is logged and nothing is served. See README, Workers' CPU and memory."))
+    var collectWorkers = true
+
+    @Option(name: .customLong("collector.workers.pss-interval"),
+            help: "Time between two reads of a worker's proportional memory (smaps_rollup, in the background; costly for large processes); 0s turns multiproc_worker_proportional_memory_bytes off.")
+    var workersProportionalInterval = "30s"
+
     @OptionGroup var directory: DirectoryOption
 
     @OptionGroup var textfiles: TextfileOption
@@ -149,6 +158,8 @@ struct Serve: ParsableCommand {
             config.compaction = CompactionSchedule(delay: try DurationParser.seconds(compactionDelay),
                                                    interval: try DurationParser.seconds(compactionInterval))
         }
+        let proportionalInterval = try DurationParser.seconds(workersProportionalInterval)
+        config.workers = collectWorkers ? WorkersCollection(proportionalMemoryInterval: proportionalInterval) : nil
         let interval = try DurationParser.seconds(autoMarkDeadInterval)
         if autoMarkDead { config.autoMarkDeadInterval = interval }
         guard let dir = directory.multiprocDir ?? environment("PROMETHEUS_MULTIPROC_DIR"), !dir.isEmpty else {

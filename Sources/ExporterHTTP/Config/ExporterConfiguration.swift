@@ -28,6 +28,9 @@ public struct ExporterConfiguration: Sendable {
     /// `--auto-mark-dead.interval` in seconds when `--auto-mark-dead` is on; nil (default):
     /// off. See ``DeadWorkerFinder``.
     public var autoMarkDeadInterval: Double?
+    /// The workers collector (`multiproc_worker_*`, `multiproc_parent_*`): on by default;
+    /// nil with `--no-collector.workers`. See ``WorkerCollector``.
+    public var workers: WorkersCollection? = WorkersCollection()
     /// Worker threads for refreshes, rendering, gzip and mark-dead.
     public var workerThreads = 2
     /// Header/body sizes and timeouts enforced by the transport.
@@ -61,6 +64,9 @@ public struct ExporterConfiguration: Sendable {
             throw ConfigurationError("--auto-mark-dead.interval must be between 50ms and 24h")
         }
         guard minScrapeInterval >= 0 else { throw ConfigurationError("--scrape.min-interval must not be negative") }
+        if let workers, !(workers.proportionalMemoryInterval >= 0) {
+            throw ConfigurationError("--collector.workers.pss-interval must not be negative")
+        }
         if let compaction {
             guard compaction.delay >= 0 else { throw ConfigurationError("--compaction.delay must not be negative") }
             guard compaction.interval > 0 else { throw ConfigurationError("--compaction.interval must be positive") }
@@ -79,5 +85,17 @@ public struct CompactionSchedule: Sendable, Equatable {
     public init(delay: Double = 60, interval: Double = 10) {
         self.delay = delay
         self.interval = interval
+    }
+}
+
+/// How the app's processes are read (see ``ExporterConfiguration/workers``).
+public struct WorkersCollection: Sendable, Equatable {
+    /// `--collector.workers.pss-interval`: seconds between two reads of a process's
+    /// proportional memory (`smaps_rollup`, read in the background); 0 never reads it.
+    public var proportionalMemoryInterval: Double
+
+    /// Defaults: proportional memory read every 30 seconds.
+    public init(proportionalMemoryInterval: Double = 30) {
+        self.proportionalMemoryInterval = proportionalMemoryInterval
     }
 }

@@ -33,6 +33,8 @@ final class ExporterMetrics: Sendable {
     private let counts = Locked(Counts())
     /// Auto mark-dead's counters; their families are served only while it runs.
     let autoMarkDead = AutoMarkDeadMetrics()
+    /// How reading the app's processes goes; served only while the workers collector is on.
+    let workers = WorkerReadMetrics()
     /// The `build_info` labels, in name order: the commit and the version.
     private let buildLabels: [Label]
     /// Nil unless `--compaction` is on.
@@ -74,7 +76,7 @@ final class ExporterMetrics: Sendable {
         }
         func one(_ name: String, _ value: Double) -> [Sample] { [Sample(name: prefix + name, labels: [], value: value)] }
 
-        var families = (compaction?.families(prefix: prefix) ?? []) + autoMarkDead.families() + [
+        var families = (compaction?.families(prefix: prefix) ?? []) + autoMarkDead.families() + workers.families() + [
             gauge("build_info", "A metric with a constant '1' value labeled by the version and revision of multiproc-exporter.",
                   [Sample(name: prefix + "build_info", labels: buildLabels, value: 1)]),
             gauge("bytes", "Bytes in use across the metric files merged by the last refresh.",

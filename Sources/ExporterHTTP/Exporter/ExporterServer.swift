@@ -40,8 +40,11 @@ public final class ExporterServer: Sendable {
                                       gzipLevel: Int32(configuration.gzipLevel))
         // One log of reported problems for this server: each is logged and counted once.
         let problemLog = Locked(ProblemLog())
+        let workers = configuration.workers.map { _ in
+            WorkerScrape(collector: WorkerCollector(directory: configuration.directory), metrics: metrics.workers, logger: logger)
+        }
         let coordinator = ScrapeCoordinator(
-            source: source, pool: pool, renderer: renderer, minInterval: configuration.minScrapeInterval,
+            source: source, workers: workers, pool: pool, renderer: renderer, minInterval: configuration.minScrapeInterval,
             maxInFlight: configuration.maxRequests,
             onRefresh: { snapshot in
                 let (newProblems, newTextfileProblems) = problemLog.withLock { ($0.newProblems(in: snapshot), $0.newTextfileProblems(in: snapshot)) }
@@ -105,6 +108,13 @@ public final class ExporterServer: Sendable {
         } ?? []
         if let autoMarkDead, let interval = configuration.autoMarkDeadInterval {
             jobs.append(PeriodicJobs.Job(name: "auto-mark-dead", interval: interval) { autoMarkDead.check() })
+        }
+        if let workers, let interval = configuration.workers?.proportionalMemoryInterval, interval > 0 {
+            // smaps_rollup walks a process's page tables: never on the scrape path. Every
+            // second, the processes whose value is missing or `interval` old are read.
+            jobs.append(PeriodicJobs.Job(name: "workers-pss", interval: min(1, interval)) {
+                workers.collector.refreshProportionalMemory(olderThan: interval)
+            })
         }
         maintenance = PeriodicJobs(jobs)
     }

@@ -52,7 +52,7 @@ final class ScrapeCoordinator: Sendable {
     }
 
     // Invariants: `bodies` hold renderings made in `generation` (a completed refresh or an
-    // invalidation starts the next one); `completedAt` is -infinity unless `snapshot` comes
+    // invalidation starts the next one); `completedAt` is -infinity unless `result` comes
     // from a refresh that began after the last invalidation.
     private struct State {
         var refresh = Refresh.idle
@@ -64,7 +64,7 @@ final class ScrapeCoordinator: Sendable {
         /// ``invalidate()`` calls so far.
         var invalidations = 0
         var generation = 0
-        var snapshot: Snapshot?
+        var result: ScrapeResult?
         var completedAt = -Double.infinity
         var bodies: [BodyKey: ResponseBody] = [:]
         var inFlight = 0
@@ -72,6 +72,8 @@ final class ScrapeCoordinator: Sendable {
 
     private let state = Locked(State())
     private let source: any MetricsSource
+    /// The app's processes, read with every refresh (nil: `--no-collector.workers`).
+    private let workers: WorkerScrape?
     private let pool: WorkerPool
     private let renderer: ScrapeRenderer
     private let minInterval: Double
@@ -80,9 +82,10 @@ final class ScrapeCoordinator: Sendable {
 
     /// - Parameter onRefresh: called once per completed refresh, on the worker, before any body
     ///   of it is rendered (logs and counts new problems).
-    init(source: any MetricsSource, pool: WorkerPool, renderer: ScrapeRenderer, minInterval: Double,
+    init(source: any MetricsSource, workers: WorkerScrape? = nil, pool: WorkerPool, renderer: ScrapeRenderer, minInterval: Double,
          maxInFlight: Int, onRefresh: @escaping @Sendable (Snapshot) -> Void) {
         self.source = source
+        self.workers = workers
         self.pool = pool
         self.renderer = renderer
         self.minInterval = minInterval
@@ -93,13 +96,13 @@ final class ScrapeCoordinator: Sendable {
     /// Asks for a body in `format`; see ``Admission``.
     func scrape(format: ExpositionFormat, gzip: Bool, completion: @escaping Completion) -> Admission {
         let key = BodyKey(contentType: format.contentType, gzip: gzip)
-        enum Next { case answer(ResponseBody), reject, wait, startRefresh, render(Snapshot, Int) }
+        enum Next { case answer(ResponseBody), reject, wait, startRefresh, render(ScrapeResult, Int) }
         let next: Next = state.withLock { state in
-            if minInterval > 0, let snapshot = state.snapshot, monotonicNow() - state.completedAt < minInterval {
+            if minInterval > 0, let result = state.result, monotonicNow() - state.completedAt < minInterval {
                 if let body = state.bodies[key] { return .answer(body) }
                 guard state.inFlight < maxInFlight else { return .reject }
                 state.inFlight += 1
-                return .render(snapshot, state.generation)
+                return .render(result, state.generation)
             }
             guard state.inFlight < maxInFlight else { return .reject }
             state.inFlight += 1
@@ -123,9 +126,9 @@ final class ScrapeCoordinator: Sendable {
         case .startRefresh:
             pool.submit { self.refresh() }
             return .queued
-        case .render(let snapshot, let generation):
+        case .render(let result, let generation):
             pool.submit {
-                let body = self.body(for: key, format: format, snapshot: snapshot, generation: generation)
+                let body = self.body(for: key, format: format, result: result, generation: generation)
                 self.state.withLock { $0.inFlight -= 1 }
                 completion(body)
             }
@@ -150,12 +153,13 @@ final class ScrapeCoordinator: Sendable {
     private func refresh() {
         let snapshot = source.collect()
         onRefresh(snapshot)
+        let result = ScrapeResult(snapshot: snapshot, workers: workers?.families() ?? [])
         enum Next { case finish, refreshAgain }
         let (waiters, generation, next) = state.withLock { state -> ([Waiter], Int, Next) in
             guard case .running(let startedAfter) = state.refresh else { preconditionFailure("no refresh was running") }
             let waiters = state.waiters
             state.generation += 1
-            state.snapshot = snapshot
+            state.result = result
             state.bodies = [:]
             // An invalidation during this refresh makes its snapshot good only for the requests
             // that were waiting for it before.
@@ -172,16 +176,16 @@ final class ScrapeCoordinator: Sendable {
         if next == .refreshAgain { pool.submit { self.refresh() } }
         for waiter in waiters {
             let key = BodyKey(contentType: waiter.format.contentType, gzip: waiter.gzip)
-            let body = self.body(for: key, format: waiter.format, snapshot: snapshot, generation: generation)
+            let body = self.body(for: key, format: waiter.format, result: result, generation: generation)
             state.withLock { $0.inFlight -= 1 }
             waiter.completion(body)
         }
     }
 
     /// The cached body of `generation` for `key`, rendered and cached if missing.
-    private func body(for key: BodyKey, format: ExpositionFormat, snapshot: Snapshot, generation: Int) -> ResponseBody {
+    private func body(for key: BodyKey, format: ExpositionFormat, result: ScrapeResult, generation: Int) -> ResponseBody {
         if let cached = state.withLock({ $0.generation == generation ? $0.bodies[key] : nil }) { return cached }
-        let body = renderer.render(snapshot, format: format, gzip: key.gzip)
+        let body = renderer.render(result, format: format, gzip: key.gzip)
         state.withLock { state in
             if state.generation == generation { state.bodies[key] = body }
         }

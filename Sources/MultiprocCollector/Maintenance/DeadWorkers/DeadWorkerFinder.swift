@@ -231,9 +231,7 @@ public final class DeadWorkerFinder: Sendable {
                 let key = FileKey(name: file.name, identity: file.status.identity)
                 let first = firstSeen[key] ?? now
                 seen[key] = first
-                let created = clock.bootTime(ofWallTime: file.status.birth ?? file.status.statusChange)
-                return PidFile(name: file.name, isLiveGauge: file.parsed.gaugeMode?.isLive == true, identity: file.status.identity,
-                               owner: file.status.owner, bornBy: min(first, created + BootClock.margin(age: now - created)))
+                return PidFile(name: file.name, parsed: file.parsed, status: file.status, firstSeen: first, now: now, clock: clock)
             })
         }
         firstSeen = seen

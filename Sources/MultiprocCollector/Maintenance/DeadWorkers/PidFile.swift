@@ -21,4 +21,14 @@ public struct PidFile: Sendable, Equatable {
         self.owner = owner
         self.bornBy = bornBy
     }
+
+    /// A file from its status: `firstSeen` is when a listing first showed it and `now` the
+    /// time now (boot-clock seconds). It existed by its creation (birth time where the file
+    /// system records one, else its last status change) plus ``BootClock/margin(age:)``, and
+    /// certainly when it was first seen, which needs no clock conversion.
+    init(name: String, parsed: MetricFileName, status: FileStatus, firstSeen: Double, now: Double, clock: BootClock) {
+        let created = clock.bootTime(ofWallTime: status.birth ?? status.statusChange)
+        self.init(name: name, isLiveGauge: parsed.gaugeMode?.isLive == true, identity: status.identity,
+                  owner: status.owner, bornBy: min(firstSeen, created + BootClock.margin(age: now - created)))
+    }
 }

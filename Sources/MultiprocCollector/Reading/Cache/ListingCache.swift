@@ -10,10 +10,16 @@
 struct ListingCache {
     /// The last listing and the directory version it is valid for.
     private var kept: (version: MetricDirectory.Version, files: [MetricDirectory.ListedFile])?
+    /// Whether the last call returned the kept listing (nothing changed since it was made).
+    private(set) var lastWasKept = false
 
     /// The metric files of `directory`, in `readdir` order; `version` is its version now.
     mutating func files(of directory: borrowing MetricDirectory, version: MetricDirectory.Version?) -> [MetricDirectory.ListedFile] {
-        if let version, let kept, kept.version == version { return kept.files }
+        lastWasKept = false
+        if let version, let kept, kept.version == version {
+            lastWasKept = true
+            return kept.files
+        }
         let started = MetricDirectory.coarseNow()
         let files = directory.metricFiles()
         if let version, (version.mtimeSeconds, version.mtimeNanoseconds) < started {

@@ -17,9 +17,10 @@ public struct ProcessTable: Sendable {
     public let root: String
     /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit of ``ProcessRecord/startTicks``.
     public let ticksPerSecond: Double
-    /// Whether existence is confirmed with `kill(pid, 0)` (only for the real `/proc`: a test
-    /// tree's pids are not this machine's).
-    private let probesWithSignal: Bool
+    /// Whether this is the real `/proc`: only then is existence confirmed with `kill(pid, 0)`
+    /// and are system calls about a pid (`prlimit`) made, since a test tree's pids are not
+    /// this machine's.
+    let probesWithSignal: Bool
 
     /// The largest pid Linux hands out (`PID_MAX_LIMIT` on 64-bit); a larger number in a file
     /// name is not a pid (a custom `process_identifier`).

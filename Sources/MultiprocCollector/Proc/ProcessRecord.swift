@@ -22,6 +22,8 @@ public struct ProcessRecord: Sendable, Equatable {
     /// The task's pid in each pid namespace it belongs to, this one first (`NSpid:`); more
     /// than one entry means it lives in a pid namespace nested below ours.
     public var namespacePids: [Int]
+    /// Everything `stat` said.
+    public var stat: ProcessStat
 
     /// Exited and not yet reaped by its parent: it will never write again.
     public var isZombie: Bool { state == "Z" || state == "X" }
@@ -30,25 +32,17 @@ public struct ProcessRecord: Sendable, Equatable {
     /// names its files after.
     public var innermostPid: Int { namespacePids.last ?? pid }
 
-    /// The kernel's flag for kernel threads (include/linux/sched.h).
-    static let kernelThreadFlag: UInt64 = 0x0020_0000
-
     /// Parses `stat` (required) and `status` (optional: hidden fields stay nil or default).
     /// Returns nil when `stat` is not what the kernel writes.
     public init?(pid: Int, stat: String, status: String?) {
-        // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so fields are
-        // counted from the last ')'.
-        guard let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
-        // fields[0] is field 3 (state): field n is fields[n - 3].
-        guard fields.count >= 20, let state = fields[0].first, let parent = Int(fields[1]), let flags = UInt64(fields[6]),
-              let threads = Int(fields[17]), let start = UInt64(fields[19]) else { return nil }
+        guard let fields = ProcessStat(parsing: stat) else { return nil }
         self.pid = pid
-        self.parent = parent
-        self.state = state
-        isKernelThread = flags & Self.kernelThreadFlag != 0
-        self.threads = threads
-        startTicks = start
+        self.stat = fields
+        parent = fields.parent
+        state = fields.state
+        isKernelThread = fields.isKernelThread
+        threads = fields.threads
+        startTicks = fields.startTicks
         threadGroup = pid
         namespacePids = [pid]
         guard let status else { return }

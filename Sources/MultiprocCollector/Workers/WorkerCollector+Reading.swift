@@ -1,0 +1,139 @@
+import Glibc
+
+// MARK: - Reading the members, consistently
+
+extension WorkerCollector {
+    /// Attempts at a consistent reading of the members' times before this look leaves the
+    /// totals as they were.
+    static let consistentReadAttempts = 3
+
+    /// Reads every member: `stat` for all (consistently: see ``readTimes(_:)``), descriptors
+    /// for the live ones; counts exits, updates the CPU totals, fills `report`.
+    func read(_ state: inout State, into report: inout WorkerReport) {
+        let (readings, gone, consistent) = readTimes(state)
+        if consistent {
+            settle(&state, readings: readings, gone: gone, report: &report)
+        } else {
+            // Children were reaped under every attempt: the totals wait for the next look.
+            for (id, stat) in readings { state.members[id]?.stat = stat }
+        }
+        let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
+        for member in state.members.values.sorted(by: { $0.pid < $1.pid }) where !member.exited {
+            guard let stat = readings[member.id], !stat.hasExited else { continue }
+            var process = ObservedProcess(
+                pid: member.pid, cpu: seconds(CPUAccount.Ticks(user: stat.userTicks, system: stat.systemTicks)),
+                residentBytes: Double(stat.residentPages) * pageSize, proportionalBytes: member.proportionalBytes,
+                virtualBytes: Double(stat.virtualBytes), threads: Double(stat.threads),
+                startTime: bootTime + Double(stat.startTicks) / processes.ticksPerSecond)
+            var exited = false
+            func note(_ failure: ProcReadFailure) {
+                switch failure {
+                case .gone: exited = true
+                case .denied: report.skipped[.permissionDenied, default: 0] += 1
+                case .failed: break
+                }
+            }
+            switch processes.openDescriptors(of: member.pid) {
+            case .success(let count): process.openDescriptors = Double(count)
+            case .failure(let failure): note(failure)
+            }
+            switch processes.maxOpenDescriptors(of: member.pid) {
+            case .success(let limit): process.maxDescriptors = limit
+            case .failure(let failure): note(failure)
+            }
+            if exited {
+                // It exited while it was read: no series this time; the next look counts the exit.
+                report.skipped[.exited, default: 0] += 1
+                continue
+            }
+            if member.isParent { report.parents.append(process) } else { report.workers.append(process) }
+        }
+        report.workersCPU = seconds(state.account.workers)
+        report.parentsCPU = seconds(state.account.parents)
+        report.workerExits = state.workerExits
+        report.parentExits = state.parentExits
+    }
+
+    /// The `stat` of every member, parents before the workers they forked, then the parents'
+    /// again: if a parent's children times moved meanwhile, a child was reaped during the
+    /// reading (and may show both in its parent and as itself, or in neither), so everything
+    /// is read again. A process being reaped right now (`X`) forces another reading too.
+    private func readTimes(_ state: State) -> (readings: [Int: ProcessStat], gone: Set<Int>, consistent: Bool) {
+        let order = state.members.values.sorted { depth(of: $0, in: state) < depth(of: $1, in: state) }
+        let forkers = Set(order.compactMap(\.forkedBy))
+        var readings: [Int: ProcessStat] = [:]
+        var gone: Set<Int> = []
+        for _ in 0..<Self.consistentReadAttempts {
+            readings = [:]
+            gone = []
+            var inFlux = false
+            for member in order {
+                // Another process in the pid, or unreadable: gone for the totals either way.
+                guard case .success(let stat) = processes.stat(of: member.pid), stat.startTicks == member.startTicks else {
+                    gone.insert(member.id)
+                    continue
+                }
+                if stat.state == "X" { inFlux = true }
+                readings[member.id] = stat
+            }
+            if inFlux { continue }
+            let moved = forkers.contains { id in
+                guard let first = readings[id], let pid = state.members[id]?.pid else { return false }
+                guard case .success(let again) = processes.stat(of: pid), again.startTicks == first.startTicks else { return true }
+                return again.childrenUserTicks != first.childrenUserTicks || again.childrenSystemTicks != first.childrenSystemTicks
+            }
+            if !moved { return (readings, gone, true) }
+        }
+        return (readings, gone, false)
+    }
+
+    /// A consistent reading: exits counted, vanished members dropped (their pids unclaimed, to
+    /// be looked at again), the CPU totals advanced.
+    private func settle(_ state: inout State, readings: [Int: ProcessStat], gone: Set<Int>, report: inout WorkerReport) {
+        let now = clock.bootNow()
+        for id in gone {
+            let member = state.members[id]!
+            if !member.exited { countExit(member, state: &state) }
+            state.members[id] = nil
+            if state.memberByPid[member.pid] == id { state.memberByPid[member.pid] = nil }
+            // Its files stay (until mark-dead or compaction): nothing to look at before they
+            // change, unless the pid went to another process, which may be a new worker.
+            if let files = state.listing.byPid[member.pid] {
+                var holderStart: UInt64?
+                if case .success(let stat) = processes.stat(of: member.pid) { holderStart = stat.startTicks }
+                state.unclaimed[member.pid] = Unclaimed(files: files, nextLook: holderStart == nil ? now + 1 : now, backoff: 1,
+                                                        holderStart: holderStart, unconfirmed: holderStart != nil, foreign: false)
+            }
+        }
+        for (id, stat) in readings {
+            state.members[id]!.stat = stat
+            if stat.hasExited && !state.members[id]!.exited {
+                state.members[id]!.exited = true
+                countExit(state.members[id]!, state: &state)
+            }
+        }
+        state.account.observe(readings: readings.mapValues(CPUAccount.Reading.init), gone: gone)
+        for id in state.members.keys where state.members[id]!.forkedBy.map({ state.members[$0] == nil }) == true {
+            state.members[id]!.forkedBy = nil  // its parent exited: reparented
+        }
+    }
+
+    private func countExit(_ member: Member, state: inout State) {
+        if member.isParent { state.parentExits += 1 } else { state.workerExits += 1 }
+    }
+
+    /// How many forks away from a member no member forked.
+    private func depth(of member: Member, in state: State) -> Int {
+        var depth = 0
+        var next = member.forkedBy
+        while let id = next, let parent = state.members[id], depth < 64 {
+            depth += 1
+            next = parent.forkedBy
+        }
+        return depth
+    }
+
+    private func seconds(_ ticks: CPUAccount.Ticks) -> CPUTime {
+        CPUTime(user: Double(ticks.user) / processes.ticksPerSecond, system: Double(ticks.system) / processes.ticksPerSecond)
+    }
+}

@@ -1,0 +1,176 @@
+import Glibc
+import MultiprocSupport
+
+// MARK: - The app's workers, from /proc
+
+/// Reads the CPU, memory and descriptors of the app's processes from `/proc`: what
+/// prometheus_client's process collector gives a single process, and which multiprocess mode
+/// loses, per worker and for every worker that ever ran.
+///
+/// ```swift
+/// let workers = WorkerCollector(directory: "/run/prometheus-multiproc")
+/// let report = workers.collect()                 // each scrape: /proc/<pid>/stat of the live ones
+/// workers.refreshProportionalMemory(olderThan: 30)   // now and then, elsewhere: smaps_rollup
+/// ```
+///
+/// **Who is a worker.** A process whose pid names metric files in the directory and that is
+/// seen writing them: it maps one of them writable and shared, as prometheus_client does
+/// from its first value until it exits (or, where its memory map cannot be read, it runs as
+/// the files' owner and existed before them: ``DeadWorkerRule``). A pid is looked at when it
+/// first appears, when its files change, and, while it has no live writer, again now and
+/// then (a new worker can take over an old pid's files); a worker is then followed by its pid
+/// and start time until it exits.
+///
+/// **Parents.** The process that forked a worker without `exec` (same `startstack` in
+/// `/proc/<pid>/stat`, which every `exec` places anew; where this exporter may not read it,
+/// the same command name) is its parent: gunicorn's arbiter, uWSGI's master, celery's main
+/// process, whether it writes metrics or not. A writer that forks workers counts as a parent
+/// rather than a worker (a pre-loaded app's arbiter).
+///
+/// **Visibility.** As for auto mark-dead: the app is visible once one writer was seen from
+/// here, unless a pid's holder shows that the names carry another pid namespace's pids. Until
+/// then (``WorkerReport/visible`` false) nothing is read and nothing should be served.
+///
+/// **Cost.** A look while no pid changes: a `stat` of the directory, then per live worker and
+/// parent `/proc/<pid>/stat`, the size of `/proc/<pid>/fd` (Linux 6.2 and later; else its
+/// listing) and `prlimit`; the parents' `stat` once more. Dead pids in the directory cost
+/// nothing once looked at, but for a few cheap looks per call at those whose writer may come
+/// back. `smaps_rollup` (proportional memory) walks the page tables of a process, so it is
+/// read only by ``refreshProportionalMemory(olderThan:)``, at the caller's pace.
+///
+/// Thread-safe; looks are serialized, and a refresh of proportional memory never waits for
+/// `/proc` reads of a look.
+public final class WorkerCollector: Sendable {
+    /// The metric directory whose pids are the app's workers.
+    public let directory: String
+    let processes: ProcessTable
+    let clock: BootClock
+    /// Seconds since the epoch at boot: start times are ticks after it.
+    let bootTime: Double
+    let state = Locked(State())
+
+    /// A process followed until it exits: a worker, or the parent of workers.
+    struct Member {
+        let id: Int
+        let pid: Int
+        let label: String
+        let startTicks: UInt64
+        let isWriter: Bool
+        /// The member that forked it without `exec`.
+        var forkedBy: Int?
+        var isParent: Bool
+        /// Seen exited (a zombie): no longer live, counted until reaped.
+        var exited = false
+        var stat: ProcessStat
+        /// Proportional memory, bytes, from the last read that succeeded.
+        var proportionalBytes: Double?
+        /// When proportional memory was last read, successfully or not (monotonic clock).
+        var proportionalReadAt: Double?
+    }
+
+    /// A pid with files and no live writer, and when to look at it again.
+    struct Unclaimed {
+        var files: PidListing.Files
+        var nextLook: Double
+        var backoff: Double
+        /// The start of the process holding the pid at the last look (nil: none).
+        var holderStart: UInt64?
+        /// The holder existed before the files without mapping them: look again soon.
+        var unconfirmed: Bool
+        /// The holder showed that the names carry another namespace's pids.
+        var foreign: Bool
+    }
+
+    struct FileKey: Hashable {
+        var name: String
+        var inode: UInt64
+    }
+
+    struct State {
+        var listing = PidListing()
+        var listedOnce = false
+        /// Boot-clock time each listed file was first seen.
+        var firstSeen: [FileKey: Double] = [:]
+        var members: [Int: Member] = [:]
+        var memberByPid: [Int: Int] = [:]
+        var nextMemberID = 1
+        var unclaimed: [Int: Unclaimed] = [:]
+        var account = CPUAccount()
+        var sawWriter = false
+        var lookedAtAny = false
+        var workerExits = 0
+        var parentExits = 0
+        /// Skips found outside a look (proportional memory), reported by the next look.
+        var pendingSkips: [WorkerSkipReason: Int] = [:]
+    }
+
+    /// Unclaimed pids looked at again per ``collect()``, at most.
+    static let rechecksPerLook = 4
+    /// The longest wait between two looks at an unclaimed pid, seconds.
+    static let longestRecheckWait = 64.0
+
+    /// A collector for the app writing `directory`, reading `processes` (tests pass a fake
+    /// `/proc`) and timing with `clock`. Nothing is read until ``collect()``.
+    public init(directory: String, processes: ProcessTable = ProcessTable(), clock: BootClock = .system) {
+        self.directory = directory
+        self.processes = processes
+        self.clock = clock
+        bootTime = processes.bootTime() ?? (clock.wallNow() - clock.bootNow())
+    }
+
+    /// One look at the app's processes (see the type's doc). Blocks for the `/proc` reads:
+    /// tens of microseconds per live process; never call it on an event loop.
+    public func collect() -> WorkerReport {
+        let started = monotonicNow()
+        var report = state.withLock { state -> WorkerReport in
+            var report = WorkerReport()
+            report.skipped = state.pendingSkips
+            state.pendingSkips = [:]
+            discover(&state, report: &report)
+            report.visible = visibility(state)
+            guard report.visible == true else {
+                if report.visible == false { report.skipped[.notVisible, default: 0] += 1 }
+                return report
+            }
+            read(&state, into: &report)
+            return report
+        }
+        report.duration = monotonicNow() - started
+        return report
+    }
+
+    /// Reads the proportional memory (`Pss` of `smaps_rollup`) of each live worker and parent
+    /// whose value is missing or older than `olderThan` seconds. Costly (the kernel walks the
+    /// process's page tables): call it off the scrape path, every second or so; each process
+    /// is read at most once per `olderThan`. Values appear in the reports of later looks.
+    public func refreshProportionalMemory(olderThan age: Double) {
+        let now = monotonicNow()
+        let due = state.withLock { state in
+            state.members.values.filter { !$0.exited && ($0.proportionalReadAt.map { now - $0 >= age } ?? true) }
+                .map { (id: $0.id, pid: $0.pid, start: $0.startTicks) }
+        }
+        for process in due {
+            let value = processes.proportionalSetBytes(of: process.pid)
+            // The pid may have changed hands while it was read.
+            guard case .success(let stat) = processes.stat(of: process.pid), stat.startTicks == process.start else { continue }
+            state.withLock { state in
+                guard state.members[process.id] != nil else { return }
+                // A refusal is not asked again before `age` either: the answer will not change.
+                state.members[process.id]!.proportionalReadAt = monotonicNow()
+                switch value {
+                case .success(let bytes): state.members[process.id]!.proportionalBytes = Double(bytes)
+                case .failure(.denied): state.pendingSkips[.permissionDenied, default: 0] += 1
+                case .failure: break
+                }
+            }
+        }
+    }
+
+    /// Visible once a writer was seen and while no listed pid shows another namespace; nil
+    /// while no pid was looked at.
+    func visibility(_ state: State) -> Bool? {
+        if state.unclaimed.values.contains(where: \.foreign) { return false }
+        if state.sawWriter { return true }
+        return state.lookedAtAny ? false : nil
+    }
+}
