@@ -54,11 +54,12 @@ public struct ProcessStat: Sendable, Equatable {
         // Field n (n >= 3) is the (n - 3)th after the ')'; 28 is the last one read.
         var fields = [UInt64](repeating: 0, count: 26)
         var field = -1, position = close + 1, stateByte: UInt8 = 0
-        while position < bytes.count && field < 25 {
+        while position < bytes.count {
             let byte = bytes[position]
             position += 1
             if byte == UInt8(ascii: " ") {
                 field += 1
+                if field == fields.count { break }
                 continue
             }
             guard field >= 0, byte != UInt8(ascii: "\n") else { break }

@@ -60,7 +60,7 @@ extension ProcessTable {
         }
         // `Max open files            1024                 524288               files`: the soft limit first.
         return readSmall("\(root)/\(pid)/limits", capacity: 4096) { bytes in
-            Self.number(in: bytes, after: "Max open files").map(Double.init)
+            Self.number(in: bytes, after: "Max open files").map { Double($0) }
         }
     }
 

@@ -26,8 +26,12 @@ extension WorkerCollector {
         }
         let due = state.unclaimed.filter { $0.value.nextLook <= now && state.listing.byPid[$0.key] == $0.value.files }
             .sorted { $0.value.nextLook < $1.value.nextLook }.prefix(Self.rechecksPerLook)
-        for (pid, unclaimed) in due where !stillUnclaimed(pid, unclaimed, state: &state, now: now) {
-            toLook.append(pid)
+        for (pid, unclaimed) in due {
+            if stillUnclaimed(pid, unclaimed, state: &state, now: now) {
+                report.pidsLookedAt += 1
+            } else {
+                toLook.append(pid)
+            }
         }
         guard !toLook.isEmpty else { return }
         let ourselves = processes.selfAndAncestors()
@@ -78,6 +82,7 @@ extension WorkerCollector {
             let first = state.firstSeen[FileKey(name: name, inode: status.identity.inode)] ?? now
             pidFiles.append(PidFile(name: name, parsed: parsed, status: status, firstSeen: first, now: now, clock: clock))
         }
+        report.pidsLookedAt += 1
         let lookup = processes.lookup(pid)
         var holder = DeadWorkerRule.Holder(lookup: lookup, maps: nil, startSeconds: nil, isOurselves: ourselves.contains(pid))
         if case .present(let record) = lookup {

@@ -22,6 +22,10 @@ public struct WorkerReport: Sendable {
     public var workerExits = 0
     /// Parents seen to exit since the collector was made.
     public var parentExits = 0
+    /// Pids with metric files and no live writer (new, changed, or due for another look)
+    /// whose holder this look examined in `/proc`: after a first look at a directory, a few
+    /// at most, however many dead pids it holds.
+    public var pidsLookedAt = 0
     /// What this look could not read, by reason (counts for this look only).
     public var skipped: [WorkerSkipReason: Int] = [:]
     /// Seconds the look took.

@@ -59,8 +59,8 @@ final class TestServer: @unchecked Sendable {
     let collector: DirectoryCollector
     private let finished = DispatchSemaphore(value: 0)
 
-    /// Starts a server over a fresh fixture directory; `configure` adjusts the configuration,
-    /// `source` wraps the collector (e.g. in a ``SlowSource``).
+    /// Starts a server over a fresh fixture directory, without the workers collector;
+    /// `configure` adjusts the configuration, `source` wraps the collector (e.g. in a ``SlowSource``).
     init(configure: (inout ExporterConfiguration) -> Void = { _ in },
          source: (DirectoryCollector) -> any MetricsSource = { $0 }) throws {
         fixture = try FixtureDirectory.make()
@@ -69,6 +69,9 @@ final class TestServer: @unchecked Sendable {
         config.listenAddress = ListenAddress(host: "127.0.0.1", port: 0)
         config.directory = fixture.path
         config.limits.shutdownTimeout = 5
+        // The fixture's pids are made up (any process may hold them): the workers collector,
+        // on by default, is tested where it reads real processes (WorkerMetricsTests).
+        config.workers = nil
         configure(&config)
         log = LogCapture()
         server = try ExporterServer(configuration: config, source: source(collector), logger: log.logger)

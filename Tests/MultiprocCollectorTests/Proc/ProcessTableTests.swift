@@ -1,4 +1,5 @@
 import Foundation
+import MultiprocSupport
 import Testing
 import TestSupport
 @testable import MultiprocCollector
@@ -91,6 +92,52 @@ struct ProcessTableTests {
         #expect(table.pids().contains(child.pid))
         child.stop()
         #expect(table.lookup(child.pid) == .absent)
+    }
+}
+
+extension ProcessTableTests {
+    @Test func statIsParsedFromItsBytes() throws {
+        let line = "4242 (a) b (c)) R 7 4242 4242 0 -1 4194560 10 0 0 0 123 45 6789 10 20 0 3 0 5000 35282944 5668 18446744073709551615 1 1 140729638964720 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+        let stat = try #require(ProcessStat(parsing: line))
+        #expect(stat.command == "a) b (c)" && stat.state == "R" && stat.parent == 7)
+        #expect(stat.userTicks == 123 && stat.systemTicks == 45 && stat.childrenUserTicks == 6789 && stat.childrenSystemTicks == 10)
+        #expect(stat.threads == 3 && stat.startTicks == 5000 && stat.virtualBytes == 35282944 && stat.residentPages == 5668)
+        #expect(stat.startStack == 140729638964720 && !stat.isKernelThread && !stat.hasExited)
+        #expect(ProcessStat(parsing: "1 (x) X 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0")?.hasExited == true)
+        #expect(ProcessStat(parsing: "1 (x) S 0 1 1 0 -1 0 0 0 0 0 99999999999999999999999 0 0 0 20 0 1 0 9 0 0") == nil, "overflow")
+        #expect(ProcessStat(parsing: "1 (x) S 0 1 1 0 -1 0 0 0 0 0 1a 0 0 0 20 0 1 0 9 0 0") == nil)
+        #expect(ProcessStat(parsing: "1 x S 0") == nil && ProcessStat(parsing: "") == nil)
+    }
+
+    /// What the usage readers say about a real child, against what the kernel says elsewhere.
+    @Test func usageOfARealChild() throws {
+        let dir = TemporaryDirectory()
+        let child = try RealWriter.start(in: dir)
+        defer { child.stop() }
+        let table = ProcessTable()
+        let stat = try table.stat(of: child.pid).get()
+        let text = try #require(FileContents.text("/proc/\(child.pid)/stat"))
+        let fields = text[text.index(after: text.lastIndex(of: ")")!)...].split(separator: " ")
+        #expect(stat.userTicks == UInt64(fields[11])! && stat.startTicks == UInt64(fields[19])! && stat.parent == Int(getpid()))
+        let listed = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(child.pid)/fd").count
+        #expect(try table.openDescriptors(of: child.pid).get() == listed)
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        #expect(try table.maxOpenDescriptors(of: child.pid).get() == Double(limit.rlim_cur), "inherited from this process")
+        let pss = try table.proportionalSetBytes(of: child.pid).get()
+        #expect(pss > 0 && pss <= stat.residentPages * UInt64(sysconf(Int32(_SC_PAGESIZE))) + 4096)
+        let boot = try #require(table.bootTime())
+        #expect(abs(boot - (BootClock.system.wallNow() - BootClock.system.bootNow())) < 2)
+        child.stop()
+        #expect(table.stat(of: child.pid) == .failure(.gone))
+        #expect(table.openDescriptors(of: child.pid) == .failure(.gone))
+        #expect(table.proportionalSetBytes(of: child.pid) == .failure(.gone))
+    }
+
+    @Test func failuresAreNamedByErrno() {
+        #expect(ProcReadFailure(errno: ENOENT) == .gone && ProcReadFailure(errno: ESRCH) == .gone)
+        #expect(ProcReadFailure(errno: EACCES) == .denied && ProcReadFailure(errno: EPERM) == .denied)
+        #expect(ProcReadFailure(errno: EIO) == .failed(EIO))
     }
 }
 

@@ -20,15 +20,29 @@ final class FakeProc {
     }
 
     /// Adds (or replaces) a process. `maps` are `(file, writable)` pairs of files it maps.
+    /// `cpu` is (utime, stime, cutime, cstime) in ticks; `startStack` is `stat`'s field 28
+    /// (a fork keeps its parent's, 0 when unreadable); `command` the name in parentheses.
     func add(pid: Int, start: Double, uid: UInt32 = 1000, state: Character = "S", parent: Int = 1, threads: Int = 1,
              kernelThread: Bool = false, threadGroup: Int? = nil, namespacePids: [Int]? = nil,
-             maps: [(file: String, writable: Bool)]? = [], mapsReadable: Bool = true) {
+             maps: [(file: String, writable: Bool)]? = [], mapsReadable: Bool = true,
+             cpu: (UInt64, UInt64, UInt64, UInt64) = (5, 3, 0, 0), startStack: UInt64 = 0, command: String = "py (worker)",
+             fds: Int = 3, maxFds: Int = 1024, pssKilobytes: UInt64? = nil) {
         let dir = "\(root)/\(pid)"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let flags = kernelThread ? 0x0020_8040 : 0x0040_0100
-        // Fields 3...22 and a few after, as the kernel writes them; comm holds a space and a ')'.
-        let statLine = "\(pid) (py (worker)) \(state) \(parent) \(pid) \(pid) 0 -1 \(flags) 10 0 0 0 5 3 0 0 20 0 \(threads) 0 \(UInt64(start * ticks)) 1000 200 0\n"
+        // Fields 3...28 and a few after, as the kernel writes them; comm holds a space and a ')'.
+        let statLine = "\(pid) (\(command)) \(state) \(parent) \(pid) \(pid) 0 -1 \(flags) 10 0 0 0 \(cpu.0) \(cpu.1) \(cpu.2) \(cpu.3) 20 0 \(threads) 0 "
+            + "\(UInt64(start * ticks)) 1000 200 18446744073709551615 1 1 \(startStack) 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
         try! statLine.write(toFile: "\(dir)/stat", atomically: true, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: "\(dir)/fd")
+        try! FileManager.default.createDirectory(atPath: "\(dir)/fd", withIntermediateDirectories: true)
+        for fd in 0..<fds { _ = FileManager.default.createFile(atPath: "\(dir)/fd/\(fd)", contents: nil) }
+        try! "Limit                     Soft Limit           Hard Limit           Units     \nMax cpu time              unlimited            unlimited            seconds   \nMax open files            \(maxFds)                 524288               files     \n"
+            .write(toFile: "\(dir)/limits", atomically: true, encoding: .utf8)
+        if let pssKilobytes {
+            try! "55d0c0000000-7ffd00021000 ---p 00000000 00:00 0                          [rollup]\nRss:               30000 kB\nPss:               \(pssKilobytes) kB\nPss_Anon:           9000 kB\n"
+                .write(toFile: "\(dir)/smaps_rollup", atomically: true, encoding: .utf8)
+        }
         let nspid = (namespacePids ?? [pid]).map(String.init).joined(separator: "\t")
         let status = "Name:\tpython3\nState:\t\(state)\nTgid:\t\(threadGroup ?? pid)\nPid:\t\(pid)\nPPid:\t\(parent)\nUid:\t\(uid)\t\(uid)\t\(uid)\t\(uid)\nNSpid:\t\(nspid)\n"
         try! status.write(toFile: "\(dir)/status", atomically: true, encoding: .utf8)
