@@ -8,6 +8,7 @@
 #                run with podman (test-kube),
 #                auto mark-dead end to end (uWSGI, SIGKILL, pid reuse, pid namespaces),
 #                textfiles against write_to_textfile and promtool, push against a real Pushgateway,
+#                the workers' CPU and memory end to end (gunicorn recycling, uWSGI, another user, hidepid),
 #                examples/embedding (the library used by another package) against dump
 #   make dist    release tarball + Debian package in dist/ (static binary, version from git)
 #   make image   the container images (podman or docker); make kube-up / kube-down: the
@@ -47,7 +48,7 @@ AUTO_MARK_DEAD_APT_PACKAGES := uwsgi-core uwsgi-plugin-python3 util-linux
 PUSH_APT_PACKAGES := prometheus-pushgateway
 
 .PHONY: test-embedding
-.PHONY: run build release test test-unit test-conformance test-clients test-compaction test-textfile test-push deps-push compaction-crash test-integration test-tls test-e2e test-auto-mark-dead deps-auto-mark-dead test-deploy bench bench-tls deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
+.PHONY: run build release test test-unit test-conformance test-clients test-compaction test-textfile test-push deps-push compaction-crash test-integration test-tls test-e2e test-auto-mark-dead test-workers deps-auto-mark-dead test-deploy bench bench-tls deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
 
 help:
 	@sed -n '2,18p' Makefile
@@ -108,7 +109,7 @@ run: release
 	exec $(RELEASE_BIN) serve --multiproc-dir "$$dir" --web.listen-address "$(LISTEN)"
 
 ## test: everything CI runs
-test: test-unit test-conformance test-clients test-compaction test-textfile test-push test-integration test-tls test-e2e test-deploy test-package test-auto-mark-dead test-embedding test-kube
+test: test-unit test-conformance test-clients test-compaction test-textfile test-push test-integration test-tls test-e2e test-deploy test-package test-auto-mark-dead test-workers test-embedding test-kube
 
 test-unit: build
 	$(SWIFT) test
@@ -186,6 +187,12 @@ test-e2e: build
 test-auto-mark-dead: build deps-auto-mark-dead
 	$(PYTHON) scripts/auto_mark_dead/e2e.py --binary $(DEBUG_BIN)
 
+# The workers collector end to end: gunicorn recycling CPU-burning workers (every value against
+# /proc, the all-workers CPU never decreasing), uWSGI's master and a SIGKILLing pre-fork master
+# as parents; as root also another user's workers, hidepid and a foreign pid namespace. About 30 s.
+test-workers: build deps-auto-mark-dead
+	$(PYTHON) scripts/workers/e2e.py --binary $(DEBUG_BIN)
+
 # deploy/: Kubernetes schemas, systemd unit, Dockerfile (builds the static release binary).
 test-deploy: deps deps-deploy
 	deploy/validate.sh
@@ -215,6 +222,7 @@ bench: deps
 	$(STATIC_BUILD)
 	$(PYTHON) scripts/bench/run.py --binary $(STATIC_BIN)
 	$(PYTHON) scripts/bench/compaction.py --binary $(STATIC_BIN)
+	$(PYTHON) scripts/bench/workers.py --binary $(STATIC_BIN)
 
 ## bench-tls: warm /metrics over TLS keep-alive vs plain, with and without basic auth, and new
 ## TLS handshakes per second (wrk; about 5 minutes; not in make test)

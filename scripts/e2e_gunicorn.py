@@ -25,6 +25,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'golden'))
 import record  # noqa: E402  (scrape, ACCEPT_HEADERS, normalize_body, render_normalized)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+import testkit  # noqa: E402  (OWN_PREFIXES)
 
 # (method, path, route label, expected status, body size range)
 REQUESTS = [
@@ -34,9 +36,10 @@ REQUESTS = [
     ('GET', '/error', '/error', 500, None),
     ('GET', '/no/such/page', 'other', 404, None),
 ]
-# The exporter's own families, which Python's collector does not have (escaping=dots doubles
-# the underscores of every name).
-OWN_FAMILIES = (b'# HELP multiproc_exporter_', b'# HELP multiproc__exporter__', b'# HELP process_')
+# What the exporter adds, which Python's collector does not have (escaping=dots doubles the
+# underscores of every name).
+OWN_FAMILIES = tuple(b'# HELP ' + prefix.encode() for name in testkit.OWN_PREFIXES
+                     for prefix in (name, name.replace('_', '__')))
 
 
 def fail(message):

@@ -62,12 +62,14 @@ def python_exposition(directory, accept=None):
     return content_type, encoder(registry)
 
 
-OWN_PREFIXES = ('multiproc_exporter_', 'process_')
+# What the exporter serves beyond the merged directory: its own metrics, and the app's process
+# metrics from /proc (multiproc_worker_*, multiproc_workers*, multiproc_parent_*, multiproc_parents*).
+OWN_PREFIXES = ('multiproc_exporter_', 'process_', 'multiproc_worker', 'multiproc_parent')
 
 
 def samples(text, own=None):
     """{(sample name, sorted label pairs): value} of a text exposition. `own` True keeps only
-    the exporter's own families (multiproc_exporter_*, process_*), False only the others, None
+    what the exporter adds (OWN_PREFIXES: its own families, the app's process metrics), False only the others, None
     everything."""
     from prometheus_client.parser import text_string_to_metric_families
     out = {}

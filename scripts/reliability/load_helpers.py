@@ -104,7 +104,7 @@ def poll(port, seconds):
                 continue
             series, value = m.group(1), float(m.group(2))
             name = series.split("{")[0]
-            if name.startswith(("multiproc_exporter_", "process_")):
+            if name.startswith(("multiproc_exporter_", "process_", "multiproc_worker", "multiproc_parent")):
                 continue
             base = re.sub(r"(_total|_count|_bucket)$", "", name)
             if base in counter_families and not name.endswith("_sum"):

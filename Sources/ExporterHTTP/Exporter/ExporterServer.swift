@@ -20,6 +20,7 @@ public final class ExporterServer: Sendable {
     /// Background passes (compaction, auto mark-dead); stopped when ``run()`` returns.
     private let maintenance: PeriodicJobs
     private let autoMarkDead: AutoMarkDeadJob?
+    private let workers: WorkerScrape?
 
     /// Prepares the server; nothing is bound yet.
     public init(configuration: ExporterConfiguration, source: any MetricsSource, logger: Logger) throws(ConfigurationError) {
@@ -43,6 +44,7 @@ public final class ExporterServer: Sendable {
         let workers = configuration.workers.map { _ in
             WorkerScrape(collector: WorkerCollector(directory: configuration.directory), metrics: metrics.workers, logger: logger)
         }
+        self.workers = workers
         let coordinator = ScrapeCoordinator(
             source: source, workers: workers, pool: pool, renderer: renderer, minInterval: configuration.minScrapeInterval,
             maxInFlight: configuration.maxRequests,
@@ -82,6 +84,7 @@ public final class ExporterServer: Sendable {
             loop = try EventLoopServer(handler: handler, limits: configuration.limits, logger: logger, tls: tls)
         } catch {
             pool.stop()  // its threads would otherwise outlive the server that failed to start
+            workers?.stop()
             throw error
         }
         if let live, let (path, loaded) = webConfig {
@@ -145,6 +148,7 @@ public final class ExporterServer: Sendable {
         loop.run()
         maintenance.stop()
         pool.stop()
+        workers?.stop()
         logger.info("stopped")
     }
 

@@ -151,9 +151,10 @@ final class ScrapeCoordinator: Sendable {
     // MARK: On a worker
 
     private func refresh() {
+        let look = workers?.start()  // /proc, while the directory is read
         let snapshot = source.collect()
         onRefresh(snapshot)
-        let result = ScrapeResult(snapshot: snapshot, workers: workers?.families() ?? [])
+        let result = ScrapeResult(snapshot: snapshot, workers: look?.families() ?? [])
         enum Next { case finish, refreshAgain }
         let (waiters, generation, next) = state.withLock { state -> ([Waiter], Int, Next) in
             guard case .running(let startedAfter) = state.refresh else { preconditionFailure("no refresh was running") }

@@ -1,16 +1,23 @@
+import Dispatch
 import Logging
 import MultiprocCollector
 import MultiprocSupport
 
-/// The workers collector on the scrape path: one look per refresh (on the worker running the
-/// refresh, never on the event loop), counted, visibility changes logged once, turned into
-/// the families every body of that refresh carries.
+/// The workers collector on the scrape path: one look per refresh, counted, visibility changes
+/// logged once, turned into the families every body of that refresh carries.
+///
+/// The look runs on a thread of its own while the refresh reads the directory (``start()``,
+/// then ``PendingLook/families()``), never on the event loop: a warm scrape of a large
+/// directory leaves a core idle for most of its time (only loading values uses both), and
+/// the `/proc` reads of the look fit there instead of adding to the scrape's latency. One
+/// thread is enough: refreshes are single-flight, so looks never overlap.
 final class WorkerScrape: Sendable {
     let collector: WorkerCollector
     private let metrics: WorkerReadMetrics
     private let logger: Logger
     /// What the last look said about visibility (nil before one could tell).
     private let visible = Locked<Bool?>(nil)
+    private let thread = WorkerPool(threads: 1, name: "workers-look")
 
     init(collector: WorkerCollector, metrics: WorkerReadMetrics, logger: Logger) {
         self.collector = collector
@@ -19,7 +26,34 @@ final class WorkerScrape: Sendable {
         metrics.enable()
     }
 
-    /// One look; the families to serve with this refresh.
+    /// A look under way.
+    final class PendingLook: Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private let result = Locked<[MetricFamily]>([])
+
+        fileprivate func finish(_ families: [MetricFamily]) {
+            result.withLock { $0 = families }
+            done.signal()
+        }
+
+        /// Waits for the look; its families.
+        func families() -> [MetricFamily] {
+            done.wait()
+            return result.withLock { $0 }
+        }
+    }
+
+    /// Starts a look on the look thread.
+    func start() -> PendingLook {
+        let pending = PendingLook()
+        thread.submit { pending.finish(self.families()) }
+        return pending
+    }
+
+    /// Lets the look thread finish and end (the server stops).
+    func stop() { thread.stop() }
+
+    /// One look on the calling thread; the families to serve with this refresh.
     func families() -> [MetricFamily] {
         let report = collector.collect()
         metrics.count(report)

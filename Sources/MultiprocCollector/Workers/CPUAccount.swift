@@ -18,8 +18,12 @@
 /// - a worker whose parent's children times grew by less than the worker's last reading when
 ///   it vanished: a parent that does not wait (`SIGCHLD` ignored: the kernel reaps and adds
 ///   nothing), so the shortfall, its last reading, is kept;
-/// - a parent that exits: its children times (and its own, in the parents' total);
-/// - a worker found to be a parent after all (it forked a worker): its own time so far.
+/// - a parent that exits: its children times (and its own, in the parents' total).
+///
+/// A worker found to be a parent after all (a pre-loaded arbiter seen before it forked) stops
+/// counting its own time among the workers'. The workers' total then holds still instead of
+/// going down, until the workers have spent that much again, and is exact from then on: the
+/// totals shown are the largest ever computed, per mode.
 ///
 /// A reading must be consistent: no child reaped between reading it and reading its parent
 /// (``WorkerCollector`` reads the parents again after the workers and reads everything again
@@ -74,29 +78,38 @@ struct CPUAccount {
     private(set) var members: [Int: Member] = [:]
     private var retiredWorkers = Ticks()
     private var retiredParents = Ticks()
+    /// The largest totals computed so far.
+    private(set) var workers = Ticks()
+    private(set) var parents = Ticks()
 
-    /// CPU of every worker that ever ran, as far as tracked.
-    var workers: Ticks {
+    /// CPU of every worker that ever ran, as far as tracked, now.
+    private var workersNow: Ticks {
         members.values.reduce(retiredWorkers) { $0 + $1.workerShare }
     }
 
-    /// Own CPU of every parent that ever ran, as far as tracked.
-    var parents: Ticks {
+    /// Own CPU of every parent that ever ran, as far as tracked, now.
+    private var parentsNow: Ticks {
         members.values.reduce(retiredParents) { $0 + ($1.role == .parent ? $1.last.own : Ticks()) }
+    }
+
+    private mutating func updateTotals() {
+        workers = workers.atLeast(workersNow)
+        parents = parents.atLeast(parentsNow)
     }
 
     /// Starts tracking a process, from its reading now (its past counts from now on: a new
     /// worker's time since its start, a new parent's reaped children).
     mutating func add(_ id: Int, role: Role, forkedBy: Int?, reading: Reading) {
         members[id] = Member(role: role, forkedBy: forkedBy.flatMap { members[$0] == nil ? nil : $0 }, last: reading)
+        updateTotals()
     }
 
-    /// A worker turned out to fork workers: from now on it counts as a parent. Its own time
-    /// so far stays in the workers' total.
+    /// A worker turned out to fork workers: from now on it counts as a parent (see the
+    /// type's doc for the workers' total).
     mutating func promoteToParent(_ id: Int) {
-        guard let member = members[id], member.role == .worker else { return }
-        retiredWorkers = retiredWorkers + member.last.own
+        guard members[id]?.role == .worker else { return }
         members[id]?.role = .parent
+        updateTotals()
     }
 
     /// One consistent look: `readings` for every member still running (or exited but not
@@ -125,6 +138,7 @@ struct CPUAccount {
             if let parent = member.forkedBy, members[parent] == nil { member.forkedBy = nil }  // reparented
             members[id] = member
         }
+        updateTotals()
     }
 
     private mutating func retire(_ member: Member) {

@@ -12,21 +12,19 @@ extension WorkerCollector {
             directory = try MetricDirectory(path: self.directory)
         } catch {
             state.listing.clear()
-            state.unclaimed = [:]
+            state.unclaimed.removeAll()
             return
         }
         var toLook: [Int] = []
         let firstListing = !state.listedOnce
         if state.listing.refresh(directory) {
             noteFirstSeen(&state, now: now)
-            state.unclaimed = state.unclaimed.filter { state.listing.byPid[$0.key] != nil }
+            state.unclaimed.keep(listed: state.listing.byPid)
             for (pid, files) in state.listing.byPid where state.memberByPid[pid] == nil && state.unclaimed[pid]?.files != files {
                 toLook.append(pid)
             }
         }
-        let due = state.unclaimed.filter { $0.value.nextLook <= now && state.listing.byPid[$0.key] == $0.value.files }
-            .sorted { $0.value.nextLook < $1.value.nextLook }.prefix(Self.rechecksPerLook)
-        for (pid, unclaimed) in due {
+        for (pid, unclaimed) in state.unclaimed.due(at: now, limit: Self.rechecksPerLook) where !toLook.contains(pid) {
             if stillUnclaimed(pid, unclaimed, state: &state, now: now) {
                 report.pidsLookedAt += 1
             } else {
@@ -57,7 +55,7 @@ extension WorkerCollector {
 
     /// A cheap look at an unclaimed pid due again: true (and the next look scheduled) when
     /// the same holder, or still none, holds it, so no full look is needed.
-    private func stillUnclaimed(_ pid: Int, _ unclaimed: Unclaimed, state: inout State, now: Double) -> Bool {
+    private func stillUnclaimed(_ pid: Int, _ unclaimed: UnclaimedPids.Entry, state: inout State, now: Double) -> Bool {
         guard !unclaimed.unconfirmed else { return false }
         let holderStart: UInt64?
         switch processes.stat(of: pid) {
@@ -115,7 +113,7 @@ extension WorkerCollector {
         if case .present(let record) = lookup { holderStart = record.startTicks }
         let previous = state.unclaimed[pid]
         let backoff = previous.map { min($0.backoff * 2, Self.longestRecheckWait) } ?? 1
-        state.unclaimed[pid] = Unclaimed(files: files, nextLook: now + backoff, backoff: backoff, holderStart: holderStart,
+        state.unclaimed[pid] = UnclaimedPids.Entry(files: files, nextLook: now + backoff, backoff: backoff, holderStart: holderStart,
                                          unconfirmed: judgement.verdict == .alive, foreign: judgement.showsForeignPid)
     }
 

@@ -101,7 +101,7 @@ extension WorkerCollector {
             if let files = state.listing.byPid[member.pid] {
                 var holderStart: UInt64?
                 if case .success(let stat) = processes.stat(of: member.pid) { holderStart = stat.startTicks }
-                state.unclaimed[member.pid] = Unclaimed(files: files, nextLook: holderStart == nil ? now + 1 : now, backoff: 1,
+                state.unclaimed[member.pid] = UnclaimedPids.Entry(files: files, nextLook: holderStart == nil ? now + 1 : now, backoff: 1,
                                                         holderStart: holderStart, unconfirmed: holderStart != nil, foreign: false)
             }
         }

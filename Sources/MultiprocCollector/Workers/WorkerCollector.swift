@@ -68,19 +68,6 @@ public final class WorkerCollector: Sendable {
         var proportionalReadAt: Double?
     }
 
-    /// A pid with files and no live writer, and when to look at it again.
-    struct Unclaimed {
-        var files: PidListing.Files
-        var nextLook: Double
-        var backoff: Double
-        /// The start of the process holding the pid at the last look (nil: none).
-        var holderStart: UInt64?
-        /// The holder existed before the files without mapping them: look again soon.
-        var unconfirmed: Bool
-        /// The holder showed that the names carry another namespace's pids.
-        var foreign: Bool
-    }
-
     struct FileKey: Hashable {
         var name: String
         var inode: UInt64
@@ -94,7 +81,7 @@ public final class WorkerCollector: Sendable {
         var members: [Int: Member] = [:]
         var memberByPid: [Int: Int] = [:]
         var nextMemberID = 1
-        var unclaimed: [Int: Unclaimed] = [:]
+        var unclaimed = UnclaimedPids()
         var account = CPUAccount()
         var sawWriter = false
         var lookedAtAny = false
@@ -169,7 +156,7 @@ public final class WorkerCollector: Sendable {
     /// Visible once a writer was seen and while no listed pid shows another namespace; nil
     /// while no pid was looked at.
     func visibility(_ state: State) -> Bool? {
-        if state.unclaimed.values.contains(where: \.foreign) { return false }
+        if !state.unclaimed.foreign.isEmpty { return false }
         if state.sawWriter { return true }
         return state.lookedAtAny ? false : nil
     }

@@ -112,16 +112,19 @@ struct CPUAccountTests {
         #expect(account.workers == Ticks(user: 25, system: 2))
     }
 
-    @Test func aWorkerFoundToForkWorkersBecomesAParentWithoutLosingItsTime() {
+    @Test func aWorkerFoundToForkWorkersBecomesAParentAndTheWorkersTotalHoldsUntilItIsExactAgain() {
         var account = CPUAccount()
         account.add(1, role: .worker, forkedBy: nil, reading: .init(own: Ticks(user: 30, system: 3), children: Ticks()))
         account.add(2, role: .worker, forkedBy: 1, reading: .init(own: Ticks(user: 1, system: 0), children: Ticks()))
-        let before = account.workers
         account.promoteToParent(1)
-        #expect(account.workers == before)
+        #expect(account.workers == Ticks(user: 31, system: 3), "held: it does not go down")
         #expect(account.parents == Ticks(user: 30, system: 3))
-        account.observe(readings: [1: .init(own: Ticks(user: 35, system: 3), children: Ticks(user: 2, system: 0))], gone: [2])
-        #expect(account.workers == Ticks(user: 32, system: 3), "its own time up to the promotion, then its reaped worker")
+        account.observe(readings: [1: .init(own: Ticks(user: 35, system: 3), children: Ticks(user: 2, system: 0)),
+                                   2: .init(own: Ticks(user: 20, system: 1), children: Ticks())], gone: [])
+        #expect(account.workers == Ticks(user: 31, system: 3), "2 + 20 and 0 + 1: still below what was shown")
+        account.observe(readings: [1: .init(own: Ticks(user: 35, system: 3), children: Ticks(user: 2, system: 0)),
+                                   2: .init(own: Ticks(user: 40, system: 5), children: Ticks())], gone: [])
+        #expect(account.workers == Ticks(user: 42, system: 5), "exact again: the parent's reaped children and the live worker")
         #expect(account.parents == Ticks(user: 35, system: 3))
     }
 
