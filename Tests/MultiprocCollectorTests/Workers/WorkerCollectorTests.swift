@@ -130,6 +130,35 @@ struct WorkerCollectorTests {
         #expect(report.parentsCPU == CPUTime(user: seconds(40), system: seconds(20)))
     }
 
+    @Test func aProcessBeingReapedLeavesTheTotalsForTheNextLook() throws {
+        arbiter(cpu: (40, 20, 300, 100))
+        writer(60, cpu: (10, 2, 0, 0))
+        let collector = makeCollector()
+        let before = collector.collect().workersCPU
+        // `X`: its parent is reaping it right now; its times may already be in the parent's.
+        proc.add(pid: 60, start: base - 100, uid: getuid(), state: "X", parent: Self.arbiter, maps: nil, cpu: (12, 2, 0, 0), startStack: 0)
+        arbiter(cpu: (40, 20, 312, 102))
+        var report = collector.collect()
+        #expect(report.workersCPU == before, "not counted twice, nor lost: left for the next look")
+        #expect(report.workerExits == 0)
+        proc.remove(pid: 60)
+        report = collector.collect()
+        #expect(report.workersCPU == CPUTime(user: seconds(312), system: seconds(102)))
+        #expect(report.workerExits == 1)
+    }
+
+    @Test func aWorkerThatExitsWhileItIsReadHasNoSeriesThisTime() throws {
+        arbiter()
+        writer(60)
+        writer(61)
+        let collector = makeCollector()
+        _ = collector.collect()
+        try FileManager.default.removeItem(atPath: "\(proc.root)/61/fd")  // gone between its stat and its descriptors
+        let report = collector.collect()
+        #expect(report.workers.map(\.pid) == [60])
+        #expect(report.skipped[.exited] == 1)
+    }
+
     @Test func aReusedPidIsAnExitAndThenANewWorker() throws {
         arbiter()
         writer(60, start: base - 100)
