@@ -70,8 +70,10 @@ final class WorkerScrape: Sendable {
         }
         guard now != previous else { return }
         if !now {
-            logger.warning("workers: none of the pids with metric files is seen running as their writer from here, so no multiproc_worker* or multiproc_parent* metrics are served until one is. If the app runs, run the exporter where it sees its processes: on the same host, in the same pod with shareProcessNamespace: true, and under systemd with ProtectProc=default and without ProcSubset=pid",
-                           metadata: ["dir": "\(collector.directory)"])
+            // Info, not a warning: the collector is on by default, and a sidecar in a pod of its
+            // own pid namespace is a normal deployment that simply goes without these metrics.
+            logger.info("workers: none of the pids with metric files is seen running as their writer from here, so no multiproc_worker* or multiproc_parent* metrics are served until one is. For them, run the exporter where it sees the app's processes: on the same host, in the same pod with shareProcessNamespace: true, under systemd with ProtectProc=default and without ProcSubset=pid; --no-collector.workers turns them off",
+                        metadata: ["dir": "\(collector.directory)"])
         } else if previous == false {
             logger.info("workers: the app's processes are visible; serving their metrics", metadata: ["dir": "\(collector.directory)"])
         }
