@@ -113,8 +113,9 @@ struct Serve: ParsableCommand {
             options.recordsDeadPids = config.compaction != nil
             options.maxPidsPerPass = compactionMaxPids
             options.compactionStepPause = try DurationParser.seconds(compactionTestPause)
-            // The exporter's own metrics follow the merge in every body: textfiles must leave their names.
-            try textfiles.apply(to: &options, reserved: config.exporterMetricsEnabled ? ExporterServer.ownMetricNames : ([], nil))
+            // The exporter's own metrics and the app's process metrics follow the merge in every
+            // body: textfiles must leave their names.
+            try textfiles.apply(to: &options, reserved: ExporterServer.ownMetricNames(config))
             do {
                 collector = try DirectoryCollector(directory: config.directory, options: options)
             } catch {

@@ -16,7 +16,7 @@ struct TextfileServingTests {
         try TestServer.with(source: { fixtureCollector in
             var options = DirectoryCollector.Options()
             options.textfileDirectory = textfiles.path
-            (options.textfileOptions.reservedFamilies, options.textfileOptions.reservedPrefix) = ExporterServer.ownMetricNames
+            (options.textfileOptions.reservedFamilies, options.textfileOptions.reservedPrefix) = ExporterServer.ownMetricNames(ExporterConfiguration())
             return try! DirectoryCollector(directory: fixtureCollector.directory, options: options)
         }, body)
     }

@@ -125,6 +125,23 @@ struct WorkerMetricsTests {
         }
     }
 
+    @Test func textfilesMustLeaveTheirNames() {
+        var config = ExporterConfiguration()
+        var names = Set(ExporterServer.ownMetricNames(config).families.map(\.name))
+        for name in ["multiproc_workers", "multiproc_workers_cpu_seconds", "multiproc_worker_exits", "multiproc_worker_cpu_seconds",
+                     "multiproc_worker_proportional_memory_bytes", "multiproc_parent_start_time_seconds", "multiproc_parents_cpu_seconds",
+                     "process_open_fds"] {
+            #expect(names.contains(name), "\(name)")
+        }
+        #expect(names.filter { $0.hasPrefix("multiproc_worker") || $0.hasPrefix("multiproc_parent") }.count == 22)
+        config.exporterMetricsEnabled = false
+        let reserved = ExporterServer.ownMetricNames(config)
+        names = Set(reserved.families.map(\.name))
+        #expect(reserved.prefix == nil && names.contains("multiproc_workers") && !names.contains("process_open_fds"))
+        config.workers = nil
+        #expect(ExporterServer.ownMetricNames(config).families.isEmpty)
+    }
+
     @Test(arguments: [-1.0, .nan])
     func aNegativeIntervalIsRefused(seconds: Double) {
         var config = ExporterConfiguration()

@@ -178,11 +178,14 @@ public final class ExporterServer: Sendable {
         }
     }
 
-    /// The names the server's own metrics take, which textfiles must leave to it
-    /// (``TextfileCollector/Options/reservedFamilies``, ``TextfileCollector/Options/reservedPrefix``):
-    /// the `process_*` families and every `multiproc_exporter_*` name.
-    public static var ownMetricNames: (families: [MetricFamily], prefix: String) {
-        (ProcessMetrics.families(), "multiproc_exporter_")
+    /// The names the server's own metrics take with `configuration`, which textfiles must leave
+    /// to it (``TextfileCollector/Options/reservedFamilies``, ``TextfileCollector/Options/reservedPrefix``):
+    /// the `process_*` families and every `multiproc_exporter_*` name unless
+    /// `--web.disable-exporter-metrics`, and the workers collector's families while it is on.
+    public static func ownMetricNames(_ configuration: ExporterConfiguration) -> (families: [MetricFamily], prefix: String?) {
+        let workers = configuration.workers != nil ? WorkerFamilies.all : []
+        guard configuration.exporterMetricsEnabled else { return (workers, nil) }
+        return (ProcessMetrics.families() + workers, "multiproc_exporter_")
     }
 
     /// Logs and counts the textfile problems first seen by this refresh.

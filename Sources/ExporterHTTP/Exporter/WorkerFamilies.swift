@@ -32,6 +32,18 @@ enum WorkerFamilies {
         return families.sorted { $0.name < $1.name }
     }
 
+    /// Every family this collector can serve, with a sample each (the names textfiles must
+    /// leave to it: ``ExporterServer/ownMetricNames(_:)``).
+    static let all: [MetricFamily] = {
+        let process = ObservedProcess(pid: 1, cpu: CPUTime(), residentBytes: 0, proportionalBytes: 0, virtualBytes: 0,
+                                      openDescriptors: 0, maxDescriptors: 0, threads: 0, startTime: 0)
+        var report = WorkerReport()
+        report.visible = true
+        report.workers = [process]
+        report.parents = [process]
+        return families(report)
+    }()
+
     /// One family per measure, one series per process (`pid`), none for a measure no process has.
     private static func perProcess(_ processes: [ObservedProcess], prefix: String, role: String) -> [MetricFamily] {
         guard !processes.isEmpty else { return [] }

@@ -71,6 +71,20 @@ public struct ObservedProcess: Sendable, Equatable {
     /// Start time, seconds since the epoch (boot time plus the start in ticks, as the
     /// Prometheus clients compute `process_start_time_seconds`).
     public var startTime: Double
+
+    /// A process from its values.
+    public init(pid: Int, cpu: CPUTime, residentBytes: Double, proportionalBytes: Double? = nil, virtualBytes: Double,
+                openDescriptors: Double? = nil, maxDescriptors: Double? = nil, threads: Double, startTime: Double) {
+        self.pid = pid
+        self.cpu = cpu
+        self.residentBytes = residentBytes
+        self.proportionalBytes = proportionalBytes
+        self.virtualBytes = virtualBytes
+        self.openDescriptors = openDescriptors
+        self.maxDescriptors = maxDescriptors
+        self.threads = threads
+        self.startTime = startTime
+    }
 }
 
 /// Why something about the app's processes was not read: the `reason` label of
