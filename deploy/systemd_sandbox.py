@@ -138,6 +138,25 @@ def main(unit, binary):
     print(f'    ok: socket families {sorted(set(families) & permitted)} within RestrictAddressFamilies=')
 
 
+def whole_calls(trace):
+    """strace -f prints a call that another thread's call interrupts as `name(args <unfinished ...>`
+    and, later, `<... name resumed>rest`: each such pair is joined (by thread id) into one line,
+    so that a call and its result are matched whatever the other threads do."""
+    out, pending = [], {}
+    for line in trace.splitlines():
+        started = re.match(r'^(\d+)\s+(.*) <unfinished \.\.\.>$', line)
+        resumed = re.match(r'^(\d+)\s+<\.\.\. \w+ resumed>(.*)$', line)
+        if started:
+            pending[started.group(1)] = (len(out), started.group(2))
+            out.append(line)
+        elif resumed and resumed.group(1) in pending:
+            index, head = pending.pop(resumed.group(1))
+            out[index] = f'{resumed.group(1)}  {head}{resumed.group(2)}'
+        else:
+            out.append(line)
+    return '\n'.join(out)
+
+
 def smoke(binary, inject=None):
     """The strace output of one exporter run exercising every endpoint, under PR_SET_MDWE."""
     work = tempfile.mkdtemp(prefix='multiproc-sandbox.')
@@ -188,7 +207,7 @@ def smoke(binary, inject=None):
             fail(f'exit status {status} after SIGTERM, want 0')
         print(f'    ok: served /healthz, /metrics (text, gzip, OpenMetrics) and mark-dead, exit 0 on SIGTERM, '
               f'{"under PR_SET_MDWE" if MDWE else ""}{" with injected " + inject if inject else ""}')
-        return open(trace).read()
+        return whole_calls(open(trace).read())
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

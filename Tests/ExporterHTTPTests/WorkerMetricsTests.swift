@@ -125,6 +125,53 @@ struct WorkerMetricsTests {
         }
     }
 
+    /// A look that cannot finish (reading a process's memory map waits on a process stuck in the
+    /// kernel; here the map is a FIFO nobody writes yet): scrapes go on without it, say so once,
+    /// and serve the look once it ends.
+    @Test func aLookThatHangsDoesNotHoldUpScrapes() throws {
+        let proc = TemporaryDirectory(prefix: "fake-proc")
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        func process(_ pid: Int, start: Double) throws {
+            try FileManager.default.createDirectory(atPath: proc.file("\(pid)"), withIntermediateDirectories: true)
+            try "\(pid) (python3) S 1 \(pid) \(pid) 0 -1 4194560 0 0 0 0 5 3 0 0 20 0 1 0 \(UInt64(start * ticks)) 1000 200 1 1 1 777 0\n"
+                .write(toFile: proc.file("\(pid)/stat"), atomically: true, encoding: .utf8)
+            try "Tgid:\t\(pid)\nUid:\t\(getuid())\t\(getuid())\t\(getuid())\t\(getuid())\nNSpid:\t\(pid)\n"
+                .write(toFile: proc.file("\(pid)/status"), atomically: true, encoding: .utf8)
+            try FileManager.default.createDirectory(atPath: proc.file("\(pid)/fd"), withIntermediateDirectories: true)
+            try "Max open files            1024                 4096                 files     \n"
+                .write(toFile: proc.file("\(pid)/limits"), atomically: true, encoding: .utf8)
+        }
+        try process(1, start: 0)
+        try FileManager.default.createSymbolicLink(atPath: proc.file("self"), withDestinationPath: "1")
+        try process(101, start: 1)  // holds the fixture's pid 101 since boot
+        #expect(mkfifo(proc.file("101/maps"), 0o600) == 0)
+        try TestServer.with(configure: { config in
+            var workers = WorkersCollection()
+            workers.processRoot = proc.path
+            config.workers = workers
+        }) { server in
+            for scrape in 0..<3 {
+                let started = Date()
+                let r = try server.get("/metrics")
+                let took = Date().timeIntervalSince(started)
+                #expect(r.status == 200 && r.text.contains("jobs_total"))
+                #expect(!r.text.contains("# HELP multiproc_workers "))
+                // The first waits for its look up to WorkerScrape.lookWait (1 s); the next start none.
+                #expect(scrape == 0 ? took >= 0.9 && took < 3 : took < 0.5, "scrape \(scrape) took \(took)s")
+            }
+            #expect(server.log.all.filter { $0.contains("workers: a look at the app's processes takes longer") }.count == 1)
+            // The map arrives: 101 maps its counter file, the look ends, the next scrapes have it.
+            var info = stat()
+            lstat(server.fixture.path + "/counter_101.db", &info)
+            let device = DeviceInode(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+            let fifo = open(proc.file("101/maps"), O_WRONLY)
+            let line = "7f0000000000-7f0000010000 rw-s 00000000 \(device) \(server.fixture.path)/counter_101.db\n"
+            _ = line.withCString { write(fifo, $0, strlen($0)) }
+            close(fifo)
+            #expect(waitUntil(timeout: 10) { (try? server.get("/metrics").text.contains("multiproc_worker_threads{pid=\"101\"} 1.0")) == true })
+        }
+    }
+
     @Test func textfilesMustLeaveTheirNames() {
         var config = ExporterConfiguration()
         var names = Set(ExporterServer.ownMetricNames(config).families.map(\.name))

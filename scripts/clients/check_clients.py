@@ -138,7 +138,7 @@ class Server:
         self.log = directory + '.serve.log'
         with open(self.log, 'wb') as log:
             self.process = subprocess.Popen([binary, 'serve', '--multiproc-dir', directory, '--web.listen-address',
-                                             '127.0.0.1:0', '--web.disable-exporter-metrics'],
+                                             '127.0.0.1:0', '--web.disable-exporter-metrics', '--no-collector.workers'],
                                             stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and self.process.poll() is None:

@@ -388,6 +388,8 @@ def scenario_sigkill(binary, work):
         if not line or line[0] != 'done':
             raise Failure(f'prefork_kill.py said {line}')
         workers = sorted(int(p) for p in line[1:])
+        # A worker is one once it wrote: the last one forked must have, before they all stop.
+        wait_until('the 3 last workers wrote', lambda: (writers(workers, directory) == workers, writers(workers, directory)), 10)
         os.kill(master.pid, signal.SIGUSR1)  # workers stop writing and spinning
         if master.stdout.readline().strip() != 'quiet':
             raise Failure('prefork_kill.py did not go quiet')

@@ -93,6 +93,8 @@ public struct WorkersCollection: Sendable, Equatable {
     /// `--collector.workers.pss-interval`: seconds between two reads of a process's
     /// proportional memory (`smaps_rollup`, read in the background); 0 never reads it.
     public var proportionalMemoryInterval: Double
+    /// The `/proc` read (tests pass a tree laid out like it).
+    package var processRoot = "/proc"
 
     /// Defaults: proportional memory read every 30 seconds.
     public init(proportionalMemoryInterval: Double = 30) {

@@ -21,6 +21,8 @@ public final class ExporterServer: Sendable {
     private let maintenance: PeriodicJobs
     private let autoMarkDead: AutoMarkDeadJob?
     private let workers: WorkerScrape?
+    /// Reads of the workers' proportional memory, on a thread of their own.
+    private let proportionalMemory: PeriodicJobs?
 
     /// Prepares the server; nothing is bound yet.
     public init(configuration: ExporterConfiguration, source: any MetricsSource, logger: Logger) throws(ConfigurationError) {
@@ -41,8 +43,9 @@ public final class ExporterServer: Sendable {
                                       gzipLevel: Int32(configuration.gzipLevel))
         // One log of reported problems for this server: each is logged and counted once.
         let problemLog = Locked(ProblemLog())
-        let workers = configuration.workers.map { _ in
-            WorkerScrape(collector: WorkerCollector(directory: configuration.directory), metrics: metrics.workers, logger: logger)
+        let workers = configuration.workers.map { workers in
+            WorkerScrape(collector: WorkerCollector(directory: configuration.directory, processes: ProcessTable(root: workers.processRoot)),
+                         metrics: metrics.workers, logger: logger)
         }
         self.workers = workers
         let coordinator = ScrapeCoordinator(
@@ -112,14 +115,17 @@ public final class ExporterServer: Sendable {
         if let autoMarkDead, let interval = configuration.autoMarkDeadInterval {
             jobs.append(PeriodicJobs.Job(name: "auto-mark-dead", interval: interval) { autoMarkDead.check() })
         }
-        if let workers, let interval = configuration.workers?.proportionalMemoryInterval, interval > 0 {
-            // smaps_rollup walks a process's page tables: never on the scrape path. Every
-            // second, the processes whose value is missing or `interval` old are read.
-            jobs.append(PeriodicJobs.Job(name: "workers-pss", interval: min(1, interval)) {
-                workers.collector.refreshProportionalMemory(olderThan: interval)
-            })
-        }
         maintenance = PeriodicJobs(jobs)
+        if let workers, let interval = configuration.workers?.proportionalMemoryInterval, interval > 0 {
+            // smaps_rollup walks a process's page tables, and waits for its memory lock: never on
+            // the scrape path, nor on the maintenance thread (a stuck process would stop
+            // compaction). Every second, the processes whose value is missing or `interval` old.
+            proportionalMemory = PeriodicJobs([PeriodicJobs.Job(name: "workers-pss", interval: min(1, interval)) {
+                workers.collector.refreshProportionalMemory(olderThan: interval)
+            }])
+        } else {
+            proportionalMemory = nil
+        }
     }
 
     /// Which requests basic auth applies to: all but `/healthz` (probes carry no secrets) and,
@@ -147,6 +153,7 @@ public final class ExporterServer: Sendable {
         if let autoMarkDead { pool.submit { autoMarkDead.check() } }  // at once: visibility is reported at start
         loop.run()
         maintenance.stop()
+        proportionalMemory?.stop()
         pool.stop()
         workers?.stop()
         logger.info("stopped")

@@ -11,6 +11,12 @@ import MultiprocSupport
 /// directory leaves a core idle for most of its time (only loading values uses both), and
 /// the `/proc` reads of the look fit there instead of adding to the scrape's latency. One
 /// thread is enough: refreshes are single-flight, so looks never overlap.
+///
+/// A refresh waits for its look at most ``lookWait``: a look that reads the memory map of a
+/// new pid's process waits for that process's memory lock, which a process stuck in the kernel
+/// can hold for long. The refresh then serves the last finished look's families, and while that
+/// look is still under way no other starts (the next refreshes do the same, at once); a
+/// warning says so once.
 final class WorkerScrape: Sendable {
     let collector: WorkerCollector
     private let metrics: WorkerReadMetrics
@@ -18,6 +24,11 @@ final class WorkerScrape: Sendable {
     /// What the last look said about visibility (nil before one could tell).
     private let visible = Locked<Bool?>(nil)
     private let thread = WorkerPool(threads: 1, name: "workers-look")
+    /// The families of the last finished look, and whether a look is under way.
+    private let looks = Locked<(last: [MetricFamily], running: Bool, lateReported: Bool)>(([], false, false))
+
+    /// How long a refresh waits for its look, seconds.
+    static let lookWait = 1.0
 
     init(collector: WorkerCollector, metrics: WorkerReadMetrics, logger: Logger) {
         self.collector = collector
@@ -30,24 +41,53 @@ final class WorkerScrape: Sendable {
     final class PendingLook: Sendable {
         private let done = DispatchSemaphore(value: 0)
         private let result = Locked<[MetricFamily]>([])
+        private let scrape: WorkerScrape
+
+        fileprivate init(scrape: WorkerScrape) { self.scrape = scrape }
 
         fileprivate func finish(_ families: [MetricFamily]) {
             result.withLock { $0 = families }
             done.signal()
         }
 
-        /// Waits for the look; its families.
+        /// Waits for the look (at most ``WorkerScrape/lookWait``); its families, or the last
+        /// finished look's when it is late.
         func families() -> [MetricFamily] {
-            done.wait()
+            guard done.wait(timeout: .now() + WorkerScrape.lookWait) == .success else { return scrape.late() }
             return result.withLock { $0 }
         }
     }
 
-    /// Starts a look on the look thread.
+    /// Starts a look on the look thread, unless the previous one is still under way.
     func start() -> PendingLook {
-        let pending = PendingLook()
-        thread.submit { pending.finish(self.families()) }
+        let pending = PendingLook(scrape: self)
+        let busy = looks.withLock { looks -> Bool in
+            if looks.running { return true }
+            looks.running = true
+            return false
+        }
+        guard !busy else {
+            pending.finish(late())
+            return pending
+        }
+        thread.submit {
+            let families = self.families()
+            self.looks.withLock { $0 = (families, false, false) }
+            pending.finish(families)
+        }
         return pending
+    }
+
+    /// The last finished look's families, for a refresh whose look is late; said once per late look.
+    private func late() -> [MetricFamily] {
+        let (last, report) = looks.withLock { looks -> ([MetricFamily], Bool) in
+            defer { looks.lateReported = true }
+            return (looks.last, !looks.lateReported)
+        }
+        if report {
+            logger.warning("workers: a look at the app's processes takes longer than \(WorkerScrape.lookWait)s (a process stuck in the kernel?): serving the last finished look's values until it ends")
+        }
+        return last
     }
 
     /// Lets the look thread finish and end (the server stops).

@@ -32,7 +32,8 @@ extension WorkerCollector {
             }
         }
         guard !toLook.isEmpty else { return }
-        let ourselves = processes.selfAndAncestors()
+        if state.ourselves == nil { state.ourselves = processes.selfAndAncestors() }
+        let ourselves = state.ourselves!
         for pid in toLook.sorted() where state.memberByPid[pid] == nil {
             guard let files = state.listing.byPid[pid] else { continue }
             look(at: pid, files: files, in: directory.descriptor, state: &state, report: &report, now: now,
@@ -142,7 +143,7 @@ extension WorkerCollector {
     private func addMember(pid: Int, stat: ProcessStat, isWriter: Bool, isParent: Bool, forkedBy: Int?, state: inout State) -> Int {
         let id = state.nextMemberID
         state.nextMemberID += 1
-        state.members[id] = Member(id: id, pid: pid, label: String(pid), startTicks: stat.startTicks, isWriter: isWriter,
+        state.members[id] = Member(id: id, pid: pid, startTicks: stat.startTicks, isWriter: isWriter,
                                    forkedBy: forkedBy, isParent: isParent, stat: stat)
         state.memberByPid[pid] = id
         state.unclaimed[pid] = nil

@@ -38,8 +38,8 @@ import MultiprocSupport
 /// back. `smaps_rollup` (proportional memory) walks the page tables of a process, so it is
 /// read only by ``refreshProportionalMemory(olderThan:)``, at the caller's pace.
 ///
-/// Thread-safe; looks are serialized, and a refresh of proportional memory never waits for
-/// `/proc` reads of a look.
+/// Thread-safe; looks are serialized, and a look never waits for the `smaps_rollup` reads of
+/// a refresh of proportional memory (they run outside the collector's lock).
 public final class WorkerCollector: Sendable {
     /// The metric directory whose pids are the app's workers.
     public let directory: String
@@ -53,7 +53,6 @@ public final class WorkerCollector: Sendable {
     struct Member {
         let id: Int
         let pid: Int
-        let label: String
         let startTicks: UInt64
         let isWriter: Bool
         /// The member that forked it without `exec`.
@@ -89,6 +88,8 @@ public final class WorkerCollector: Sendable {
         var parentExits = 0
         /// Skips found outside a look (proportional memory), reported by the next look.
         var pendingSkips: [WorkerSkipReason: Int] = [:]
+        /// This process and its ancestors (read once, at the first look at a pid): never parents.
+        var ourselves: Set<Int>?
     }
 
     /// Unclaimed pids looked at again per ``collect()``, at most.

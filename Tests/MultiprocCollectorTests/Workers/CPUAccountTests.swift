@@ -133,7 +133,7 @@ struct CPUAccountTests {
     /// parent waits they equal what every worker spent.
     @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
     func randomLivesNeverDecreaseAndAreExactWhileParentsWait(seed: UInt64) {
-        var random = SplitMix(seed: seed)
+        var random = CacheRandomizedTests.SplitMix64(state: seed)
         let ignoring = seed % 2 == 0
         var kernel = Kernel()
         kernel.parents = [1, 2]
@@ -186,18 +186,5 @@ struct CPUAccountTests {
                 #expect(ignoring || lost == Ticks())
             }
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for the random lives.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
