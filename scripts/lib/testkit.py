@@ -7,16 +7,22 @@ functions that need it, and only what every release since 0.4 has.
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
     import testkit
 """
+import argparse
 import os
+import re
 import shutil
+import signal
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 
 
 class Failure(Exception):
-    """A check that failed; `run_checks` prints it and exits 1."""
+    """A check that failed; `run_checks` (or `run_scenarios`) prints it and exits 1."""
 
 
 def check(condition, message):
@@ -153,3 +159,98 @@ def app_directory(directory, pids, routes, live, first_pid=20000):
         else:
             dead.append(pid)
     return dead
+
+
+# MARK: end-to-end scenarios (scripts/auto_mark_dead/e2e.py, scripts/workers/e2e.py)
+
+class ServeProcess:
+    """`multiproc-exporter serve` on 127.0.0.1:0 (the port it logs), in a session of its own,
+    its debug log in WORK/exporter.log; `wrap` runs it under another command (unshare, setpriv)."""
+
+    def __init__(self, binary, directory, work, args=(), wrap=()):
+        self.log_path = os.path.join(work, 'exporter.log')
+        self.proc = subprocess.Popen([*wrap, binary, 'serve', '--multiproc-dir', directory, '--web.listen-address', '127.0.0.1:0',
+                                      '--log.level', 'debug', *args],
+                                     stderr=open(self.log_path, 'w'), start_new_session=True)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            match = re.search(r'msg=listening address=([0-9.]+:\d+)', self.log())
+            if match:
+                self.url = f'http://{match.group(1)}/metrics'
+                return
+            if self.proc.poll() is not None:
+                raise Failure(f'exporter exited: {self.log()}')
+            time.sleep(0.05)
+        raise Failure('exporter did not listen')
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def scrape(self):
+        """The body of GET /metrics."""
+        with urllib.request.urlopen(self.url, timeout=10) as r:
+            return r.read().decode()
+
+    def samples(self):
+        """`samples` of a scrape."""
+        return samples(self.scrape())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def wait_until(what, predicate, deadline):
+    """Calls `predicate` (returning (ok, detail)) every 20 ms until ok; its last detail. Raises
+    Failure with the detail after `deadline` seconds."""
+    start = time.time()
+    while True:
+        ok, last = predicate()
+        if ok:
+            return last
+        if time.time() - start > deadline:
+            raise Failure(f'{what}: not within {deadline:.1f}s: {last}')
+        time.sleep(0.02)
+
+
+def stop_group(proc):
+    """SIGTERM to a process started with start_new_session, and all it started; SIGKILL after 10 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def run_scenarios(title, description, scenarios, needs_root, default_binary):
+    """The main of an end-to-end script: `--binary`, `--only a,b`; each scenario(binary, work)
+    returns a summary or raises Failure (its work folder is then kept); exits 1 if one failed."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('--binary', default=default_binary)
+    parser.add_argument('--only', default=','.join(scenarios))
+    args = parser.parse_args()
+    binary = os.path.abspath(args.binary)
+    failed = False
+    started = time.time()
+    for name in args.only.split(','):
+        if name in needs_root and os.geteuid() != 0:
+            print(f'SKIPPED {name}: needs root')
+            continue
+        work = tempfile.mkdtemp(prefix=f'{title.replace(" ", "-")}-{name}-')
+        t = time.time()
+        try:
+            summary = scenarios[name](binary, work)
+            print(f'ok   {name} ({time.time() - t:.1f}s): {summary}')
+            shutil.rmtree(work, ignore_errors=True)
+        except Failure as error:
+            failed = True
+            print(f'FAIL {name} ({time.time() - t:.1f}s): {error}\n     logs kept in {work}')
+    print(f'{"FAIL" if failed else "PASS"}: {title} end to end in {time.time() - started:.1f}s')
+    sys.exit(1 if failed else 0)

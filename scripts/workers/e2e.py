@@ -25,7 +25,6 @@ collector on by default) next to real servers, every number checked against /pro
 
 usage: scripts/workers/e2e.py --binary .build/debug/multiproc-exporter [--only gunicorn,...]
 """
-import argparse
 import os
 import re
 import shutil
@@ -46,8 +45,9 @@ TICKS = os.sysconf('SC_CLK_TCK')
 PAGE = os.sysconf('SC_PAGESIZE')
 
 
-class Failure(Exception):
-    pass
+Failure = testkit.Failure
+wait_until = testkit.wait_until
+stop_group = testkit.stop_group
 
 
 # MARK: the kernel's side
@@ -103,41 +103,9 @@ def children(pid):
 
 # MARK: the exporter
 
-class Exporter:
-    def __init__(self, binary, directory, work, args=(), wrap=()):
-        self.log_path = os.path.join(work, 'exporter.log')
-        self.proc = subprocess.Popen([*wrap, binary, 'serve', '--multiproc-dir', directory, '--web.listen-address', '127.0.0.1:0',
-                                      '--log.level', 'debug', *args],
-                                     stderr=open(self.log_path, 'w'), start_new_session=True)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            match = re.search(r'msg=listening address=([0-9.]+:\d+)', self.log())
-            if match:
-                self.url = f'http://{match.group(1)}/metrics'
-                return
-            if self.proc.poll() is not None:
-                raise Failure(f'exporter exited: {self.log()}')
-            time.sleep(0.05)
-        raise Failure('exporter did not listen')
-
-    def log(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def text(self):
-        with urllib.request.urlopen(self.url, timeout=10) as r:
-            return r.read().decode()
-
-    def scrape(self):
-        return testkit.samples(self.text())
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+def Exporter(binary, directory, work, args=(), wrap=()):
+    """`serve` with its defaults: the workers collector on."""
+    return testkit.ServeProcess(binary, directory, work, args=args, wrap=wrap)
 
 
 def value(samples, name, **labels):
@@ -167,7 +135,7 @@ class Watcher(threading.Thread):
         last = None
         while self.running:
             try:
-                got = self.exporter.scrape()
+                got = self.exporter.samples()
             except OSError:
                 continue
             now = (*cpu_total(got), value(got, 'multiproc_worker_exits_total'))
@@ -191,22 +159,11 @@ class Watcher(threading.Thread):
         return self.scrapes
 
 
-def wait_until(what, predicate, deadline):
-    start = time.time()
-    while True:
-        ok, last = predicate()
-        if ok:
-            return last
-        if time.time() - start > deadline:
-            raise Failure(f'{what}: not within {deadline:.1f}s: {last}')
-        time.sleep(0.05)
-
-
 def check_against_proc(exporter, parent, role='worker'):
     """At a quiet moment: every live worker's values against /proc within a tick; the
     all-workers CPU against the parent's cutime/cstime plus the live workers' (own and reaped
     children), within a tick per process."""
-    got = exporter.scrape()
+    got = exporter.samples()
     workers = pids_of(got, f'multiproc_{role}_cpu_seconds_total')
     boot = btime()
     problems = []
@@ -249,19 +206,9 @@ def promtool_check(exporter):
     if not shutil.which('promtool'):
         print('    (promtool not installed: skipped)')
         return
-    run = subprocess.run(['promtool', 'check', 'metrics'], input=exporter.text(), capture_output=True, text=True)
+    run = subprocess.run(['promtool', 'check', 'metrics'], input=exporter.scrape(), capture_output=True, text=True)
     if re.search(r'multiproc_worker|multiproc_parent|multiproc_exporter_workers', run.stdout + run.stderr):
         raise Failure(f'promtool check metrics: {run.stdout}{run.stderr}')
-
-
-def stop_group(proc):
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def get(url):
@@ -292,7 +239,7 @@ def scenario_gunicorn(binary, work):
                 requests += 1
                 burnt += 0.015
             # A quiet moment: the 3 workers booted and wrote, nobody serves.
-            wait_until('3 workers', lambda: (len(pids_of(exporter.scrape(), 'multiproc_worker_cpu_seconds_total')) == 3
+            wait_until('3 workers', lambda: (len(pids_of(exporter.samples(), 'multiproc_worker_cpu_seconds_total')) == 3
                                              and len(children(arbiter.pid)) == 3, children(arbiter.pid)), 10)
             got, workers = check_against_proc(exporter, arbiter.pid)
             if workers != children(arbiter.pid):
@@ -301,17 +248,17 @@ def scenario_gunicorn(binary, work):
         if set(originals) & set(children(arbiter.pid)):
             raise Failure(f'an original worker was never recycled: {originals}')
         exits = wait_until('every exit counted', lambda: (
-            value(exporter.scrape(), 'multiproc_worker_exits_total') == len(booted) - 3,
-            value(exporter.scrape(), 'multiproc_worker_exits_total')), 5)
+            value(exporter.samples(), 'multiproc_worker_exits_total') == len(booted) - 3,
+            value(exporter.samples(), 'multiproc_worker_exits_total')), 5)
         if len(booted) - 3 < 3 * 3:
             raise Failure(f'only {len(booted) - 3} recycles: each worker should be recycled several times')
-        got = exporter.scrape()
+        got = exporter.samples()
         user, system = cpu_total(got)
         if user + system < burnt * 0.9:
             raise Failure(f'all-workers CPU {user + system:.2f}s for {burnt:.2f}s burnt')
         pss = [value(got, 'multiproc_worker_proportional_memory_bytes', pid=str(p)) for p in children(arbiter.pid)]
         wait_until('proportional memory of every worker', lambda: (all(
-            (value(exporter.scrape(), 'multiproc_worker_proportional_memory_bytes', pid=str(p)) or 0) > 0
+            (value(exporter.samples(), 'multiproc_worker_proportional_memory_bytes', pid=str(p)) or 0) > 0
             for p in children(arbiter.pid)), pss), 5)
         promtool_check(exporter)
         scrapes = watcher.finish(minimum=20)
@@ -355,7 +302,7 @@ def scenario_uwsgi(binary, work):
             time.sleep(0.07)  # uWSGI wants workers to live a while ("respawning too fast")
             _answers(f'http://127.0.0.1:{port}/items')
         def settled():
-            got = exporter.scrape()
+            got = exporter.samples()
             served = pids_of(got, 'multiproc_worker_cpu_seconds_total')
             live = writers(children(master.pid), directory)
             exits = value(got, 'multiproc_worker_exits_total')
@@ -395,9 +342,9 @@ def scenario_sigkill(binary, work):
             raise Failure('prefork_kill.py did not go quiet')
         got = wait_until('12 exits and the 3 last workers', lambda: (
             (lambda g: (value(g, 'multiproc_worker_exits_total') == 12 and pids_of(g, 'multiproc_worker_cpu_seconds_total') == workers, g))
-            (exporter.scrape())), 10)
+            (exporter.samples())), 10)
         got, _ = check_against_proc(exporter, master.pid)
-        if value(got, f'multiproc_worker_cpu_seconds_total', pid=str(master.pid), mode='user') is not None:
+        if value(got, 'multiproc_worker_cpu_seconds_total', pid=str(master.pid), mode='user') is not None:
             raise Failure('the master, which writes metrics too, is served as a worker')
         scrapes = watcher.finish(minimum=10)
         return f'the master (a writer) is the parent, 12 SIGKILLed workers counted, the 3 last served, {scrapes} scrapes never decreasing'
@@ -443,9 +390,9 @@ def scenario_user(binary, work):
         exporter = Exporter(binary, directory, work, args=('--collector.workers.pss-interval', '200ms'),
                             wrap=('setpriv', '--reuid=daemon', '--regid=daemon', '--clear-groups'))
         got = wait_until('workers served', lambda: (
-            (lambda g: (pids_of(g, 'multiproc_worker_cpu_seconds_total') == workers, g))(exporter.scrape())), 10)
+            (lambda g: (pids_of(g, 'multiproc_worker_cpu_seconds_total') == workers, g))(exporter.samples())), 10)
         time.sleep(0.5)  # two background rounds of proportional memory: refused, and counted
-        got = exporter.scrape()
+        got = exporter.samples()
         problems = []
         for pid in workers:
             u, s, _, _ = times(pid)
@@ -488,7 +435,7 @@ def invisible(binary, work, wrap, reason):
         os.chmod(work, 0o777)
         exporter = Exporter(binary, directory, work, wrap=wrap)
         for _ in range(3):
-            text = exporter.text()
+            text = exporter.scrape()
             if re.search(r'^multiproc_(worker|parent)', text, re.M):
                 raise Failure('worker metrics served for an app this exporter cannot see')
         got = testkit.samples(text)
@@ -521,28 +468,8 @@ NEEDS_ROOT = {'user', 'hidepid', 'namespace'}
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--binary', default=os.path.join(ROOT, '.build/debug/multiproc-exporter'))
-    parser.add_argument('--only', default=','.join(SCENARIOS))
-    args = parser.parse_args()
-    binary = os.path.abspath(args.binary)
-    failed = False
-    started = time.time()
-    for name in args.only.split(','):
-        if name in NEEDS_ROOT and os.geteuid() != 0:
-            print(f'SKIPPED {name}: needs root (setuid, mount, unshare)')
-            continue
-        work = tempfile.mkdtemp(prefix=f'workers-{name}-')
-        t = time.time()
-        try:
-            summary = SCENARIOS[name](binary, work)
-            print(f'ok   {name} ({time.time() - t:.1f}s): {summary}')
-            shutil.rmtree(work, ignore_errors=True)
-        except Failure as error:
-            failed = True
-            print(f'FAIL {name} ({time.time() - t:.1f}s): {error}\n     logs kept in {work}')
-    print(f'{"FAIL" if failed else "PASS"}: workers collector end to end in {time.time() - started:.1f}s')
-    sys.exit(1 if failed else 0)
+    testkit.run_scenarios('workers collector', __doc__.split('\n\n')[0], SCENARIOS, NEEDS_ROOT,
+                          os.path.join(ROOT, '.build/debug/multiproc-exporter'))
 
 
 if __name__ == '__main__':
