@@ -32,14 +32,23 @@ extension ProcessTable {
     /// is that number, which needs no right to the process; before, the directory is listed,
     /// which needs `ptrace` read access (the process's user, or root).
     public func openDescriptors(of pid: Int) -> Result<Int, ProcReadFailure> {
-        let path = "\(root)/\(pid)/fd"
+        openDescriptors(relativeTo: AT_FDCWD, path: "\(root)/\(pid)/fd")
+    }
+
+    /// ``openDescriptors(of:)`` for the `fd` directory at `path`, relative to the directory open
+    /// as `base` (or `AT_FDCWD`).
+    func openDescriptors(relativeTo base: Int32, path: String) -> Result<Int, ProcReadFailure> {
         if probesWithSignal {
             var info = Glibc.stat()
-            // lstat: `stat` is this type's own method here (the directory is no symbolic link).
-            guard lstat(path, &info) == 0 else { return .failure(ProcReadFailure(errno: errno)) }
+            guard fstatat(base, path, &info, 0) == 0 else { return .failure(ProcReadFailure(errno: errno)) }
             if info.st_size > 0 { return .success(Int(info.st_size)) }
         }
-        guard let directory = opendir(path) else { return .failure(ProcReadFailure(errno: errno)) }
+        let fd = openat(base, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0, let directory = fdopendir(fd) else {
+            let code = errno
+            if fd >= 0 { close(fd) }
+            return .failure(ProcReadFailure(errno: code))
+        }
         defer { closedir(directory) }
         var count = 0
         while let entry = readdir(directory) {
@@ -99,10 +108,18 @@ extension ProcessTable {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else { return .failure(ProcReadFailure(errno: errno)) }
         defer { close(fd) }
-        return withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 8) { buffer -> Result<T, ProcReadFailure> in
+        return Self.readWhole(fd, capacity: capacity, from: nil, parse)
+    }
+
+    /// Reads the open `/proc` file `fd` to its end into a stack buffer of `capacity` bytes
+    /// (from its current offset, or with `pread` from `offset`) and parses what was read.
+    static func readWhole<T>(_ fd: Int32, capacity: Int, from offset: Int?,
+                             _ parse: (UnsafeRawBufferPointer) -> T?) -> Result<T, ProcReadFailure> {
+        withUnsafeTemporaryAllocation(byteCount: capacity, alignment: 8) { buffer -> Result<T, ProcReadFailure> in
             var used = 0
             while used < capacity {
-                let n = read(fd, buffer.baseAddress! + used, capacity - used)
+                let n = offset.map { pread(fd, buffer.baseAddress! + used, capacity - used, off_t($0 + used)) }
+                    ?? read(fd, buffer.baseAddress! + used, capacity - used)
                 if n < 0 {
                     if errno == EINTR { continue }
                     return .failure(ProcReadFailure(errno: errno))

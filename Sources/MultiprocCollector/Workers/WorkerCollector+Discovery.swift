@@ -143,8 +143,10 @@ extension WorkerCollector {
     private func addMember(pid: Int, stat: ProcessStat, isWriter: Bool, isParent: Bool, forkedBy: Int?, state: inout State) -> Int {
         let id = state.nextMemberID
         state.nextMemberID += 1
+        let handle = state.handles < Self.handlesHeld ? ProcessHandle(pid: pid, in: processes) : nil
+        if handle != nil { state.handles += 1 }
         state.members[id] = Member(id: id, pid: pid, startTicks: stat.startTicks, isWriter: isWriter,
-                                   forkedBy: forkedBy, isParent: isParent, stat: stat)
+                                   forkedBy: forkedBy, isParent: isParent, stat: stat, handle: handle)
         state.memberByPid[pid] = id
         state.unclaimed[pid] = nil
         state.account.add(id, role: isParent ? .parent : .worker, forkedBy: forkedBy, reading: CPUAccount.Reading(stat))

@@ -33,7 +33,7 @@ extension WorkerCollector {
                 case .failed: break
                 }
             }
-            switch processes.openDescriptors(of: member.pid) {
+            switch member.handle?.openDescriptors() ?? processes.openDescriptors(of: member.pid) {
             case .success(let count): process.openDescriptors = Double(count)
             case .failure(let failure): note(failure)
             }
@@ -69,7 +69,7 @@ extension WorkerCollector {
             var inFlux = false
             for member in order {
                 // Another process in the pid, or unreadable: gone for the totals either way.
-                guard case .success(let stat) = processes.stat(of: member.pid), stat.startTicks == member.startTicks else {
+                guard case .success(let stat) = stat(of: member), stat.startTicks == member.startTicks else {
                     gone.insert(member.id)
                     continue
                 }
@@ -78,8 +78,8 @@ extension WorkerCollector {
             }
             if inFlux { continue }
             let moved = forkers.contains { id in
-                guard let first = readings[id], let pid = state.members[id]?.pid else { return false }
-                guard case .success(let again) = processes.stat(of: pid), again.startTicks == first.startTicks else { return true }
+                guard let first = readings[id], let forker = state.members[id] else { return false }
+                guard case .success(let again) = stat(of: forker), again.startTicks == first.startTicks else { return true }
                 return again.childrenUserTicks != first.childrenUserTicks || again.childrenSystemTicks != first.childrenSystemTicks
             }
             if !moved { return (readings, gone, true) }
@@ -94,6 +94,7 @@ extension WorkerCollector {
         for id in gone {
             let member = state.members[id]!
             if !member.exited { countExit(member, state: &state) }
+            if member.handle != nil { state.handles -= 1 }
             state.members[id] = nil
             if state.memberByPid[member.pid] == id { state.memberByPid[member.pid] = nil }
             // Its files stay (until mark-dead or compaction): nothing to look at before they
@@ -116,6 +117,12 @@ extension WorkerCollector {
         for id in state.members.keys where state.members[id]!.forkedBy.map({ state.members[$0] == nil }) == true {
             state.members[id]!.forkedBy = nil  // its parent exited: reparented
         }
+    }
+
+    /// A member's `stat`: through its handle when it holds one (a reaped process then reads as
+    /// gone, whoever has its pid now), else by path.
+    private func stat(of member: Member) -> Result<ProcessStat, ProcReadFailure> {
+        member.handle?.stat() ?? processes.stat(of: member.pid)
     }
 
     private func countExit(_ member: Member, state: inout State) {

@@ -61,6 +61,8 @@ public final class WorkerCollector: Sendable {
         /// Seen exited (a zombie): no longer live, counted until reaped.
         var exited = false
         var stat: ProcessStat
+        /// Its `/proc` entry held open (for the first ``handlesHeld`` members), else nil: read by path.
+        let handle: ProcessHandle?
         /// Proportional memory, bytes, from the last read that succeeded.
         var proportionalBytes: Double?
         /// When proportional memory was last read, successfully or not (monotonic clock).
@@ -90,12 +92,17 @@ public final class WorkerCollector: Sendable {
         var pendingSkips: [WorkerSkipReason: Int] = [:]
         /// This process and its ancestors (read once, at the first look at a pid): never parents.
         var ourselves: Set<Int>?
+        /// Members holding a ``ProcessHandle``.
+        var handles = 0
     }
 
     /// Unclaimed pids looked at again per ``collect()``, at most.
     static let rechecksPerLook = 4
     /// The longest wait between two looks at an unclaimed pid, seconds.
     static let longestRecheckWait = 64.0
+    /// Members whose `/proc` entry is held open (two descriptors each; ``ProcessHandle``); the
+    /// others are read by path, a little slower.
+    static let handlesHeld = 256
 
     /// A collector for the app writing `directory`, reading `processes` (tests pass a fake
     /// `/proc`) and timing with `clock`. Nothing is read until ``collect()``.

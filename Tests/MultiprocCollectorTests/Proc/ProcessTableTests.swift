@@ -134,6 +134,25 @@ extension ProcessTableTests {
         #expect(table.proportionalSetBytes(of: child.pid) == .failure(.gone))
     }
 
+    /// A handle reads what the path reads, and reads "gone" once the process is reaped, whoever
+    /// takes its pid next; a test tree gets none (its files are replaced, not rewritten).
+    @Test func aHandleReadsItsProcessOnly() throws {
+        let dir = TemporaryDirectory()
+        let child = try RealWriter.start(in: dir)
+        defer { child.stop() }
+        let table = ProcessTable()
+        let handle = try #require(ProcessHandle(pid: child.pid, in: table))
+        #expect(try handle.stat().get().startTicks == table.stat(of: child.pid).get().startTicks)
+        #expect(try handle.openDescriptors().get() == table.openDescriptors(of: child.pid).get())
+        child.stop()
+        #expect(handle.stat() == .failure(.gone))
+        #expect(handle.openDescriptors() == .failure(.gone))
+        #expect(ProcessHandle(pid: child.pid, in: table) == nil)
+        let fake = FakeProc()
+        fake.add(pid: 42, start: 1)
+        #expect(ProcessHandle(pid: 42, in: fake.table) == nil)
+    }
+
     @Test func failuresAreNamedByErrno() {
         #expect(ProcReadFailure(errno: ENOENT) == .gone && ProcReadFailure(errno: ESRCH) == .gone)
         #expect(ProcReadFailure(errno: EACCES) == .denied && ProcReadFailure(errno: EPERM) == .denied)
