@@ -51,7 +51,7 @@ PUSH_APT_PACKAGES := prometheus-pushgateway
 .PHONY: run build release test test-unit test-conformance test-clients test-compaction test-textfile test-push deps-push compaction-crash test-integration test-tls test-e2e test-auto-mark-dead test-workers deps-auto-mark-dead test-deploy bench bench-tls deps deps-deploy clean help fuzz fuzz-build sanitize reliability dist deps-dist test-package
 
 help:
-	@sed -n '2,18p' Makefile
+	@sed -n '2,19p' Makefile
 
 ## deps: system libraries (libevent, zlib, libyaml, OpenSSL, libxcrypt), TLS test tools and the Python packages used by the demo and the tests
 deps:

@@ -25,7 +25,6 @@ file that a live process maps disappears: not one live worker's file may ever be
 
 usage: scripts/auto_mark_dead/e2e.py --binary .build/debug/multiproc-exporter [--only uwsgi,...]
 """
-import argparse
 import os
 import re
 import shutil
@@ -50,8 +49,9 @@ INTERVAL = 0.2
 SETTLE_DEADLINE = 2 * INTERVAL + 2.0
 
 
-class Failure(Exception):
-    pass
+Failure = testkit.Failure
+wait_until = testkit.wait_until
+_stop_group = testkit.stop_group
 
 
 free_port = testkit.free_port
@@ -65,39 +65,10 @@ def samples(text, own=False):
 python_view = testkit.python_samples
 
 
-class Exporter:
-    def __init__(self, binary, directory, work, wrap=(), interval=INTERVAL):
-        self.log_path = os.path.join(work, 'exporter.log')
-        self.proc = subprocess.Popen(
-            [*wrap, binary, 'serve', '--multiproc-dir', directory, '--web.listen-address', '127.0.0.1:0',
-             '--auto-mark-dead', '--auto-mark-dead.interval', f'{int(interval * 1000)}ms', '--log.level', 'debug'],
-            stderr=open(self.log_path, 'w'), start_new_session=True)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            match = re.search(r'msg=listening address=([0-9.]+:\d+)', self.log())
-            if match:
-                self.url = f'http://{match.group(1)}/metrics'
-                return
-            if self.proc.poll() is not None:
-                raise Failure(f'exporter exited: {self.log()}')
-            time.sleep(0.05)
-        raise Failure('exporter did not listen')
-
-    def log(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def scrape(self):
-        with urllib.request.urlopen(self.url, timeout=10) as r:
-            return r.read().decode()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+def Exporter(binary, directory, work, wrap=(), interval=INTERVAL):
+    """`serve --auto-mark-dead` every `interval` seconds."""
+    return testkit.ServeProcess(binary, directory, work, wrap=wrap,
+                                args=('--auto-mark-dead', '--auto-mark-dead.interval', f'{int(interval * 1000)}ms'))
 
 
 class LiveFileWatcher(threading.Thread):
@@ -152,18 +123,6 @@ class LiveFileWatcher(threading.Thread):
         return self.rounds
 
 
-def wait_until(what, predicate, deadline):
-    start = time.time()
-    last = None
-    while True:
-        ok, last = predicate()
-        if ok:
-            return time.time() - start
-        if time.time() - start > deadline:
-            raise Failure(f'{what}: not within {deadline:.1f}s: {last}')
-        time.sleep(0.02)
-
-
 def live_gauges_settle(exporter, directory, live_pids, livesum_name, liveall_name, deadline=SETTLE_DEADLINE):
     """Waits until the exporter's livesum and liveall gauges are those of `live_pids()` only."""
     def settled():
@@ -180,7 +139,9 @@ def live_gauges_settle(exporter, directory, live_pids, livesum_name, liveall_nam
         writers = sum(1 for p in live[1:] if f'gauge_livesum_{p}.db' in names)
         ok = liveall_pids == want_pids and got.get((livesum_name, ())) == expected_sum == float(writers)
         return ok, f'liveall pids {sorted(liveall_pids)} vs live {sorted(want_pids)}, livesum {got.get((livesum_name, ()))} (python {expected_sum})'
-    return wait_until('live gauges settle', settled, deadline)
+    start = time.time()
+    wait_until('live gauges settle', settled, deadline)
+    return time.time() - start
 
 
 def children(pid):
@@ -297,16 +258,6 @@ def _retry(get, path):
     """A request that met a recycling worker's closing socket: once more."""
     time.sleep(0.05)
     return get(path)
-
-
-def _stop_group(proc):
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 class PreforkApp:
@@ -467,28 +418,8 @@ NEEDS_ROOT = {'reuse', 'namespace'}
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--binary', default=os.path.join(ROOT, '.build/debug/multiproc-exporter'))
-    parser.add_argument('--only', default=','.join(SCENARIOS))
-    args = parser.parse_args()
-    binary = os.path.abspath(args.binary)
-    failed = False
-    started = time.time()
-    for name in args.only.split(','):
-        if name in NEEDS_ROOT and os.geteuid() != 0:
-            print(f'SKIPPED {name}: needs root (unshare --pid, ns_last_pid)')
-            continue
-        work = tempfile.mkdtemp(prefix=f'auto-mark-dead-{name}-')
-        t = time.time()
-        try:
-            summary = SCENARIOS[name](binary, work)
-            print(f'ok   {name} ({time.time() - t:.1f}s): {summary}')
-            shutil.rmtree(work, ignore_errors=True)
-        except Failure as error:
-            failed = True
-            print(f'FAIL {name} ({time.time() - t:.1f}s): {error}\n     logs kept in {work}')
-    print(f'{"FAIL" if failed else "PASS"}: auto mark-dead end to end in {time.time() - started:.1f}s')
-    sys.exit(1 if failed else 0)
+    testkit.run_scenarios('auto mark-dead', __doc__.split('\n\n')[0], SCENARIOS, NEEDS_ROOT,
+                          os.path.join(ROOT, '.build/debug/multiproc-exporter'))
 
 
 if __name__ == '__main__':

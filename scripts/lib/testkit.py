@@ -161,7 +161,7 @@ def app_directory(directory, pids, routes, live, first_pid=20000):
     return dead
 
 
-# MARK: end-to-end scenarios (scripts/auto_mark_dead/e2e.py, scripts/workers/e2e.py)
+# MARK: end-to-end scenarios next to a running serve (scripts/auto_mark_dead/e2e.py, scripts/workers/e2e.py)
 
 class ServeProcess:
     """`multiproc-exporter serve` on 127.0.0.1:0 (the port it logs), in a session of its own,
