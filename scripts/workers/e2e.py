@@ -159,32 +159,43 @@ class Watcher(threading.Thread):
         return self.scrapes
 
 
+def kernel_values(pid, boot):
+    """What the exporter should serve for `pid`, read from /proc: {(measure, mode): value}."""
+    u, s = times(pid)[:2]
+    k = stat(pid)
+    return {
+        ('cpu_seconds_total', 'user'): u / TICKS, ('cpu_seconds_total', 'system'): s / TICKS,
+        ('resident_memory_bytes', None): k[21] * PAGE, ('virtual_memory_bytes', None): k[20],
+        ('open_fds', None): len(os.listdir(f'/proc/{pid}/fd')), ('max_fds', None): soft_limit(pid),
+        ('threads', None): threads(pid), ('start_time_seconds', None): boot + k[19] / TICKS,
+    }
+
+
 def check_against_proc(exporter, parent, role='worker'):
-    """At a quiet moment: every live worker's values against /proc within a tick; the
-    all-workers CPU against the parent's cutime/cstime plus the live workers' (own and reaped
-    children), within a tick per process."""
-    got = exporter.samples()
-    workers = pids_of(got, f'multiproc_{role}_cpu_seconds_total')
+    """At a quiet moment: every live worker's values against /proc, read just before and just
+    after the scrape (a value may move between two reads: it must lie between them, within a
+    tick for CPU); the all-workers CPU against the parent's cutime/cstime plus the live workers'
+    (own and reaped children), within a tick per process."""
+    workers = pids_of(exporter.samples(), f'multiproc_{role}_cpu_seconds_total')
     boot = btime()
+    before = {pid: kernel_values(pid, boot) for pid in workers}
+    got = exporter.samples()
+    after = {pid: kernel_values(pid, boot) for pid in workers}
     problems = []
+    if pids_of(got, f'multiproc_{role}_cpu_seconds_total') != workers:
+        problems.append(f'workers changed during the check: {workers} -> {pids_of(got, f"multiproc_{role}_cpu_seconds_total")}')
     total = [0, 0]
     for pid in workers:
         u, s, cu, cs = times(pid)
         total[0] += u + cu
         total[1] += s + cs
-        k = stat(pid)
-        expect = {
-            ('cpu_seconds_total', 'user'): u / TICKS, ('cpu_seconds_total', 'system'): s / TICKS,
-            ('resident_memory_bytes', None): k[21] * PAGE, ('virtual_memory_bytes', None): k[20],
-            ('open_fds', None): len(os.listdir(f'/proc/{pid}/fd')), ('max_fds', None): soft_limit(pid),
-            ('threads', None): threads(pid), ('start_time_seconds', None): boot + k[19] / TICKS,
-        }
-        for (measure, mode), want in expect.items():
+        for (measure, mode), low in before[pid].items():
+            high = after[pid][(measure, mode)]
             labels = {'pid': str(pid), **({'mode': mode} if mode else {})}
             have = value(got, f'multiproc_{role}_{measure}', **labels)
-            slack = {'cpu_seconds_total': 1 / TICKS, 'resident_memory_bytes': 64 * PAGE}.get(measure, 0)
-            if have is None or abs(have - want) > slack + 1e-9:
-                problems.append(f'{measure}{labels}: exporter {have}, /proc {want}')
+            slack = {'cpu_seconds_total': 1 / TICKS, 'resident_memory_bytes': 64 * PAGE}.get(measure, 0) + 1e-9
+            if have is None or not min(low, high) - slack <= have <= max(low, high) + slack:
+                problems.append(f'{measure}{labels}: exporter {have}, /proc {low} before and {high} after')
     pu, ps, pcu, pcs = times(parent)
     expected = ((pcu + total[0]) / TICKS, (pcs + total[1]) / TICKS)
     have = cpu_total(got)
