@@ -12,7 +12,7 @@ Two exporters serve that directory at once: `serve` (the collector on, its defau
 connections, and the medians over all rounds are compared: the ratio is the collector's cost
 on a warm scrape. Then the duration of one look at the processes
 (multiproc_exporter_workers_read_duration_seconds) for 4, 16 and 64 live workers, with the
-same 184 dead pids: proportional to the live ones.
+dead pids of perf_m, and for 16 without any: proportional to the live ones, not the dead.
 
 usage: scripts/bench/workers.py --binary .build-static/release/multiproc-exporter [--rounds 20 --per-round 100]
 Writes .bench/workers.json.
@@ -24,7 +24,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -84,13 +83,24 @@ class App:
         self.proc.wait()
 
 
-def prepare(work, live):
+def prepare(work, live, keep_dead=True):
     """perf_m copied, with `live` of its pids turned into live workers (the generator's live
-    pids first, then dead ones: their files are alike)."""
+    pids first, then dead ones: their files are alike); without the other pids' files unless
+    `keep_dead`."""
     source, info = run.generate('m', work)
     directory = run.fresh_copy(source, work, f'workers_{live}')
     pids = sorted({int(n.rsplit('_', 1)[1][:-3]) for n in os.listdir(directory)}, reverse=True)
+    if not keep_dead:
+        for name in os.listdir(directory):
+            if int(name.rsplit('_', 1)[1][:-3]) not in pids[:live]:
+                os.remove(os.path.join(directory, name))
     return directory, App(directory, pids[:live]), info
+
+
+def cpu_seconds(exporter):
+    """User and system CPU seconds of the exporter process so far."""
+    fields = open(f'/proc/{exporter.proc.pid}/stat').read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 def read_duration(exporter):
@@ -110,10 +120,13 @@ def compare(binary, work, rounds, per_round):
             exporter.scrape()  # the cold scrape
             exporter.median_scrape(per_round)
         times = {'on': [], 'off': []}
+        cpu = {'on': 0.0, 'off': 0.0}
         for r in range(rounds):
             for name, exporter in (('on', on), ('off', off)) if r % 2 == 0 else (('off', off), ('on', on)):
+                before = cpu_seconds(exporter)
                 for _ in range(per_round):
                     times[name].append(exporter.scrape()[0])
+                cpu[name] += cpu_seconds(exporter) - before
         body_on, body_off = len(on.scrape()[1]), len(off.scrape()[1])
         served = on.get('/metrics')[1].decode()
         workers = sum(1 for line in served.splitlines() if line.startswith('multiproc_worker_threads{'))
@@ -128,13 +141,14 @@ def compare(binary, work, rounds, per_round):
     return {'files': info['files'], 'entries': info['entries'], 'live_workers': 16, 'dead_pids': 184,
             'scrapes_each': len(times['on']), 'median_on_s': m_on, 'median_off_s': m_off, 'ratio': m_on / m_off,
             'p90_on_s': statistics.quantiles(times['on'], n=10)[8], 'p90_off_s': statistics.quantiles(times['off'], n=10)[8],
-            'body_on_bytes': body_on, 'body_off_bytes': body_off, 'look_median_s': statistics.median(looks)}
+            'body_on_bytes': body_on, 'body_off_bytes': body_off, 'look_median_s': statistics.median(looks),
+            'cpu_per_scrape_on_s': cpu['on'] / len(times['on']), 'cpu_per_scrape_off_s': cpu['off'] / len(times['off'])}
 
 
-def scaling(binary, work, live_counts):
+def scaling(binary, work, shapes):
     out = []
-    for live in live_counts:
-        directory, app, _ = prepare(work, live)
+    for live, keep_dead in shapes:
+        directory, app, _ = prepare(work, live, keep_dead)
         exporter = run.Exporter(binary, directory)
         try:
             exporter.scrape()
@@ -143,7 +157,7 @@ def scaling(binary, work, live_counts):
             exporter.stop()
             app.stop()
             shutil.rmtree(directory, ignore_errors=True)
-        out.append({'live_workers': live, 'dead_pids': 200 - live, 'look_median_s': statistics.median(looks),
+        out.append({'live_workers': live, 'dead_pids': 200 - live if keep_dead else 0, 'look_median_s': statistics.median(looks),
                     'look_p90_s': statistics.quantiles(looks, n=10)[8]})
     return out
 
@@ -159,15 +173,17 @@ def main():
     run.log('[workers] perf_m, 16 live workers: collector on vs --no-collector.workers')
     result = {'compare': compare(a.binary, a.work, a.rounds, a.per_round)}
     run.log('[workers] one look, by live workers')
-    result['scaling'] = scaling(a.binary, a.work, [4, 16, 64])
+    result['scaling'] = scaling(a.binary, a.work, [(4, True), (16, True), (16, False), (64, True)])
     json.dump(result, open(os.path.join(a.work, 'workers.json'), 'w'), indent=1)
     c = result['compare']
     ms = lambda s: f'{s * 1000:.2f} ms'
     print(f"warm /metrics, perf_m ({c['files']} files, 16 live workers, 184 dead pids), {c['scrapes_each']} scrapes each, alternating rounds:")
-    print(f"| collector | median | p90 | body |\n|---|---|---|---|")
+    print("| collector | median | p90 | body |\n|---|---|---|---|")
     print(f"| on (default) | {ms(c['median_on_s'])} | {ms(c['p90_on_s'])} | {c['body_on_bytes']:,} B |")
     print(f"| off (--no-collector.workers) | {ms(c['median_off_s'])} | {ms(c['p90_off_s'])} | {c['body_off_bytes']:,} B |")
-    print(f"ratio on/off: {c['ratio']:.3f}; one look at the processes: {c['look_median_s'] * 1e6:.0f} us median")
+    print(f"ratio on/off: {c['ratio']:.3f}; one look at the processes: {c['look_median_s'] * 1e6:.0f} us median; "
+          f"CPU per scrape {ms(c['cpu_per_scrape_on_s'])} on, {ms(c['cpu_per_scrape_off_s'])} off "
+          f"({c['cpu_per_scrape_on_s'] / c['cpu_per_scrape_off_s']:.3f})")
     print('| live workers | dead pids | one look, median | p90 |\n|---|---|---|---|')
     for s in result['scaling']:
         print(f"| {s['live_workers']} | {s['dead_pids']} | {s['look_median_s'] * 1e6:.0f} us | {s['look_p90_s'] * 1e6:.0f} us |")

@@ -154,7 +154,7 @@ final class ScrapeCoordinator: Sendable {
         let look = workers?.start()  // /proc, while the directory is read
         let snapshot = source.collect()
         onRefresh(snapshot)
-        let result = ScrapeResult(snapshot: snapshot, workers: look?.families() ?? [])
+        let result = ScrapeResult(snapshot: snapshot, workers: look?.lines() ?? [])
         enum Next { case finish, refreshAgain }
         let (waiters, generation, next) = state.withLock { state -> ([Waiter], Int, Next) in
             guard case .running(let startedAfter) = state.refresh else { preconditionFailure("no refresh was running") }

@@ -8,13 +8,15 @@ struct ScrapeRenderer: Sendable {
     /// Nil when `--web.disable-exporter-metrics` is set.
     let metrics: ExporterMetrics?
     let gzipLevel: Int32
+    /// Keeps the app's process metrics' rendered pieces between scrapes.
+    let workers = WorkerExposition()
 
     func render(_ refresh: ScrapeResult, format: ExpositionFormat, gzip: Bool) -> ResponseBody {
         var out: [UInt8] = []
         refresh.snapshot.render(format, into: &out)
-        // Through the collector's writer, so escaping and format rules are the same as above.
-        ExpositionWriter.write(refresh.workers, format: format, into: &out)
+        workers.render(refresh.workers, format: format, into: &out)
         if let metrics {
+            // Through the collector's writer, so escaping and format rules are the same as above.
             let own = metrics.families(statistics: refresh.snapshot.statistics, textfiles: refresh.snapshot.textfiles) + ProcessMetrics.families()
             ExpositionWriter.write(own, format: format, into: &out)
         }
@@ -26,6 +28,6 @@ struct ScrapeRenderer: Sendable {
 /// What one refresh produced: the merged snapshot and the app's process metrics read with it.
 struct ScrapeResult: Sendable {
     let snapshot: Snapshot
-    /// The workers collector's families (none when it is off or the app is not visible).
-    let workers: [MetricFamily]
+    /// The workers collector's lines (none when it is off or the app is not visible).
+    let workers: [WorkerFamilies.Line]
 }

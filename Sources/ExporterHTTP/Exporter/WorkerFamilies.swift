@@ -2,34 +2,148 @@ import MultiprocCollector
 
 /// The app's process metrics (`multiproc_worker_*`, `multiproc_workers*`, `multiproc_parent_*`,
 /// `multiproc_parents*`) from a ``WorkerReport``: the metric table of README's "Workers' CPU
-/// and memory". Per-process families carry a `pid` label and have no series while no such
-/// process lives; the totals are always there once the app is visible.
+/// and memory", written once. Per-process families carry a `pid` label and have no series
+/// while no such process lives; the totals are always there once the app is visible.
+///
+/// A report becomes ``Line``s (``lines(_:)``): what ``WorkerExposition`` renders on every
+/// scrape from prefixes it keeps, and what ``families(_:)`` turns into plain families (the
+/// names textfiles must leave alone, tests).
 enum WorkerFamilies {
-    /// The families of `report`, sorted by name; none while the app is not visible.
-    static func families(_ report: WorkerReport) -> [MetricFamily] {
+    /// Whose processes a per-process family describes.
+    enum Role { case worker, parent }
+
+    /// What a family measures.
+    enum Measure {
+        case cpu, resident, proportional, virtual, openDescriptors, maxDescriptors, threads, startTime
+        case live, cpuTotal, exits
+    }
+
+    /// One family this collector can serve.
+    struct Family {
+        let name: String
+        let type: MetricType
+        let help: String
+        /// Per process of this role (`pid` label), or nil: one total.
+        let role: Role?
+        let measure: Measure
+        /// The sample name of its lines (counters end in `_total`).
+        var sampleName: String { type == .counter ? name + "_total" : name }
+    }
+
+    /// The `mode` label of CPU lines, in label-value order.
+    enum Mode: Int, CaseIterable {
+        case system, user
+        var label: String { self == .system ? "system" : "user" }
+    }
+
+    /// One line of a report: its family (an index into ``table``), process (0 for a total) and mode.
+    struct Line {
+        let family: Int
+        let pid: Int
+        let mode: Mode?
+        let value: Double
+    }
+
+    /// Every family, sorted by name (the order they are served in).
+    static let table: [Family] = {
+        var table: [Family] = []
+        for (role, prefix, who) in [(Role.worker, "multiproc_worker_", "worker"), (.parent, "multiproc_parent_", "parent of workers")] {
+            table += [
+                Family(name: prefix + "cpu_seconds", type: .counter, help: "CPU time of each live \(who), by mode.", role: role, measure: .cpu),
+                Family(name: prefix + "resident_memory_bytes", type: .gauge,
+                       help: "Resident memory of each live \(who), bytes (shared pages counted in every process that maps them).",
+                       role: role, measure: .resident),
+                Family(name: prefix + "proportional_memory_bytes", type: .gauge,
+                       help: "Proportional set size of each live \(who), bytes: shared pages divided among the processes that map them (smaps_rollup Pss; read every --collector.workers.pss-interval).",
+                       role: role, measure: .proportional),
+                Family(name: prefix + "virtual_memory_bytes", type: .gauge, help: "Virtual memory size of each live \(who), bytes.",
+                       role: role, measure: .virtual),
+                Family(name: prefix + "open_fds", type: .gauge, help: "Open file descriptors of each live \(who).", role: role,
+                       measure: .openDescriptors),
+                Family(name: prefix + "max_fds", type: .gauge, help: "Maximum open file descriptors of each live \(who) (soft limit).",
+                       role: role, measure: .maxDescriptors),
+                Family(name: prefix + "threads", type: .gauge, help: "Threads of each live \(who).", role: role, measure: .threads),
+                Family(name: prefix + "start_time_seconds", type: .gauge, help: "Start time of each live \(who) since unix epoch, seconds.",
+                       role: role, measure: .startTime),
+            ]
+        }
+        table += [
+            Family(name: "multiproc_workers", type: .gauge, help: "Live workers: processes that write the metric directory.",
+                   role: nil, measure: .live),
+            Family(name: "multiproc_workers_cpu_seconds", type: .counter,
+                   help: "CPU time of every worker that ever ran, live and exited, by mode: the parents' reaped children plus the live workers'.",
+                   role: nil, measure: .cpuTotal),
+            Family(name: "multiproc_worker_exits", type: .counter, help: "Workers seen to exit since the exporter started.",
+                   role: nil, measure: .exits),
+            Family(name: "multiproc_parents", type: .gauge, help: "Live parents of workers (the processes that forked them).",
+                   role: nil, measure: .live),
+            Family(name: "multiproc_parents_cpu_seconds", type: .counter,
+                   help: "Own CPU time of every parent of workers that ever ran, live and exited, by mode.", role: nil, measure: .cpuTotal),
+            Family(name: "multiproc_parent_exits", type: .counter, help: "Parents of workers seen to exit since the exporter started.",
+                   role: nil, measure: .exits),
+        ]
+        return table.sorted { $0.name < $1.name }
+    }()
+
+    /// The lines of `report`, family by family in ``table`` order, processes by pid, `system`
+    /// before `user`; none while the app is not visible.
+    static func lines(_ report: WorkerReport) -> [Line] {
         guard report.visible == true else { return [] }
-        var families = perProcess(report.workers, prefix: "multiproc_worker_", role: "worker")
-            + perProcess(report.parents, prefix: "multiproc_parent_", role: "parent of workers")
-        func gauge(_ name: String, _ help: String, _ value: Int) {
-            families.append(MetricFamily(name: name, type: .gauge, help: help, samples: [Sample(name: name, labels: [], value: Double(value))]))
+        var lines: [Line] = []
+        lines.reserveCapacity(table.count + 10 * (report.workers.count + report.parents.count))
+        for (index, family) in table.enumerated() {
+            func add(_ pid: Int, _ mode: Mode?, _ value: Double?) {
+                if let value { lines.append(Line(family: index, pid: pid, mode: mode, value: value)) }
+            }
+            guard let role = family.role else {
+                let workers = family.name.hasPrefix("multiproc_worker")
+                switch family.measure {
+                case .live: add(0, nil, Double(workers ? report.workers.count : report.parents.count))
+                case .cpuTotal:
+                    let time = workers ? report.workersCPU : report.parentsCPU
+                    add(0, .system, time.system)
+                    add(0, .user, time.user)
+                default: add(0, nil, Double(workers ? report.workerExits : report.parentExits))
+                }
+                continue
+            }
+            for process in role == .worker ? report.workers : report.parents {
+                switch family.measure {
+                case .cpu:
+                    add(process.pid, .system, process.cpu.system)
+                    add(process.pid, .user, process.cpu.user)
+                case .resident: add(process.pid, nil, process.residentBytes)
+                case .proportional: add(process.pid, nil, process.proportionalBytes)
+                case .virtual: add(process.pid, nil, process.virtualBytes)
+                case .openDescriptors: add(process.pid, nil, process.openDescriptors)
+                case .maxDescriptors: add(process.pid, nil, process.maxDescriptors)
+                case .threads: add(process.pid, nil, process.threads)
+                default: add(process.pid, nil, process.startTime)
+                }
+            }
         }
-        func counter(_ name: String, _ help: String, _ value: Int) {
-            families.append(MetricFamily(name: name, type: .counter, help: help,
-                                         samples: [Sample(name: name + "_total", labels: [], value: Double(value))]))
+        return lines
+    }
+
+    /// The labels of a line, sorted by name (`mode` before `pid`).
+    static func labels(of line: Line) -> [Label] {
+        var labels: [Label] = []
+        if let mode = line.mode { labels.append(Label(name: "mode", value: mode.label)) }
+        if table[line.family].role != nil { labels.append(Label(name: "pid", value: String(line.pid))) }
+        return labels
+    }
+
+    /// The families of `report` as plain values, sorted by name; a family without lines is left out.
+    static func families(_ report: WorkerReport) -> [MetricFamily] {
+        var families: [MetricFamily] = []
+        for line in lines(report) {
+            let family = table[line.family]
+            if families.last?.name != family.name {
+                families.append(MetricFamily(name: family.name, type: family.type, help: family.help, samples: []))
+            }
+            families[families.count - 1].samples.append(Sample(name: family.sampleName, labels: labels(of: line), value: line.value))
         }
-        func cpu(_ name: String, _ help: String, _ time: CPUTime) {
-            families.append(MetricFamily(name: name, type: .counter, help: help, samples: modes(name + "_total", time, labels: [])))
-        }
-        gauge("multiproc_workers", "Live workers: processes that write the metric directory.", report.workers.count)
-        cpu("multiproc_workers_cpu_seconds",
-            "CPU time of every worker that ever ran, live and exited, by mode: the parents' reaped children plus the live workers'.",
-            report.workersCPU)
-        counter("multiproc_worker_exits", "Workers seen to exit since the exporter started.", report.workerExits)
-        gauge("multiproc_parents", "Live parents of workers (the processes that forked them).", report.parents.count)
-        cpu("multiproc_parents_cpu_seconds", "Own CPU time of every parent of workers that ever ran, live and exited, by mode.",
-            report.parentsCPU)
-        counter("multiproc_parent_exits", "Parents of workers seen to exit since the exporter started.", report.parentExits)
-        return families.sorted { $0.name < $1.name }
+        return families
     }
 
     /// Every family this collector can serve, with a sample each (the names textfiles must
@@ -43,37 +157,4 @@ enum WorkerFamilies {
         report.parents = [process]
         return families(report)
     }()
-
-    /// One family per measure, one series per process (`pid`), none for a measure no process has.
-    private static func perProcess(_ processes: [ObservedProcess], prefix: String, role: String) -> [MetricFamily] {
-        guard !processes.isEmpty else { return [] }
-        let labels = processes.map { [Label(name: "pid", value: String($0.pid))] }
-        var families = [MetricFamily(
-            name: prefix + "cpu_seconds", type: .counter, help: "CPU time of each live \(role), by mode.",
-            samples: zip(processes, labels).flatMap { process, pid in modes(prefix + "cpu_seconds_total", process.cpu, labels: pid) })]
-        func gauge(_ name: String, _ help: String, _ value: (ObservedProcess) -> Double?) {
-            let samples = zip(processes, labels).compactMap { process, pid in
-                value(process).map { Sample(name: prefix + name, labels: pid, value: $0) }
-            }
-            if !samples.isEmpty { families.append(MetricFamily(name: prefix + name, type: .gauge, help: help, samples: samples)) }
-        }
-        gauge("resident_memory_bytes", "Resident memory of each live \(role), bytes (shared pages counted in every process that maps them).",
-              \.residentBytes)
-        gauge("proportional_memory_bytes",
-              "Proportional set size of each live \(role), bytes: shared pages divided among the processes that map them (smaps_rollup Pss; read every --collector.workers.pss-interval).",
-              \.proportionalBytes)
-        gauge("virtual_memory_bytes", "Virtual memory size of each live \(role), bytes.", \.virtualBytes)
-        gauge("open_fds", "Open file descriptors of each live \(role).", \.openDescriptors)
-        gauge("max_fds", "Maximum open file descriptors of each live \(role) (soft limit).", \.maxDescriptors)
-        gauge("threads", "Threads of each live \(role).", \.threads)
-        gauge("start_time_seconds", "Start time of each live \(role) since unix epoch, seconds.", \.startTime)
-        return families
-    }
-
-    /// `mode="system"` and `mode="user"` samples (labels sorted by name: `mode` before `pid`).
-    private static func modes(_ name: String, _ time: CPUTime, labels: [Label]) -> [Sample] {
-        [("system", time.system), ("user", time.user)].map { mode, value in
-            Sample(name: name, labels: [Label(name: "mode", value: mode)] + labels, value: value)
-        }
-    }
 }

@@ -4,17 +4,17 @@ import MultiprocCollector
 import MultiprocSupport
 
 /// The workers collector on the scrape path: one look per refresh, counted, visibility changes
-/// logged once, turned into the families every body of that refresh carries.
+/// logged once, turned into the lines every body of that refresh carries.
 ///
 /// The look runs on a thread of its own while the refresh reads the directory (``start()``,
-/// then ``PendingLook/families()``), never on the event loop: a warm scrape of a large
+/// then ``PendingLook/lines()``), never on the event loop: a warm scrape of a large
 /// directory leaves a core idle for most of its time (only loading values uses both), and
 /// the `/proc` reads of the look fit there instead of adding to the scrape's latency. One
 /// thread is enough: refreshes are single-flight, so looks never overlap.
 ///
 /// A refresh waits for its look at most ``lookWait``: a look that reads the memory map of a
 /// new pid's process waits for that process's memory lock, which a process stuck in the kernel
-/// can hold for long. The refresh then serves the last finished look's families, and while that
+/// can hold for long. The refresh then serves the last finished look's lines, and while that
 /// look is still under way no other starts (the next refreshes do the same, at once); a
 /// warning says so once.
 final class WorkerScrape: Sendable {
@@ -24,8 +24,8 @@ final class WorkerScrape: Sendable {
     /// What the last look said about visibility (nil before one could tell).
     private let visible = Locked<Bool?>(nil)
     private let thread = WorkerPool(threads: 1, name: "workers-look")
-    /// The families of the last finished look, and whether a look is under way.
-    private let looks = Locked<(last: [MetricFamily], running: Bool, lateReported: Bool)>(([], false, false))
+    /// The lines of the last finished look, and whether a look is under way.
+    private let looks = Locked<(last: [WorkerFamilies.Line], running: Bool, lateReported: Bool)>(([], false, false))
 
     /// How long a refresh waits for its look, seconds.
     static let lookWait = 1.0
@@ -40,19 +40,19 @@ final class WorkerScrape: Sendable {
     /// A look under way.
     final class PendingLook: Sendable {
         private let done = DispatchSemaphore(value: 0)
-        private let result = Locked<[MetricFamily]>([])
+        private let result = Locked<[WorkerFamilies.Line]>([])
         private let scrape: WorkerScrape
 
         fileprivate init(scrape: WorkerScrape) { self.scrape = scrape }
 
-        fileprivate func finish(_ families: [MetricFamily]) {
-            result.withLock { $0 = families }
+        fileprivate func finish(_ lines: [WorkerFamilies.Line]) {
+            result.withLock { $0 = lines }
             done.signal()
         }
 
-        /// Waits for the look (at most ``WorkerScrape/lookWait``); its families, or the last
+        /// Waits for the look (at most ``WorkerScrape/lookWait``); its lines, or the last
         /// finished look's when it is late.
-        func families() -> [MetricFamily] {
+        func lines() -> [WorkerFamilies.Line] {
             guard done.wait(timeout: .now() + WorkerScrape.lookWait) == .success else { return scrape.late() }
             return result.withLock { $0 }
         }
@@ -71,16 +71,16 @@ final class WorkerScrape: Sendable {
             return pending
         }
         thread.submit {
-            let families = self.families()
-            self.looks.withLock { $0 = (families, false, false) }
-            pending.finish(families)
+            let lines = self.lines()
+            self.looks.withLock { $0 = (lines, false, false) }
+            pending.finish(lines)
         }
         return pending
     }
 
-    /// The last finished look's families, for a refresh whose look is late; said once per late look.
-    private func late() -> [MetricFamily] {
-        let (last, report) = looks.withLock { looks -> ([MetricFamily], Bool) in
+    /// The last finished look's lines, for a refresh whose look is late; said once per late look.
+    private func late() -> [WorkerFamilies.Line] {
+        let (last, report) = looks.withLock { looks -> ([WorkerFamilies.Line], Bool) in
             defer { looks.lateReported = true }
             return (looks.last, !looks.lateReported)
         }
@@ -93,12 +93,12 @@ final class WorkerScrape: Sendable {
     /// Lets the look thread finish and end (the server stops).
     func stop() { thread.stop() }
 
-    /// One look on the calling thread; the families to serve with this refresh.
-    func families() -> [MetricFamily] {
+    /// One look on the calling thread; the lines to serve with this refresh.
+    func lines() -> [WorkerFamilies.Line] {
         let report = collector.collect()
         metrics.count(report)
         reportVisibility(report)
-        return WorkerFamilies.families(report)
+        return WorkerFamilies.lines(report)
     }
 
     /// Logs once when the app's processes stop or start being visible.

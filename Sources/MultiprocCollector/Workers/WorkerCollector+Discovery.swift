@@ -24,7 +24,9 @@ extension WorkerCollector {
                 toLook.append(pid)
             }
         }
-        for (pid, unclaimed) in state.unclaimed.due(at: now, limit: Self.rechecksPerLook) where !toLook.contains(pid) {
+        let rechecks = now - state.lastRecheck >= Self.recheckSpacing ? state.unclaimed.due(at: now, limit: Self.rechecksPerLook) : []
+        if !rechecks.isEmpty { state.lastRecheck = now }
+        for (pid, unclaimed) in rechecks where !toLook.contains(pid) {
             if stillUnclaimed(pid, unclaimed, state: &state, now: now) {
                 report.pidsLookedAt += 1
             } else {
@@ -55,16 +57,22 @@ extension WorkerCollector {
     }
 
     /// A cheap look at an unclaimed pid due again: true (and the next look scheduled) when
-    /// the same holder, or still none, holds it, so no full look is needed.
+    /// the same holder, or still none, holds it, or when a new holder cannot be a worker of the
+    /// app (the app has parents, and none of them forked it), so no full look (its memory map)
+    /// is needed.
     private func stillUnclaimed(_ pid: Int, _ unclaimed: UnclaimedPids.Entry, state: inout State, now: Double) -> Bool {
         guard !unclaimed.unconfirmed else { return false }
-        let holderStart: UInt64?
+        let holder: ProcessStat?
         switch processes.stat(of: pid) {
-        case .success(let stat): holderStart = stat.startTicks
-        case .failure(.gone): holderStart = nil
+        case .success(let stat): holder = stat
+        case .failure(.gone): holder = nil
         case .failure: return false
         }
-        guard holderStart == unclaimed.holderStart else { return false }
+        if holder?.startTicks != unclaimed.holderStart {
+            let parents = state.members.values.filter(\.isParent)
+            guard let holder, !parents.isEmpty, !parents.contains(where: { $0.pid == holder.parent }) else { return false }
+            state.unclaimed[pid]?.holderStart = holder.startTicks  // another program's process took the pid
+        }
         let backoff = min(unclaimed.backoff * 2, Self.longestRecheckWait)
         state.unclaimed[pid]?.backoff = backoff
         state.unclaimed[pid]?.nextLook = now + backoff

@@ -59,7 +59,8 @@ extension WorkerCollector {
     /// reading (and may show both in its parent and as itself, or in neither), so everything
     /// is read again. A process being reaped right now (`X`) forces another reading too.
     private func readTimes(_ state: State) -> (readings: [Int: ProcessStat], gone: Set<Int>, consistent: Bool) {
-        let order = state.members.values.sorted { depth(of: $0, in: state) < depth(of: $1, in: state) }
+        let order = state.members.values.map { (member: $0, depth: depth(of: $0, in: state)) }
+            .sorted { $0.depth < $1.depth }.map(\.member)
         let forkers = Set(order.compactMap(\.forkedBy))
         var readings: [Int: ProcessStat] = [:]
         var gone: Set<Int> = []

@@ -94,10 +94,15 @@ public final class WorkerCollector: Sendable {
         var ourselves: Set<Int>?
         /// Members holding a ``ProcessHandle``.
         var handles = 0
+        /// When a look last looked at unclaimed pids again (boot clock).
+        var lastRecheck = -Double.infinity
     }
 
     /// Unclaimed pids looked at again per ``collect()``, at most.
     static let rechecksPerLook = 4
+    /// Unclaimed pids are looked at again by at most one look per this many seconds: however
+    /// often scrapes come, a few looks at dead pids per second at most.
+    static let recheckSpacing = 0.25
     /// The longest wait between two looks at an unclaimed pid, seconds.
     static let longestRecheckWait = 64.0
     /// Members whose `/proc` entry is held open (two descriptors each; ``ProcessHandle``); the
