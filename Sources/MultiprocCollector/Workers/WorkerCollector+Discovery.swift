@@ -123,7 +123,7 @@ extension WorkerCollector {
         let previous = state.unclaimed[pid]
         let backoff = previous.map { min($0.backoff * 2, Self.longestRecheckWait) } ?? 1
         state.unclaimed[pid] = UnclaimedPids.Entry(files: files, nextLook: now + backoff, backoff: backoff, holderStart: holderStart,
-                                         unconfirmed: judgement.verdict == .alive, foreign: judgement.showsForeignPid)
+                                                   unconfirmed: judgement.verdict == .alive, foreign: judgement.showsForeignPid)
     }
 
     /// Follows a live writer from now on, with the process that forked it when that one is

@@ -104,7 +104,7 @@ extension WorkerCollector {
                 var holderStart: UInt64?
                 if case .success(let stat) = processes.stat(of: member.pid) { holderStart = stat.startTicks }
                 state.unclaimed[member.pid] = UnclaimedPids.Entry(files: files, nextLook: holderStart == nil ? now + 1 : now, backoff: 1,
-                                                        holderStart: holderStart, unconfirmed: holderStart != nil, foreign: false)
+                                                                  holderStart: holderStart, unconfirmed: holderStart != nil, foreign: false)
             }
         }
         for (id, stat) in readings {
