@@ -328,7 +328,7 @@ final class TrackedFile {
         EntryParser.headerProblem(used: used, fileSize: fileSize).map { problem($0.0, $0.1) }
     }
 
-    func problem(_ reason: FileProblem.Reason, _ detail: String) -> FileProblem {
+    private func problem(_ reason: FileProblem.Reason, _ detail: String) -> FileProblem {
         FileProblem(file: name, reason: reason, detail: detail)
     }
 }
