@@ -9,8 +9,9 @@ import MultiprocSupport
 /// The look runs on a thread of its own while the refresh reads the directory (``start()``,
 /// then ``PendingLook/lines()``), never on the event loop: a warm scrape of a large
 /// directory leaves a core idle for most of its time (only loading values uses both), and
-/// the `/proc` reads of the look fit there instead of adding to the scrape's latency. One
-/// thread is enough: refreshes are single-flight, so looks never overlap.
+/// the `/proc` reads of the look fit there instead of adding to the scrape's latency (on
+/// cores busy with other work it takes its CPU from the merge: BENCHMARKS.md). One thread is
+/// enough: refreshes are single-flight, so looks never overlap.
 ///
 /// A refresh waits for its look at most ``lookWait``: a look that reads the memory map of a
 /// new pid's process waits for that process's memory lock, which a process stuck in the kernel
