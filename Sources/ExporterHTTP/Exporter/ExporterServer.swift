@@ -153,7 +153,7 @@ public final class ExporterServer: Sendable {
         if let autoMarkDead { pool.submit { autoMarkDead.check() } }  // at once: visibility is reported at start
         loop.run()
         maintenance.stop()
-        proportionalMemory?.stop()
+        proportionalMemory?.stop(waiting: false)  // a read of a stuck process's smaps_rollup must not hold up the exit
         pool.stop()
         workers?.stop()
         logger.info("stopped")

@@ -36,10 +36,14 @@ final class PeriodicJobs: @unchecked Sendable {
         if rc == 0 { self.thread = thread } else { Unmanaged<PeriodicJobs>.fromOpaque(context).release() }
     }
 
-    /// Lets a job in progress finish, then ends the thread (waits for it).
-    func stop() {
+    /// Lets a job in progress finish, then ends the thread; waits for it unless `waiting` is
+    /// false (a job that may be stuck in the kernel must not hold up shutdown: the thread then
+    /// ends on its own, or with the process).
+    func stop(waiting: Bool = true) {
         stopping.withLock { $0 = true }
-        if let thread { pthread_join(thread, nil) }
+        if let thread {
+            if waiting { pthread_join(thread, nil) } else { pthread_detach(thread) }
+        }
         thread = nil
     }
 
