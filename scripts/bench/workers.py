@@ -121,12 +121,16 @@ def compare(binary, work, rounds, per_round):
             exporter.median_scrape(per_round)
         times = {'on': [], 'off': []}
         cpu = {'on': 0.0, 'off': 0.0}
+        paired = []  # per round: median on / median off, the two measured back to back
         for r in range(rounds):
+            medians = {}
             for name, exporter in (('on', on), ('off', off)) if r % 2 == 0 else (('off', off), ('on', on)):
                 before = cpu_seconds(exporter)
-                for _ in range(per_round):
-                    times[name].append(exporter.scrape()[0])
+                round_times = [exporter.scrape()[0] for _ in range(per_round)]
                 cpu[name] += cpu_seconds(exporter) - before
+                times[name] += round_times
+                medians[name] = statistics.median(round_times)
+            paired.append(medians['on'] / medians['off'])
         body_on, body_off = len(on.scrape()[1]), len(off.scrape()[1])
         served = on.get('/metrics')[1].decode()
         workers = sum(1 for line in served.splitlines() if line.startswith('multiproc_worker_threads{'))
@@ -140,6 +144,7 @@ def compare(binary, work, rounds, per_round):
     m_on, m_off = statistics.median(times['on']), statistics.median(times['off'])
     return {'files': info['files'], 'entries': info['entries'], 'live_workers': 16, 'dead_pids': 184,
             'scrapes_each': len(times['on']), 'median_on_s': m_on, 'median_off_s': m_off, 'ratio': m_on / m_off,
+            'paired_ratio_median': statistics.median(paired), 'paired_ratios': paired,
             'p90_on_s': statistics.quantiles(times['on'], n=10)[8], 'p90_off_s': statistics.quantiles(times['off'], n=10)[8],
             'body_on_bytes': body_on, 'body_off_bytes': body_off, 'look_median_s': statistics.median(looks),
             'cpu_per_scrape_on_s': cpu['on'] / len(times['on']), 'cpu_per_scrape_off_s': cpu['off'] / len(times['off'])}
@@ -181,7 +186,7 @@ def main():
     print("| collector | median | p90 | body |\n|---|---|---|---|")
     print(f"| on (default) | {ms(c['median_on_s'])} | {ms(c['p90_on_s'])} | {c['body_on_bytes']:,} B |")
     print(f"| off (--no-collector.workers) | {ms(c['median_off_s'])} | {ms(c['p90_off_s'])} | {c['body_off_bytes']:,} B |")
-    print(f"ratio on/off: {c['ratio']:.3f}; one look at the processes: {c['look_median_s'] * 1e6:.0f} us median; "
+    print(f"ratio on/off: {c['ratio']:.3f} (median of the {len(c['paired_ratios'])} rounds' own ratios: {c['paired_ratio_median']:.3f}); one look at the processes: {c['look_median_s'] * 1e6:.0f} us median; "
           f"CPU per scrape {ms(c['cpu_per_scrape_on_s'])} on, {ms(c['cpu_per_scrape_off_s'])} off "
           f"({c['cpu_per_scrape_on_s'] / c['cpu_per_scrape_off_s']:.3f})")
     print('| live workers | dead pids | one look, median | p90 |\n|---|---|---|---|')
