@@ -1,4 +1,5 @@
 import ArgumentParser
+import ExporterHTTP
 import MultiprocCollector
 
 struct Check: ParsableCommand {
@@ -9,18 +10,27 @@ struct Check: ParsableCommand {
             (ok with its layout, or the reasons it is skipped), then totals. The layout says \
             which prometheus_client releases write such files: k4v16 0.18.0 and later, k4v8 \
             0.16.0-0.17.1, k3v8 0.4.0-0.15.x, k4lv8 before 0.4.0. Run it when scrapes look wrong. \
-            Exit status: 0 all files fine, 1 some file has a problem (or a compaction pass was interrupted), \
-            2 the directory cannot be read.
+            With --textfile.directory also one line per textfile, and what `serve` would leave out \
+            of it (with its default flags, which keep the exporter's own metric names). \
+            Exit status: 0 all files fine, 1 some file or textfile has a problem (or a compaction \
+            pass was interrupted), 2 a directory cannot be read.
             """)
 
     @OptionGroup var directory: DirectoryOption
+
+    @OptionGroup var textfiles: TextfileOption
 
     @Flag(name: [.short, .long], help: "Print only files with problems, and the totals.")
     var quiet = false
 
     func run() throws {
         try reportingFailures {
-            let report = try directory.collector().inspect()
+            var options = DirectoryCollector.Options()
+            do {
+                try textfiles.apply(to: &options, reserved: ExporterServer.ownMetricNames(ExporterConfiguration()))
+            } catch { throw CommandFailure("\(error)") }
+            let collector = try directory.collector(options: options)
+            let report = collector.inspect()
             for problem in report.directoryProblems { print("directory: \(problem.reason.rawValue): \(problem.detail)") }
             for status in report.files.sorted(by: { $0.name < $1.name }) {
                 if status.isOK {
@@ -45,6 +55,7 @@ struct Check: ParsableCommand {
                 print("compaction: archives=\(compaction.archives.count) dead_pids_not_folded=\(compaction.deadPids.count)"
                       + (compaction.deadPids.isEmpty ? "" : " (\(compaction.deadPids.prefix(10).joined(separator: ",")))"))
             }
+            let textfilesFine = textfiles.directory == nil || reportTextfiles(collector.collect().textfiles)
             let bad = report.files.filter { !$0.isOK }.count
             // Per reason, as multiproc_exporter_file_errors_total counts them: what to alert on.
             let reasons = Dictionary(grouping: report.files.flatMap(\.problems) + report.directoryProblems, by: \.reason)
@@ -57,7 +68,25 @@ struct Check: ParsableCommand {
             print("files=\(report.files.count) with_problems=\(bad) pids=\(report.pids) entries=\(report.entries) "
                   + "bytes_used=\(report.bytesUsed) files_by_layout=\(byLayout)")
             if !report.directoryProblems.isEmpty { throw CommandFailure("cannot read \(directory.multiprocDir ?? "the directory")") }
-            if report.hasProblems { throw ExitCode(1) }
+            if report.hasProblems || !textfilesFine { throw ExitCode(1) }
         }
+    }
+
+    /// Prints a line per textfile (the files that parsed, then every problem, as `serve` logs
+    /// them) and their totals; whether nothing was left out.
+    private func reportTextfiles(_ report: TextfileReport?) -> Bool {
+        guard let report else { return true }
+        if !quiet {
+            for file in report.files { print("ok      textfile \(file.path)") }
+        }
+        for problem in report.problems { print("PROBLEM textfile \(problem)") }
+        let withProblems = Set(report.problems.lazy.filter { $0.reason != .directoryUnreadable }.map(\.file))
+        let leftOut = withProblems.subtracting(report.files.map(\.path)).count
+        let reasons = Dictionary(grouping: report.problems, by: \.reason)
+        if !reasons.isEmpty {
+            print("textfile_problems_by_reason: " + reasons.keys.sorted().map { "\($0.rawValue)=\(reasons[$0]!.count)" }.joined(separator: " "))
+        }
+        print("textfiles=\(report.files.count + leftOut) with_problems=\(withProblems.count) families=\(report.families.count) bytes=\(report.bytes)")
+        return !report.hasErrors
     }
 }

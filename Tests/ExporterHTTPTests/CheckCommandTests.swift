@@ -100,6 +100,42 @@ struct CheckCommandTests {
         }
     }
 
+    /// `--textfile.directory`: a line per textfile, what `serve` would leave out (a file that
+    /// does not parse, a family taking the exporter's own name, one the `.db` files have), totals
+    /// before the `.db` totals, exit status 1 while anything is left out.
+    @Test(.enabled(if: LifecycleTests.binary != nil)) func textfilesAreCheckedAsServeReadsThem() throws {
+        let fixture = try FixtureDirectory.make()
+        let textfiles = try FixtureDirectory.make()
+        defer { fixture.remove(); textfiles.remove() }
+        for name in textfiles.files() { try FileManager.default.removeItem(atPath: textfiles.path + "/" + name) }
+        func write(_ name: String, _ text: String) throws {
+            try Data(text.utf8).write(to: textfiles.url.appendingPathComponent(name))
+        }
+        try write("app_info.prom", "# HELP app_info App.\n# TYPE app_info gauge\napp_info{version=\"1.2\"} 1\n")
+        let good = try Self.check(["--multiproc-dir", fixture.path, "--textfile.directory", textfiles.path])
+        #expect(good.status == 0, "\(good.stdout)\(good.stderr)")
+        #expect(good.lines.contains("ok      textfile \(textfiles.path)/app_info.prom"), "\(good.stdout)")
+        #expect(good.lines.contains { $0.hasPrefix("textfiles=1 with_problems=0 families=1 bytes=") }, "\(good.stdout)")
+        #expect(good.lines.last?.hasPrefix("files=6 with_problems=0 ") == true)
+
+        try write("broken.prom", "not a sample line\n")
+        try write("mixed.prom", "# TYPE process_open_fds gauge\nprocess_open_fds 3\n# TYPE queue_depth gauge\nqueue_depth 7\n")
+        for quiet in [false, true] {
+            let run = try Self.check(["--multiproc-dir", fixture.path, "--textfile.directory", textfiles.path] + (quiet ? ["-q"] : []))
+            #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
+            #expect(run.lines.contains("ok      textfile \(textfiles.path)/mixed.prom") == !quiet, "\(run.stdout)")
+            #expect(run.lines.contains { $0.hasPrefix("PROBLEM textfile \(textfiles.path)/broken.prom: parse_error: line 1: ") }, "\(run.stdout)")
+            #expect(run.lines.contains("PROBLEM textfile \(textfiles.path)/mixed.prom: family process_open_fds: reserved_name: "
+                                       + "the exporter serves a metric of this name itself"), "\(run.stdout)")
+            #expect(run.lines.contains("textfile_problems_by_reason: parse_error=1 reserved_name=1"), "\(run.stdout)")
+            #expect(run.lines.contains { $0.hasPrefix("textfiles=3 with_problems=2 families=2 bytes=") }, "\(run.stdout)")
+            #expect(run.lines.last?.hasPrefix("files=6 with_problems=0 ") == true)
+        }
+
+        let missing = try Self.check(["--multiproc-dir", fixture.path, "--textfile.directory", textfiles.path + "/nope"])
+        #expect(missing.status == 2 && missing.stdout.isEmpty && missing.stderr.contains("/nope"), "\(missing.stderr)")
+    }
+
     @Test(.enabled(if: LifecycleTests.binary != nil), arguments: ["missing", "file", "none"])
     func unreadableDirectoryIsExitTwo(_ kind: String) throws {
         let fixture = try FixtureDirectory.make()
