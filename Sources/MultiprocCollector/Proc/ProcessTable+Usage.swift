@@ -79,7 +79,8 @@ extension ProcessTable {
     /// worker, more for a large one), so callers read it rarely. Needs `ptrace` read access.
     public func proportionalSetBytes(of pid: Int) -> Result<UInt64, ProcReadFailure> {
         readSmall("\(root)/\(pid)/smaps_rollup", capacity: 4096) { bytes in
-            Self.number(in: bytes, after: "Pss:").map { $0 * 1024 }  // `Pss:     1234 kB`
+            // `Pss:     1234 kB`; a value no kernel writes (past 2^54 kB) is no value.
+            Self.number(in: bytes, after: "Pss:").flatMap { $0 <= UInt64.max / 1024 ? $0 * 1024 : nil }
         }
     }
 

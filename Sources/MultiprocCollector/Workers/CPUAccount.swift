@@ -11,10 +11,14 @@
 ///     Σ parents' children times + Σ live workers' (own + children times) + retired
 ///
 /// and a worker that dies and is reaped moves from the second term to the first without a
-/// tick lost. `retired` keeps what the kernel no longer shows anyone:
+/// tick lost. Who receives it is whoever reaps it: its parent in the kernel's sense (`ppid`),
+/// whether it forked the worker with or without `exec` — the arbiter, or a worker that ran a
+/// writing subprocess. `retired` keeps what the kernel no longer shows anyone:
 ///
-/// - a worker whose parent is not tracked (not found, or not the one that forked it), or
-///   whose parent exited too: its last reading (what it spent since is lost);
+/// - a member whose parent is not tracked, and that of a parent gone as well (reaped by the
+///   next tracked ancestor, which then received both, or orphaned): what the nearest surviving
+///   tracked ancestor did not receive of their last readings; with none, their last readings
+///   (what they spent since is lost);
 /// - a worker whose parent's children times grew by less than the worker's last reading when
 ///   it vanished: a parent that does not wait (`SIGCHLD` ignored: the kernel reaps and adds
 ///   nothing), so the shortfall, its last reading, is kept;
@@ -27,7 +31,9 @@
 ///
 /// A reading must be consistent: no child reaped between reading it and reading its parent
 /// (``WorkerCollector`` reads the parents again after the workers and reads everything again
-/// when they moved), or a reaped child would be counted twice or missing for one look.
+/// when they moved), or a reaped child would be counted twice or missing for one look; and
+/// complete: a member that could not be read (but is not known gone) leaves the totals as they
+/// were for that look.
 struct CPUAccount {
     /// Clock ticks in user and kernel mode.
     struct Ticks: Equatable {
@@ -43,31 +49,34 @@ struct CPUAccount {
         func atLeast(_ other: Ticks) -> Ticks { Ticks(user: max(user, other.user), system: max(system, other.system)) }
     }
 
-    /// One process's times, as `/proc/<pid>/stat` gives them.
+    /// One process's times, as `/proc/<pid>/stat` gives them, and who will reap it.
     struct Reading: Equatable {
         /// Its own (`utime`, `stime`).
         var own: Ticks
         /// Of the children it waited for, and theirs (`cutime`, `cstime`).
         var children: Ticks
+        /// The member that is its parent now (`ppid`), whose children times receive its own
+        /// when it is reaped; nil when its parent is not tracked.
+        var reaper: Int?
 
-        init(own: Ticks, children: Ticks) {
+        init(own: Ticks, children: Ticks, reaper: Int? = nil) {
             self.own = own
             self.children = children
+            self.reaper = reaper
         }
 
-        init(_ stat: ProcessStat) {
+        init(_ stat: ProcessStat, reaper: Int?) {
             own = Ticks(user: stat.userTicks, system: stat.systemTicks)
             children = Ticks(user: stat.childrenUserTicks, system: stat.childrenSystemTicks)
+            self.reaper = reaper
         }
     }
 
     enum Role { case worker, parent }
 
-    /// A tracked process: its role, the tracked process that forked it (whose children times
-    /// will receive its own when it is reaped), and its last reading.
+    /// A tracked process: its role and its last reading (with the member that will reap it).
     struct Member {
         var role: Role
-        var forkedBy: Int?
         var last: Reading
 
         /// What it adds to the workers' total now.
@@ -99,8 +108,10 @@ struct CPUAccount {
 
     /// Starts tracking a process, from its reading now (its past counts from now on: a new
     /// worker's time since its start, a new parent's reaped children).
-    mutating func add(_ id: Int, role: Role, forkedBy: Int?, reading: Reading) {
-        members[id] = Member(role: role, forkedBy: forkedBy.flatMap { members[$0] == nil ? nil : $0 }, last: reading)
+    mutating func add(_ id: Int, role: Role, reading: Reading) {
+        var reading = reading
+        if let reaper = reading.reaper, members[reaper] == nil { reading.reaper = nil }
+        members[id] = Member(role: role, last: reading)
         updateTotals()
     }
 
@@ -114,31 +125,44 @@ struct CPUAccount {
 
     /// One consistent look: `readings` for every member still running (or exited but not
     /// reaped: a zombie's times are final and still its own), `gone` for every other member
-    /// (reaped, its pid now held by another process, or no longer readable).
+    /// (reaped, or its pid now held by another process).
     mutating func observe(readings: [Int: Reading], gone: Set<Int>) {
-        // What each surviving parent should have received from its children that vanished.
+        // What each surviving reaper should have received from the members that vanished.
         var expected: [Int: Ticks] = [:]
         for id in gone {
             guard let member = members[id] else { continue }
-            if let parent = member.forkedBy, readings[parent] != nil, !gone.contains(parent) {
-                expected[parent, default: Ticks()] = expected[parent, default: Ticks()] + member.workerShare
+            if let heir = survivingAncestor(of: member, gone: gone, readings: readings) {
+                expected[heir, default: Ticks()] = expected[heir, default: Ticks()] + member.workerShare
             } else {
                 retire(member)
             }
         }
-        for (parent, owed) in expected {
-            let received = readings[parent]!.children - members[parent]!.last.children
+        for (heir, owed) in expected {
+            let received = readings[heir]!.children - members[heir]!.last.children
             // A parent that does not wait (or reaped less than it was owed): keep the rest.
             retiredWorkers = retiredWorkers + (owed - received)
         }
         for id in gone { members[id] = nil }
         for (id, reading) in readings {
             guard var member = members[id] else { continue }
-            member.last = Reading(own: reading.own.atLeast(member.last.own), children: reading.children.atLeast(member.last.children))
-            if let parent = member.forkedBy, members[parent] == nil { member.forkedBy = nil }  // reparented
+            member.last = Reading(own: reading.own.atLeast(member.last.own), children: reading.children.atLeast(member.last.children),
+                                  reaper: reading.reaper.flatMap { members[$0] == nil ? nil : $0 })
             members[id] = member
         }
         updateTotals()
+    }
+
+    /// The member that received (or should have) what `member` and the members between them
+    /// that vanished in the same look spent: a member that exits after reaping its own child
+    /// hands both to its reaper. Nil when the chain leaves the tracked members.
+    private func survivingAncestor(of member: Member, gone: Set<Int>, readings: [Int: Reading]) -> Int? {
+        var next = member.last.reaper
+        for _ in 0..<64 {
+            guard let id = next else { return nil }
+            guard gone.contains(id) else { return readings[id] != nil ? id : nil }
+            next = members[id]?.last.reaper
+        }
+        return nil
     }
 
     private mutating func retire(_ member: Member) {

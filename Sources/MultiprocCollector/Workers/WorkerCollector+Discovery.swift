@@ -157,7 +157,7 @@ extension WorkerCollector {
                                    forkedBy: forkedBy, isParent: isParent, stat: stat, handle: handle)
         state.memberByPid[pid] = id
         state.unclaimed[pid] = nil
-        state.account.add(id, role: isParent ? .parent : .worker, forkedBy: forkedBy, reading: CPUAccount.Reading(stat))
+        state.account.add(id, role: isParent ? .parent : .worker, reading: CPUAccount.Reading(stat, reaper: reaper(of: stat, in: state)))
         return id
     }
 

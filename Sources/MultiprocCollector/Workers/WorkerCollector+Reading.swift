@@ -54,14 +54,17 @@ extension WorkerCollector {
         report.parentExits = state.parentExits
     }
 
-    /// The `stat` of every member, parents before the workers they forked, then the parents'
-    /// again: if a parent's children times moved meanwhile, a child was reaped during the
-    /// reading (and may show both in its parent and as itself, or in neither), so everything
-    /// is read again. A process being reaped right now (`X`) forces another reading too.
+    /// The `stat` of every member, reapers (parents in the kernel's sense) before the members
+    /// they will reap, then the reapers' again: if a reaper's children times moved meanwhile, a
+    /// child was reaped during the reading (and may show both in its parent and as itself, or in
+    /// neither), so everything is read again. A process being reaped right now (`X`) forces
+    /// another reading too, and so does a member that could not be read but is not known gone
+    /// (`EMFILE`, `ENOMEM`, `EACCES`): taking it for gone would count its time twice when it is
+    /// found again.
     private func readTimes(_ state: State) -> (readings: [Int: ProcessStat], gone: Set<Int>, consistent: Bool) {
         let order = state.members.values.map { (member: $0, depth: depth(of: $0, in: state)) }
             .sorted { $0.depth < $1.depth }.map(\.member)
-        let forkers = Set(order.compactMap(\.forkedBy))
+        let reapers = Set(order.compactMap { reaper(of: $0.stat, in: state) })
         var readings: [Int: ProcessStat] = [:]
         var gone: Set<Int> = []
         for _ in 0..<Self.consistentReadAttempts {
@@ -69,16 +72,18 @@ extension WorkerCollector {
             gone = []
             var inFlux = false
             for member in order {
-                // Another process in the pid, or unreadable: gone for the totals either way.
-                guard case .success(let stat) = stat(of: member), stat.startTicks == member.startTicks else {
-                    gone.insert(member.id)
-                    continue
+                switch stat(of: member) {
+                case .success(let stat) where stat.startTicks == member.startTicks:
+                    if stat.state == "X" { inFlux = true }
+                    readings[member.id] = stat
+                case .success, .failure(.gone):
+                    gone.insert(member.id)  // reaped, or another process in its pid
+                case .failure:
+                    inFlux = true
                 }
-                if stat.state == "X" { inFlux = true }
-                readings[member.id] = stat
             }
             if inFlux { continue }
-            let moved = forkers.contains { id in
+            let moved = reapers.contains { id in
                 guard let first = readings[id], let forker = state.members[id] else { return false }
                 guard case .success(let again) = stat(of: forker), again.startTicks == first.startTicks else { return true }
                 return again.childrenUserTicks != first.childrenUserTicks || again.childrenSystemTicks != first.childrenSystemTicks
@@ -114,10 +119,17 @@ extension WorkerCollector {
                 countExit(state.members[id]!, state: &state)
             }
         }
-        state.account.observe(readings: readings.mapValues(CPUAccount.Reading.init), gone: gone)
+        state.account.observe(readings: readings.mapValues { CPUAccount.Reading($0, reaper: reaper(of: $0, in: state)) }, gone: gone)
         for id in state.members.keys where state.members[id]!.forkedBy.map({ state.members[$0] == nil }) == true {
             state.members[id]!.forkedBy = nil  // its parent exited: reparented
         }
+    }
+
+    /// The member that is the parent of the process `stat` describes (`ppid`; not a younger
+    /// process that took a dead parent's pid): who will reap it, `exec` or not.
+    func reaper(of stat: ProcessStat, in state: State) -> Int? {
+        guard let id = state.memberByPid[stat.parent], let parent = state.members[id], parent.startTicks <= stat.startTicks else { return nil }
+        return id
     }
 
     /// A member's `stat`: through its handle when it holds one (a reaped process then reads as
@@ -130,13 +142,13 @@ extension WorkerCollector {
         if member.isParent { state.parentExits += 1 } else { state.workerExits += 1 }
     }
 
-    /// How many forks away from a member no member forked.
+    /// How many tracked parents a member has above it.
     private func depth(of member: Member, in state: State) -> Int {
         var depth = 0
-        var next = member.forkedBy
+        var next = reaper(of: member.stat, in: state)
         while let id = next, let parent = state.members[id], depth < 64 {
             depth += 1
-            next = parent.forkedBy
+            next = reaper(of: parent.stat, in: state)
         }
         return depth
     }

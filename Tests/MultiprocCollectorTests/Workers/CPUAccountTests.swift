@@ -9,7 +9,8 @@ import Testing
 struct CPUAccountTests {
     typealias Ticks = CPUAccount.Ticks
 
-    /// The kernel's side: processes, their times, reaping.
+    /// The kernel's side: processes, their times, reaping. A process's `parent` is its
+    /// reaper (`ppid`): ids here are pids and member ids at once.
     struct Kernel {
         struct Process {
             var own = Ticks()
@@ -43,7 +44,7 @@ struct CPUAccountTests {
         }
 
         func reading(_ id: Int) -> CPUAccount.Reading {
-            CPUAccount.Reading(own: processes[id]!.own, children: processes[id]!.children)
+            CPUAccount.Reading(own: processes[id]!.own, children: processes[id]!.children, reaper: processes[id]!.parent)
         }
     }
 
@@ -64,8 +65,8 @@ struct CPUAccountTests {
         kernel.processes[2] = .init(parent: 1)
         kernel.spend(2, user: 10, system: 2)
         var account = CPUAccount()
-        account.add(1, role: .parent, forkedBy: nil, reading: kernel.reading(1))
-        account.add(2, role: .worker, forkedBy: 1, reading: kernel.reading(2))
+        account.add(1, role: .parent, reading: kernel.reading(1))
+        account.add(2, role: .worker, reading: kernel.reading(2))
         #expect(account.workers == Ticks(user: 50, system: 6))
         kernel.spend(2, user: 7, system: 1)   // after the last look...
         kernel.reap(2)                        // ...then it exits and is reaped
@@ -81,8 +82,8 @@ struct CPUAccountTests {
         kernel.processes[2] = .init(parent: 1)
         kernel.spend(2, user: 10, system: 2)
         var account = CPUAccount()
-        account.add(1, role: .parent, forkedBy: nil, reading: kernel.reading(1))
-        account.add(2, role: .worker, forkedBy: 1, reading: kernel.reading(2))
+        account.add(1, role: .parent, reading: kernel.reading(1))
+        account.add(2, role: .worker, reading: kernel.reading(2))
         kernel.spend(2, user: 5, system: 0)
         Self.observe(&account, kernel)
         kernel.spend(2, user: 3, system: 3)
@@ -93,8 +94,8 @@ struct CPUAccountTests {
 
     @Test func aWorkerWithoutATrackedParentKeepsItsLastReading() {
         var account = CPUAccount()
-        account.add(7, role: .worker, forkedBy: 99, reading: .init(own: Ticks(user: 3, system: 1), children: Ticks(user: 2, system: 0)))
-        #expect(account.members[7]?.forkedBy == nil, "99 is no member")
+        account.add(7, role: .worker, reading: .init(own: Ticks(user: 3, system: 1), children: Ticks(user: 2, system: 0), reaper: 99))
+        #expect(account.members[7]?.last.reaper == nil, "99 is no member")
         account.observe(readings: [:], gone: [7])
         #expect(account.workers == Ticks(user: 5, system: 1))
         #expect(account.members.isEmpty)
@@ -102,30 +103,151 @@ struct CPUAccountTests {
 
     @Test func aParentThatExitsKeepsItsReapedChildrenAndItsOwnTime() {
         var account = CPUAccount()
-        account.add(1, role: .parent, forkedBy: nil, reading: .init(own: Ticks(user: 9, system: 9), children: Ticks(user: 20, system: 2)))
-        account.add(2, role: .worker, forkedBy: 1, reading: .init(own: Ticks(user: 4, system: 0), children: Ticks()))
+        account.add(1, role: .parent, reading: .init(own: Ticks(user: 9, system: 9), children: Ticks(user: 20, system: 2)))
+        account.add(2, role: .worker, reading: .init(own: Ticks(user: 4, system: 0), children: Ticks(), reaper: 1))
         account.observe(readings: [2: .init(own: Ticks(user: 5, system: 0), children: Ticks())], gone: [1])
         #expect(account.workers == Ticks(user: 25, system: 2))
         #expect(account.parents == Ticks(user: 9, system: 9))
-        #expect(account.members[2]?.forkedBy == nil, "reparented")
+        #expect(account.members[2]?.last.reaper == nil, "reparented")
         account.observe(readings: [:], gone: [2])
         #expect(account.workers == Ticks(user: 25, system: 2))
     }
 
     @Test func aWorkerFoundToForkWorkersBecomesAParentAndTheWorkersTotalHoldsUntilItIsExactAgain() {
         var account = CPUAccount()
-        account.add(1, role: .worker, forkedBy: nil, reading: .init(own: Ticks(user: 30, system: 3), children: Ticks()))
-        account.add(2, role: .worker, forkedBy: 1, reading: .init(own: Ticks(user: 1, system: 0), children: Ticks()))
+        account.add(1, role: .worker, reading: .init(own: Ticks(user: 30, system: 3), children: Ticks()))
+        account.add(2, role: .worker, reading: .init(own: Ticks(user: 1, system: 0), children: Ticks(), reaper: 1))
         account.promoteToParent(1)
         #expect(account.workers == Ticks(user: 31, system: 3), "held: it does not go down")
         #expect(account.parents == Ticks(user: 30, system: 3))
         account.observe(readings: [1: .init(own: Ticks(user: 35, system: 3), children: Ticks(user: 2, system: 0)),
-                                   2: .init(own: Ticks(user: 20, system: 1), children: Ticks())], gone: [])
+                                   2: .init(own: Ticks(user: 20, system: 1), children: Ticks(), reaper: 1)], gone: [])
         #expect(account.workers == Ticks(user: 31, system: 3), "2 + 20 and 0 + 1: still below what was shown")
         account.observe(readings: [1: .init(own: Ticks(user: 35, system: 3), children: Ticks(user: 2, system: 0)),
-                                   2: .init(own: Ticks(user: 40, system: 5), children: Ticks())], gone: [])
+                                   2: .init(own: Ticks(user: 40, system: 5), children: Ticks(), reaper: 1)], gone: [])
         #expect(account.workers == Ticks(user: 42, system: 5), "exact again: the parent's reaped children and the live worker")
         #expect(account.parents == Ticks(user: 35, system: 3))
+    }
+
+    /// A worker that runs a writing subprocess (`exec`: not a fork of it, but its child all the
+    /// same) and reaps it: the subprocess's time reaches the worker's children times once, not
+    /// also as the subprocess's last reading.
+    @Test func aWritingSubprocessReapedByItsWorkerIsCountedOnce() {
+        var kernel = Kernel()
+        kernel.parents = [1]
+        kernel.processes[1] = .init()
+        kernel.processes[2] = .init(parent: 1)
+        kernel.processes[3] = .init(parent: 2)
+        kernel.spend(2, user: 10, system: 1)
+        kernel.spend(3, user: 20, system: 2)
+        var account = CPUAccount()
+        for id in 1...3 { account.add(id, role: id == 1 ? .parent : .worker, reading: kernel.reading(id)) }
+        kernel.spend(3, user: 5, system: 0)
+        kernel.reap(3)
+        Self.observe(&account, kernel)
+        #expect(account.workers == Ticks(user: 35, system: 3), "10 + 25, and 1 + 2")
+        #expect(account.workers == kernel.workersSpent)
+    }
+
+    /// A worker whose pool child exits, is reaped by it, and the worker is then recycled and
+    /// reaped by the arbiter, all between two looks: the arbiter received both, once.
+    @Test func aWorkerAndItsChildGoneInOneLookAreCountedOnce() {
+        var kernel = Kernel()
+        kernel.parents = [1]
+        kernel.processes[1] = .init()
+        kernel.processes[2] = .init(parent: 1)
+        kernel.processes[3] = .init(parent: 2)
+        kernel.spend(2, user: 10, system: 1)
+        kernel.spend(3, user: 20, system: 2)
+        var account = CPUAccount()
+        for id in 1...3 { account.add(id, role: id == 1 ? .parent : .worker, reading: kernel.reading(id)) }
+        kernel.spend(3, user: 4, system: 0)
+        kernel.spend(2, user: 3, system: 0)
+        kernel.reap(3)
+        kernel.reap(2)
+        Self.observe(&account, kernel)
+        #expect(account.workers == Ticks(user: 37, system: 3))
+        #expect(account.workers == kernel.workersSpent)
+        #expect(account.members.keys.sorted() == [1])
+    }
+
+    /// The same, but the worker exits first: its child is orphaned (reparented to an untracked
+    /// init, which reaps it): the child's last reading stays, what it spent after is lost.
+    @Test func anOrphanedChildKeepsItsLastReading() {
+        var kernel = Kernel()
+        kernel.parents = [1]
+        kernel.processes[1] = .init()
+        kernel.processes[2] = .init(parent: 1)
+        kernel.processes[3] = .init(parent: 2)
+        kernel.spend(2, user: 10, system: 1)
+        kernel.spend(3, user: 20, system: 2)
+        var account = CPUAccount()
+        for id in 1...3 { account.add(id, role: id == 1 ? .parent : .worker, reading: kernel.reading(id)) }
+        kernel.reap(2)
+        kernel.processes[3]!.parent = nil  // reparented to init
+        kernel.spend(3, user: 6, system: 0)
+        kernel.reap(3)
+        Self.observe(&account, kernel)
+        #expect(account.workers == Ticks(user: 30, system: 3), "the 6 ticks after the last look are lost")
+    }
+
+    /// Random lives of workers that fork workers (pools, subprocesses), several generations
+    /// deep, reaped by whoever forked them, often several of a family between two looks. With
+    /// `orphans`, a worker may exit before its children, which init then reaps: their time
+    /// after their last reading is lost, but nothing is ever counted twice. Without, every
+    /// worker waits for its children first, and the total is exact at every look.
+    @Test(arguments: [(1, false), (2, false), (3, false), (4, true), (5, true), (6, true)] as [(UInt64, Bool)])
+    func nestedWorkersAreNeverCountedTwice(seed: UInt64, orphans: Bool) {
+        var random = CacheRandomizedTests.SplitMix64(state: seed)
+        var kernel = Kernel()
+        kernel.parents = [1]
+        kernel.processes[1] = .init()
+        var account = CPUAccount()
+        account.add(1, role: .parent, reading: kernel.reading(1))
+        var nextID = 2
+        var previous = account.workers
+        for _ in 0..<3000 {
+            let alive = kernel.processes.filter { !$0.value.exited && $0.key != 1 }.map(\.key).sorted()
+            switch random.next() % 8 {
+            case 0, 1:
+                let parent = alive.isEmpty || random.next() % 3 == 0 ? 1 : alive[Int(random.next() % UInt64(alive.count))]
+                kernel.processes[nextID] = .init(parent: parent)
+                nextID += 1
+            case 2, 3:
+                guard !alive.isEmpty else { continue }
+                kernel.spend(alive[Int(random.next() % UInt64(alive.count))], user: random.next() % 50, system: random.next() % 10)
+            case 4:
+                guard !alive.isEmpty else { continue }
+                let id = alive[Int(random.next() % UInt64(alive.count))]
+                let children = kernel.processes.filter { $0.value.parent == id }.map(\.key)
+                if children.isEmpty || orphans { kernel.processes[id]!.exited = true }
+            case 5, 6:
+                // Reap some of the exited, children before parents half of the time.
+                var exited = kernel.processes.filter(\.value.exited).map(\.key).sorted()
+                if random.next() % 2 == 0 { exited.reverse() }
+                for id in exited where random.next() % 3 != 0 {
+                    guard let process = kernel.processes[id] else { continue }
+                    if let parent = process.parent, kernel.processes[parent]?.exited == true, !orphans { continue }
+                    kernel.reap(id)
+                    for child in kernel.processes.keys where kernel.processes[child]!.parent == id {
+                        kernel.processes[child]!.parent = nil  // orphaned: init reaps it, adding nothing we see
+                    }
+                }
+                // Init reaps the exited orphans.
+                for (id, process) in kernel.processes where process.exited && process.parent == nil { kernel.reap(id) }
+            default:
+                // A look: new processes are found (parents before children), then everyone is read.
+                for id in kernel.processes.keys.sorted() where account.members[id] == nil {
+                    account.add(id, role: .worker, reading: kernel.reading(id))
+                }
+                Self.observe(&account, kernel)
+                #expect(account.workers.user >= previous.user && account.workers.system >= previous.system, "never decreasing")
+                #expect(account.workers.user <= kernel.workersSpent.user && account.workers.system <= kernel.workersSpent.system,
+                        "never counted twice: \(account.workers) of \(kernel.workersSpent) spent")
+                if !orphans { #expect(account.workers == kernel.workersSpent, "exact while every worker waits for its children") }
+                previous = account.workers
+            }
+        }
     }
 
     /// Random lives: workers forked, spending, exiting, reaped at once or later; a parent that
@@ -140,8 +262,8 @@ struct CPUAccountTests {
         kernel.processes[1] = .init()
         kernel.processes[2] = .init(waits: !ignoring)
         var account = CPUAccount()
-        account.add(1, role: .parent, forkedBy: nil, reading: kernel.reading(1))
-        account.add(2, role: .parent, forkedBy: nil, reading: kernel.reading(2))
+        account.add(1, role: .parent, reading: kernel.reading(1))
+        account.add(2, role: .parent, reading: kernel.reading(2))
         var nextID = 3
         var lost = Ticks()  // spent by workers of the parent that does not wait, after their last look
         var sinceLook: [Int: Ticks] = [:]
@@ -172,7 +294,7 @@ struct CPUAccountTests {
             default:
                 // A look: new workers are found (with their times so far), then everyone is read.
                 for (id, process) in kernel.processes where account.members[id] == nil {
-                    account.add(id, role: .worker, forkedBy: process.parent, reading: kernel.reading(id))
+                    account.add(id, role: .worker, reading: kernel.reading(id))
                 }
                 Self.observe(&account, kernel)
                 sinceLook = [:]

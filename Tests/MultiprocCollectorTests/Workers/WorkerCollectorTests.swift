@@ -147,6 +147,49 @@ struct WorkerCollectorTests {
         #expect(report.workerExits == 1)
     }
 
+    /// A worker that runs a writing subprocess (`exec`: another stack start, so no fork of it)
+    /// and reaps it: the subprocess's time reaches the worker's children times, and is counted
+    /// there once, not also as the subprocess's last reading.
+    @Test func aWritingSubprocessReapedByItsWorkerIsCountedOnce() throws {
+        arbiter(cpu: (40, 20, 300, 100))
+        writer(60, cpu: (10, 2, 0, 0))
+        writer(70, parent: 60, stack: 555, cpu: (30, 5, 0, 0), command: "python3")
+        let collector = makeCollector()
+        var report = collector.collect()
+        #expect(report.workers.map(\.pid) == [60, 70])
+        #expect(report.workersCPU == CPUTime(user: seconds(300 + 10 + 30), system: seconds(100 + 2 + 5)))
+        // The subprocess spends 3 more ticks, exits and is reaped by the worker.
+        proc.remove(pid: 70)
+        writer(60, cpu: (10, 2, 33, 5))
+        report = collector.collect()
+        #expect(report.workers.map(\.pid) == [60])
+        #expect(report.workerExits == 1)
+        #expect(report.workersCPU == CPUTime(user: seconds(300 + 10 + 33), system: seconds(100 + 2 + 5)))
+    }
+
+    /// A worker whose `stat` cannot be read for a while (here: contents the kernel does not
+    /// write; in life `EMFILE`, `ENOMEM`) is not taken for gone: no exit, no series, the totals
+    /// held; once readable again it is the same member, its time counted once.
+    @Test func aWorkerThatCannotBeReadForAWhileIsNeitherAnExitNorCountedTwice() throws {
+        arbiter(cpu: (40, 20, 300, 100))
+        writer(60, cpu: (10, 2, 0, 0))
+        writer(61, cpu: (20, 4, 0, 0))
+        let collector = makeCollector()
+        let before = collector.collect().workersCPU
+        try "garbage\n".write(toFile: "\(proc.root)/61/stat", atomically: true, encoding: .utf8)
+        writer(60, cpu: (12, 2, 0, 0))
+        var report = collector.collect()
+        #expect(report.workerExits == 0)
+        #expect(report.workers.map(\.pid) == [60], "no series for what could not be read")
+        #expect(report.workersCPU == before, "held for this look")
+        for _ in 0..<3 { advance(61); report = collector.collect() }  // rechecks of unclaimed pids would find it again
+        writer(61, cpu: (25, 4, 0, 0))
+        report = collector.collect()
+        #expect(report.workerExits == 0)
+        #expect(report.workers.map(\.pid) == [60, 61])
+        #expect(report.workersCPU == CPUTime(user: seconds(300 + 12 + 25), system: seconds(100 + 2 + 4)))
+    }
+
     @Test func aWorkerThatExitsWhileItIsReadHasNoSeriesThisTime() throws {
         arbiter()
         writer(60)
