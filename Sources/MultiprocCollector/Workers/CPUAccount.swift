@@ -15,10 +15,11 @@
 /// whether it forked the worker with or without `exec` — the arbiter, or a worker that ran a
 /// writing subprocess. `retired` keeps what the kernel no longer shows anyone:
 ///
-/// - a member whose parent is not tracked, and that of a parent gone as well (reaped by the
-///   next tracked ancestor, which then received both, or orphaned): what the nearest surviving
-///   tracked ancestor did not receive of their last readings; with none, their last readings
-///   (what they spent since is lost);
+/// - a member whose parent is not tracked: its last reading (what it spent since is lost);
+/// - members gone with their parent in the same look (reaped by the next tracked ancestor,
+///   which then received all of them, or orphaned and reaped by another process): what the
+///   nearest surviving tracked ancestor did not receive of their last readings — in one sum,
+///   so what the others spent after their last readings may stand in for an orphan's;
 /// - a worker whose parent's children times grew by less than the worker's last reading when
 ///   it vanished: a parent that does not wait (`SIGCHLD` ignored: the kernel reaps and adds
 ///   nothing), so the shortfall, its last reading, is kept;
@@ -81,6 +82,10 @@ struct CPUAccount {
 
         /// What it adds to the workers' total now.
         var workerShare: Ticks { role == .worker ? last.own + last.children : last.children }
+        /// What its reaper receives when it reaps it: all of its last reading, whatever its role
+        /// (a parent reaped by a member moves its own time into that member's children times,
+        /// so into the workers' total, where the parents' total holds it).
+        var reaped: Ticks { last.own + last.children }
     }
 
     /// Members by an id the caller chose (a pid can be reused: ids are not pids).
@@ -132,7 +137,7 @@ struct CPUAccount {
         for id in gone {
             guard let member = members[id] else { continue }
             if let heir = survivingAncestor(of: member, gone: gone, readings: readings) {
-                expected[heir, default: Ticks()] = expected[heir, default: Ticks()] + member.workerShare
+                expected[heir, default: Ticks()] = expected[heir, default: Ticks()] + member.reaped
             } else {
                 retire(member)
             }
@@ -140,6 +145,8 @@ struct CPUAccount {
         for (heir, owed) in expected {
             let received = readings[heir]!.children - members[heir]!.last.children
             // A parent that does not wait (or reaped less than it was owed): keep the rest.
+            // Owed by several, received in one sum: what some spent after their last reading
+            // can stand in for an orphan among them that another process reaped.
             retiredWorkers = retiredWorkers + (owed - received)
         }
         for id in gone { members[id] = nil }

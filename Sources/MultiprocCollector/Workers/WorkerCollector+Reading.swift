@@ -6,11 +6,18 @@ extension WorkerCollector {
     /// Attempts at a consistent reading of the members' times before this look leaves the
     /// totals as they were.
     static let consistentReadAttempts = 3
+    /// Looks in a row that a member's `stat` may fail (not as gone) and hold the totals; from
+    /// the next, the look goes on with its last reading.
+    static let unreadableLooksHeld = 2
 
     /// Reads every member: `stat` for all (consistently: see ``readTimes(_:)``), descriptors
     /// for the live ones; counts exits, updates the CPU totals, fills `report`.
     func read(_ state: inout State, into report: inout WorkerReport) {
-        let (readings, gone, consistent) = readTimes(state)
+        let (readings, gone, unreadable, consistent) = readTimes(state)
+        for id in state.members.keys {
+            state.members[id]!.unreadableLooks = unreadable.contains(id) ? state.members[id]!.unreadableLooks + 1 : 0
+        }
+        report.skipped[.unreadable, default: 0] += unreadable.count
         if consistent {
             settle(&state, readings: readings, gone: gone, report: &report)
         } else {
@@ -18,7 +25,7 @@ extension WorkerCollector {
             for (id, stat) in readings { state.members[id]?.stat = stat }
         }
         let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
-        for member in state.members.values.sorted(by: { $0.pid < $1.pid }) where !member.exited {
+        for member in state.members.values.sorted(by: { $0.pid < $1.pid }) where !member.exited && !unreadable.contains(member.id) {
             guard let stat = readings[member.id], !stat.hasExited else { continue }
             var process = ObservedProcess(
                 pid: member.pid, cpu: seconds(CPUAccount.Ticks(user: stat.userTicks, system: stat.systemTicks)),
@@ -60,16 +67,20 @@ extension WorkerCollector {
     /// neither), so everything is read again. A process being reaped right now (`X`) forces
     /// another reading too, and so does a member that could not be read but is not known gone
     /// (`EMFILE`, `ENOMEM`, `EACCES`): taking it for gone would count its time twice when it is
-    /// found again.
-    private func readTimes(_ state: State) -> (readings: [Int: ProcessStat], gone: Set<Int>, consistent: Bool) {
+    /// found again. One that stays so for more than ``unreadableLooksHeld`` looks is taken at
+    /// its last reading instead (`unreadable`, no series), so that the others' totals and
+    /// exits go on: what it reaps meanwhile may then be counted twice once it is read again.
+    private func readTimes(_ state: State) -> (readings: [Int: ProcessStat], gone: Set<Int>, unreadable: Set<Int>, consistent: Bool) {
         let order = state.members.values.map { (member: $0, depth: depth(of: $0, in: state)) }
             .sorted { $0.depth < $1.depth }.map(\.member)
         let reapers = Set(order.compactMap { reaper(of: $0.stat, in: state) })
         var readings: [Int: ProcessStat] = [:]
         var gone: Set<Int> = []
+        var unreadable: Set<Int> = []
         for _ in 0..<Self.consistentReadAttempts {
             readings = [:]
             gone = []
+            unreadable = []
             var inFlux = false
             for member in order {
                 switch stat(of: member) {
@@ -79,7 +90,8 @@ extension WorkerCollector {
                 case .success, .failure(.gone):
                     gone.insert(member.id)  // reaped, or another process in its pid
                 case .failure:
-                    inFlux = true
+                    unreadable.insert(member.id)
+                    if member.unreadableLooks < Self.unreadableLooksHeld { inFlux = true } else { readings[member.id] = member.stat }
                 }
             }
             if inFlux { continue }
@@ -88,9 +100,9 @@ extension WorkerCollector {
                 guard case .success(let again) = stat(of: forker), again.startTicks == first.startTicks else { return true }
                 return again.childrenUserTicks != first.childrenUserTicks || again.childrenSystemTicks != first.childrenSystemTicks
             }
-            if !moved { return (readings, gone, true) }
+            if !moved { return (readings, gone, unreadable, true) }
         }
-        return (readings, gone, false)
+        return (readings, gone, unreadable, false)
     }
 
     /// A consistent reading: exits counted, vanished members dropped (their pids unclaimed, to

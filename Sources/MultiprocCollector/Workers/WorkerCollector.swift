@@ -60,6 +60,8 @@ public final class WorkerCollector: Sendable {
         var isParent: Bool
         /// Seen exited (a zombie): no longer live, counted until reaped.
         var exited = false
+        /// Looks in a row whose `stat` of it failed other than as gone.
+        var unreadableLooks = 0
         var stat: ProcessStat
         /// Its `/proc` entry held open (for the first ``handlesHeld`` members), else nil: read by path.
         let handle: ProcessHandle?

@@ -107,6 +107,10 @@ public enum WorkerSkipReason: String, Sendable, CaseIterable, Comparable {
     case otherNamespace = "other_namespace"
     /// No process of the app is visible from here: nothing was read (once per look).
     case notVisible = "not_visible"
+    /// A live worker's or parent's `stat` could not be read though it is not gone (`EMFILE`,
+    /// `ENOMEM`, `EACCES` after it changed credentials), per look: no series; the totals wait
+    /// for it two looks, then go on with its last reading.
+    case unreadable
 
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 }

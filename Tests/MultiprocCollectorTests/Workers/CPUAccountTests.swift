@@ -183,8 +183,8 @@ struct CPUAccountTests {
         kernel.spend(3, user: 20, system: 2)
         var account = CPUAccount()
         for id in 1...3 { account.add(id, role: id == 1 ? .parent : .worker, reading: kernel.reading(id)) }
+        kernel.processes[3]!.parent = nil  // 2 exits: 3 goes to init
         kernel.reap(2)
-        kernel.processes[3]!.parent = nil  // reparented to init
         kernel.spend(3, user: 6, system: 0)
         kernel.reap(3)
         Self.observe(&account, kernel)
@@ -193,9 +193,10 @@ struct CPUAccountTests {
 
     /// Random lives of workers that fork workers (pools, subprocesses), several generations
     /// deep, reaped by whoever forked them, often several of a family between two looks. With
-    /// `orphans`, a worker may exit before its children, which init then reaps: their time
-    /// after their last reading is lost, but nothing is ever counted twice. Without, every
-    /// worker waits for its children first, and the total is exact at every look.
+    /// `orphans`, a worker may exit before its children, which go to init at its exit (as
+    /// Linux reparents them) and are reaped by it: their time after their last reading is
+    /// lost, but nothing is ever counted twice. Without, every worker waits for its children
+    /// first, and the total is exact at every look.
     @Test(arguments: [(1, false), (2, false), (3, false), (4, true), (5, true), (6, true)] as [(UInt64, Bool)])
     func nestedWorkersAreNeverCountedTwice(seed: UInt64, orphans: Bool) {
         var random = CacheRandomizedTests.SplitMix64(state: seed)
@@ -220,20 +221,15 @@ struct CPUAccountTests {
                 guard !alive.isEmpty else { continue }
                 let id = alive[Int(random.next() % UInt64(alive.count))]
                 let children = kernel.processes.filter { $0.value.parent == id }.map(\.key)
-                if children.isEmpty || orphans { kernel.processes[id]!.exited = true }
+                guard children.isEmpty || orphans else { continue }
+                kernel.processes[id]!.exited = true
+                for child in children { kernel.processes[child]!.parent = nil }  // orphans go to init at the exit
             case 5, 6:
                 // Reap some of the exited, children before parents half of the time.
                 var exited = kernel.processes.filter(\.value.exited).map(\.key).sorted()
                 if random.next() % 2 == 0 { exited.reverse() }
-                for id in exited where random.next() % 3 != 0 {
-                    guard let process = kernel.processes[id] else { continue }
-                    if let parent = process.parent, kernel.processes[parent]?.exited == true, !orphans { continue }
-                    kernel.reap(id)
-                    for child in kernel.processes.keys where kernel.processes[child]!.parent == id {
-                        kernel.processes[child]!.parent = nil  // orphaned: init reaps it, adding nothing we see
-                    }
-                }
-                // Init reaps the exited orphans.
+                for id in exited where random.next() % 3 != 0 { kernel.reap(id) }
+                // Init reaps the exited orphans, adding nothing anyone tracked sees.
                 for (id, process) in kernel.processes where process.exited && process.parent == nil { kernel.reap(id) }
             default:
                 // A look: new processes are found (parents before children), then everyone is read.

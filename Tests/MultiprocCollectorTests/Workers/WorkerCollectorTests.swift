@@ -169,7 +169,8 @@ struct WorkerCollectorTests {
 
     /// A worker whose `stat` cannot be read for a while (here: contents the kernel does not
     /// write; in life `EMFILE`, `ENOMEM`) is not taken for gone: no exit, no series, the totals
-    /// held; once readable again it is the same member, its time counted once.
+    /// held for two looks, then going on with its last reading; once readable again it is the
+    /// same member, its time counted once.
     @Test func aWorkerThatCannotBeReadForAWhileIsNeitherAnExitNorCountedTwice() throws {
         arbiter(cpu: (40, 20, 300, 100))
         writer(60, cpu: (10, 2, 0, 0))
@@ -182,12 +183,17 @@ struct WorkerCollectorTests {
         #expect(report.workerExits == 0)
         #expect(report.workers.map(\.pid) == [60], "no series for what could not be read")
         #expect(report.workersCPU == before, "held for this look")
+        #expect(report.skipped[.unreadable] == 1)
+        writer(60, cpu: (14, 2, 0, 0))
         for _ in 0..<3 { advance(61); report = collector.collect() }  // rechecks of unclaimed pids would find it again
+        #expect(report.workers.map(\.pid) == [60] && report.workerExits == 0)
+        #expect(report.workersCPU == CPUTime(user: seconds(300 + 14 + 20), system: seconds(100 + 2 + 4)),
+                "from the third look on, the others go on; it counts with its last reading")
         writer(61, cpu: (25, 4, 0, 0))
         report = collector.collect()
         #expect(report.workerExits == 0)
         #expect(report.workers.map(\.pid) == [60, 61])
-        #expect(report.workersCPU == CPUTime(user: seconds(300 + 12 + 25), system: seconds(100 + 2 + 4)))
+        #expect(report.workersCPU == CPUTime(user: seconds(300 + 14 + 25), system: seconds(100 + 2 + 4)))
     }
 
     @Test func aWorkerThatExitsWhileItIsReadHasNoSeriesThisTime() throws {
