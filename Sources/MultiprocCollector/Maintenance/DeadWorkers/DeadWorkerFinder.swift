@@ -188,11 +188,12 @@ public final class DeadWorkerFinder: Sendable {
 
     /// Writes the record when `sightings` differ from it; why it could not, or nil.
     private func saveSightings(_ sightings: WriterSightings) -> String? {
-        guard let namespace = knownNamespace(), state.withLock({ $0.recorded != sightings }) else { return nil }
+        guard let namespace = knownNamespace(), let recorded = state.withLock({ $0.recorded }), recorded != sightings else { return nil }
         let problem: String?
         do {
             let folder = try MetricDirectory(path: directory)  // open while the record is written
-            problem = WriterSightingsRecord.save(sightings, directory: folder.descriptor, namespace: namespace)
+            problem = WriterSightingsRecord.save(sightings, directory: folder.descriptor, namespace: namespace,
+                                                 create: sightings.adds(to: recorded))
         } catch {
             problem = "\(error)"
         }

@@ -25,6 +25,12 @@ struct WriterSightings: Equatable, Sendable {
     /// Whether nothing is remembered.
     var isEmpty: Bool { files.isEmpty }
 
+    /// Whether these sightings name a file of a pid that `other` does not: something new
+    /// was seen, rather than only forgotten.
+    func adds(to other: WriterSightings) -> Bool {
+        files.contains { pid, seen in !seen.isSubset(of: other.files[pid] ?? []) }
+    }
+
     /// Pids remembered.
     var count: Int { files.count }
 

@@ -16,8 +16,11 @@ import Glibc
 /// it names (``WriterSightings``): a wipe of the directory leaves it describing nothing.
 ///
 /// Like the journal it is a plain file that prometheus_client ignores (it reads `*.db` only)
-/// and every wipe idiom removes or leaves harmless. It is written only when what it says
-/// changed (a new writer seen, files gone), and removed when it would say nothing.
+/// and every wipe idiom removes or leaves harmless: it is written only when what it says
+/// changed, created only when a new writer was seen (a wipe in progress only makes sightings
+/// shrink, so the record never comes back under an `rmtree` or before an `rmdir`), and never
+/// removed by the exporter (a `listdir` + `remove` wipe would then find it gone): when it would
+/// say nothing it is emptied, which reads as no sightings.
 enum WriterSightingsRecord {
     static let fileName = "multiproc-exporter.writers"
     private static let header = "multiproc-exporter writers 1"
@@ -25,9 +28,12 @@ enum WriterSightingsRecord {
     /// The sightings recorded in `directory` for `namespace`; none when there is no record,
     /// when it is not whole, or when it was written in another namespace or boot.
     static func load(directory: Int32, namespace: String) -> WriterSightings {
-        let fd = openat(directory, fileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        // Non-blocking and regular only: a FIFO of that name must not hold up the check.
+        let fd = openat(directory, fileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return WriterSightings() }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return WriterSightings() }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while bytes.count <= 64 << 20 {
@@ -39,17 +45,17 @@ enum WriterSightingsRecord {
         return parse(String(decoding: bytes, as: UTF8.self), namespace: namespace) ?? WriterSightings()
     }
 
-    /// Writes `sightings` for `namespace`, or removes the record when there are none. Returns
-    /// why it could not, or nil.
-    static func save(_ sightings: WriterSightings, directory: Int32, namespace: String) -> String? {
-        guard !sightings.isEmpty else {
-            guard unlinkat(directory, fileName, 0) == 0 || errno == ENOENT else { return "remove \(fileName): \(errnoText())" }
-            return nil
-        }
-        let text = Array(render(sightings, namespace: namespace).utf8)
-        let fd = openat(directory, fileName, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+    /// Writes `sightings` for `namespace` (an empty record when there are none), creating the
+    /// record only when `create` (something new was seen). Returns why it could not, or nil.
+    static func save(_ sightings: WriterSightings, directory: Int32, namespace: String, create: Bool) -> String? {
+        let text = sightings.isEmpty ? [] : Array(render(sightings, namespace: namespace).utf8)
+        let flags = O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (create && !sightings.isEmpty ? O_CREAT : 0)
+        let fd = openat(directory, fileName, flags, 0o644)
+        if fd < 0, errno == ENOENT, flags & O_CREAT == 0 { return nil }  // gone (a wipe): it stays gone
         guard fd >= 0 else { return "write \(fileName): \(errnoText())" }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return "write \(fileName): not a regular file" }
         var done = 0
         while done < text.count {
             let n = text.withUnsafeBytes { write(fd, $0.baseAddress! + done, text.count - done) }

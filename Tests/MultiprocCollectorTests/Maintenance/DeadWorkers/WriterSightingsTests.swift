@@ -162,7 +162,44 @@ struct WriterSightingsTests {
         #expect(verdicts(second) == [10: .dead(.exited)])
         try FileManager.default.removeItem(atPath: dir.file("gauge_livesum_10.db"))
         _ = try restarted.check(markedDead: [10])
-        #expect(!FileManager.default.fileExists(atPath: record), "nothing left to remember")
+        #expect(try String(contentsOfFile: record, encoding: .utf8).isEmpty, "nothing left to remember: emptied, not removed")
+    }
+
+    /// The app wipes the directory at start (`rmtree`, or `listdir` + `remove` + `rmdir`) while
+    /// a check runs: sightings only shrink then, and the record is neither brought back (the
+    /// `rmdir` would fail: not empty) nor removed under the wipe (its `remove` would find it
+    /// gone). A writer seen afterwards creates it again.
+    @Test func aWipeInProgressNeverBringsTheRecordBackNorRemovesIt() throws {
+        proc.name(namespace: 4_026_531_836)
+        liveWriter(10)
+        liveWriter(11)
+        let finder = finder()
+        _ = try finder.check(markedDead: [])
+        let record = dir.file(WriterSightingsRecord.fileName)
+        #expect(FileManager.default.fileExists(atPath: record))
+        // The wipe removed the record and some of the files; the check sees the rest.
+        try FileManager.default.removeItem(atPath: record)
+        for name in ["counter_10.db", "gauge_livesum_10.db"] { try FileManager.default.removeItem(atPath: dir.file(name)) }
+        proc.remove(pid: 10)
+        _ = try finder.check(markedDead: [])
+        #expect(!FileManager.default.fileExists(atPath: record), "sightings that only shrank do not create it")
+        for name in ["counter_11.db", "gauge_livesum_11.db"] { try FileManager.default.removeItem(atPath: dir.file(name)) }
+        _ = try finder.check(markedDead: [])
+        #expect(!FileManager.default.fileExists(atPath: record))
+        // The app started again: a new writer is seen, and remembered for the next process.
+        liveWriter(12)
+        _ = try finder.check(markedDead: [])
+        #expect(try String(contentsOfFile: record, encoding: .utf8).contains(" counter_12.db\n"))
+    }
+
+    /// A FIFO (or any special file) by the record's name does not hold up a check.
+    @Test func aFIFONamedLikeTheRecordHoldsNothingUp() throws {
+        proc.name(namespace: 4_026_531_836)
+        #expect(mkfifo(dir.file(WriterSightingsRecord.fileName), 0o644) == 0)
+        liveWriter(10)
+        let check = try finder().check(markedDead: [])
+        #expect(check.sightingsProblem?.contains("not a regular file") == true || check.sightingsProblem?.contains("No such device") == true,
+                "\(check.sightingsProblem ?? "no problem")")
     }
 
     @Test func theRecordReadsBackWhatItWrote() throws {
