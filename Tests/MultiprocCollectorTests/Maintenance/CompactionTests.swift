@@ -405,6 +405,16 @@ import MultiprocSupport
         #expect(try DirectoryCollector(directory: dir.path).collect().text == expected)
     }
 
+    /// A FIFO (or any special file) by the journal's name: an error, never a pass held up.
+    @Test func aFIFONamedLikeTheJournalIsAnErrorNotAHang() throws {
+        #expect(mkfifo(dir.file(CompactionJournal.fileName), 0o644) == 0)
+        let fd = open(dir.path, O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        let journal = CompactionJournal(directory: fd)
+        #expect(throws: JournalError.self) { _ = try journal.load() }
+        #expect(throws: JournalError.self) { try journal.append([.dead(pid: "7", markedAt: 1)]) }
+    }
+
     /// A compactor killed between an archive's rename and the deletes (here: stopped there)
     /// leaves the files counted in the archive: another collector, which does not settle
     /// anything, leaves them out until a pass settles the commit, so nobody serves them twice.

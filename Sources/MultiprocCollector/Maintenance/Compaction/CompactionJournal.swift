@@ -63,12 +63,15 @@ struct CompactionJournal {
     /// The records up to the first torn line (one that fails its checksum), skipping intact
     /// lines that name anything the compactor never writes, and how many lines were read.
     func load() throws(JournalError) -> (records: [JournalRecord], lines: Int) {
-        let fd = openat(directory, Self.fileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        // Non-blocking and regular only: a FIFO of that name must not hold a pass up.
+        let fd = openat(directory, Self.fileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             if errno == ENOENT { return ([], 0) }
             throw .io("open: \(errnoText(errno))")
         }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw .io("open: not a regular file") }
         let bytes: [UInt8]
         do { bytes = try FileContents.read(descriptor: fd) } catch { throw .io("read: \(error)") }
         var records: [JournalRecord] = []
@@ -120,7 +123,7 @@ struct CompactionJournal {
     @discardableResult
     private func withLockedJournal(create: Bool, _ body: (Int32) throws(JournalError) -> Void) throws(JournalError) -> Bool {
         for _ in 0..<8 {
-            let fd = openat(directory, Self.fileName, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0o644)
+            let fd = openat(directory, Self.fileName, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (create ? O_CREAT : 0), 0o644)
             if fd < 0, errno == ENOENT, !create { return false }  // no journal
             guard fd >= 0 else { throw .io("open: \(errnoText(errno))") }
             defer { close(fd) }
@@ -129,6 +132,7 @@ struct CompactionJournal {
             }
             var opened = stat(), named = stat()
             guard fstat(fd, &opened) == 0 else { throw .io("fstat: \(errnoText(errno))") }
+            guard opened.st_mode & S_IFMT == S_IFREG else { throw .io("open: not a regular file") }
             if fstatat(directory, Self.fileName, &named, AT_SYMLINK_NOFOLLOW) == 0, named.st_ino == opened.st_ino {
                 try body(fd)
                 return true  // closing the descriptor releases the lock
