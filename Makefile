@@ -277,7 +277,7 @@ clean:
 ## image: localhost/multiproc-exporter:dev (+ :<version>) from deploy/Dockerfile with the release
 ## binary of make dist, and localhost/multiproc-exporter-example-app:dev (examples/Dockerfile),
 ## on a Debian image made from Debian's packages (DEBIAN_IMAGE=debian:bookworm-slim: the public one)
-## kube-up: deploy/kubernetes/$(KUBE_OVERLAY) (local: gunicorn; local-auto-mark-dead: uWSGI) as a
+## kube-up: deploy/kubernetes/$(KUBE_OVERLAY) (local: gunicorn; local-auto-mark-dead: uWSGI; local-textfiles) as a
 ## pod with podman kube play; waits for its probes, prints app=URL and exporter=URL. kube-down removes it.
 ## PODMAN_CONF: the podman settings used (deploy/podman/containers.conf; empty: your own).
 .PHONY: image kube-up kube-down test-kube deps-image

@@ -3,7 +3,7 @@
 # engine or a running systemd:
 #   kubernetes   kubernetes-validate --strict against Kubernetes' own schemas (oldest and newest
 #                bundled versions) of deploy/kubernetes/base, and of every overlay as
-#                `kubectl kustomize` renders it (auto-mark-dead, textfiles, local, local-auto-mark-dead);
+#                `kubectl kustomize` renders it (auto-mark-dead, textfiles, local, local-auto-mark-dead, local-textfiles);
 #                PodMonitor against the Prometheus Operator CRD model and the cross-references
 #                between the manifests (deploy/check_kubernetes.py)
 #   systemd      systemd-analyze verify (on a copy whose ExecStart is the built binary),
