@@ -129,10 +129,8 @@ struct CPUAccountTests {
         #expect(account.parents == Ticks(user: 35, system: 3))
     }
 
-    /// A worker that runs a writing subprocess (`exec`: not a fork of it, but its child all the
-    /// same) and reaps it: the subprocess's time reaches the worker's children times once, not
-    /// also as the subprocess's last reading.
-    @Test func aWritingSubprocessReapedByItsWorkerIsCountedOnce() {
+    /// A parent (1), its worker (2, 10 + 1 ticks) and the worker's child (3, 20 + 2), all tracked.
+    static func threeGenerations() -> (Kernel, CPUAccount) {
         var kernel = Kernel()
         kernel.parents = [1]
         kernel.processes[1] = .init()
@@ -142,6 +140,14 @@ struct CPUAccountTests {
         kernel.spend(3, user: 20, system: 2)
         var account = CPUAccount()
         for id in 1...3 { account.add(id, role: id == 1 ? .parent : .worker, reading: kernel.reading(id)) }
+        return (kernel, account)
+    }
+
+    /// A worker that runs a writing subprocess (`exec`: not a fork of it, but its child all the
+    /// same) and reaps it: the subprocess's time reaches the worker's children times once, not
+    /// also as the subprocess's last reading.
+    @Test func aWritingSubprocessReapedByItsWorkerIsCountedOnce() {
+        var (kernel, account) = Self.threeGenerations()
         kernel.spend(3, user: 5, system: 0)
         kernel.reap(3)
         Self.observe(&account, kernel)
@@ -152,15 +158,7 @@ struct CPUAccountTests {
     /// A worker whose pool child exits, is reaped by it, and the worker is then recycled and
     /// reaped by the arbiter, all between two looks: the arbiter received both, once.
     @Test func aWorkerAndItsChildGoneInOneLookAreCountedOnce() {
-        var kernel = Kernel()
-        kernel.parents = [1]
-        kernel.processes[1] = .init()
-        kernel.processes[2] = .init(parent: 1)
-        kernel.processes[3] = .init(parent: 2)
-        kernel.spend(2, user: 10, system: 1)
-        kernel.spend(3, user: 20, system: 2)
-        var account = CPUAccount()
-        for id in 1...3 { account.add(id, role: id == 1 ? .parent : .worker, reading: kernel.reading(id)) }
+        var (kernel, account) = Self.threeGenerations()
         kernel.spend(3, user: 4, system: 0)
         kernel.spend(2, user: 3, system: 0)
         kernel.reap(3)
@@ -174,15 +172,7 @@ struct CPUAccountTests {
     /// The same, but the worker exits first: its child is orphaned (reparented to an untracked
     /// init, which reaps it): the child's last reading stays, what it spent after is lost.
     @Test func anOrphanedChildKeepsItsLastReading() {
-        var kernel = Kernel()
-        kernel.parents = [1]
-        kernel.processes[1] = .init()
-        kernel.processes[2] = .init(parent: 1)
-        kernel.processes[3] = .init(parent: 2)
-        kernel.spend(2, user: 10, system: 1)
-        kernel.spend(3, user: 20, system: 2)
-        var account = CPUAccount()
-        for id in 1...3 { account.add(id, role: id == 1 ? .parent : .worker, reading: kernel.reading(id)) }
+        var (kernel, account) = Self.threeGenerations()
         kernel.processes[3]!.parent = nil  // 2 exits: 3 goes to init
         kernel.reap(2)
         kernel.spend(3, user: 6, system: 0)
