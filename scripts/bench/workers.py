@@ -94,6 +94,15 @@ def prepare(work, live, keep_dead=True):
         for name in os.listdir(directory):
             if int(name.rsplit('_', 1)[1][:-3]) not in pids[:live]:
                 os.remove(os.path.join(directory, name))
+    # The generator's pids were never processes here: one that a process of this machine holds,
+    # and held before the files were made (a kernel thread), would show the names as another
+    # pid namespace's, and nothing would be served. Such files move to a pid nobody holds.
+    for pid in pids[live:]:
+        if os.path.exists(f'/proc/{pid}'):
+            free = next(p for p in range(pid + 3_000_000, 1 << 30, 7919) if not os.path.exists(f'/proc/{p}'))
+            for name in os.listdir(directory):
+                if name.endswith(f'_{pid}.db'):
+                    os.rename(os.path.join(directory, name), os.path.join(directory, name[:-len(f'{pid}.db')] + f'{free}.db'))
     return directory, App(directory, pids[:live]), info
 
 
