@@ -28,6 +28,8 @@ import http.server
 import os
 import re
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -340,8 +342,38 @@ def retries(binary, work, db):
         check(len(FlakyProxy.seen) == 1, f'a 400 was retried: {FlakyProxy.seen}')
     finally:
         server.shutdown()
+    # Over https, a gateway that resets or closes the connection during the handshake (restarting,
+    # a proxy): a connection failure, retried, never a TLS verdict nor a SIGPIPE.
+    with open(os.path.join(work, 'insecure.yml'), 'w') as f:
+        f.write('tls_config: {insecure_skip_verify: true}\n')
+    for how, why in (('reset', 'Connection reset by peer'), ('close', 'the connection closed during the TLS handshake')):
+        listener = socket.socket()
+        listener.bind(('127.0.0.1', 0))
+        listener.listen(8)
+        accepted = []
+
+        def hang_up():
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                accepted.append(conn)
+                if how == 'reset':
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+                conn.close()
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        try:
+            result = push(binary, '--gateway', f'https://127.0.0.1:{listener.getsockname()[1]}', '--job', 'hung-up',
+                          '--multiproc-dir', db, '--gateway.retries', '2',
+                          '--gateway.config.file', os.path.join(work, 'insecure.yml'), expect=3)
+            check(len(accepted) == 3 and '(3 attempts)' in result.stderr and why in result.stderr and 'TLS:' not in result.stderr,
+                  f'{how}: {len(accepted)} connections: {result.stderr}')
+        finally:
+            listener.close()
     print(f'retries: a gateway starting late taken after {attempts} failed attempt(s); never listening: 3 attempts in '
-          f'{elapsed:.1f} s, exit 3; 503 retried, 400 not')
+          f'{elapsed:.1f} s, exit 3; 503 retried, 400 not; over https a reset or a close in the handshake retried')
 
 
 def usage_errors(binary, db):

@@ -50,6 +50,9 @@ final class GatewayExchange {
 
     /// Sends `request`, trying each address of the gateway's host until one answers.
     static func perform(_ request: Request, timeout: Double, tls: ClientTLSContext?) -> Result<Response, Failure> {
+        // OpenSSL writes to its socket with write(2), not send(MSG_NOSIGNAL) as libevent does:
+        // a gateway that closes during the handshake would kill the process with SIGPIPE.
+        if tls != nil { signal(SIGPIPE, SIG_IGN) }
         let addresses: [String]
         switch resolve(request.url.host, port: request.url.port) {
         case .success(let found): addresses = found
@@ -160,7 +163,14 @@ final class GatewayExchange {
             // OpenSSL records a verification failure even when told not to verify: ask only then.
             let verify = SSL_get_verify_result(ssl)
             if tls.verifiesPeer, verify != X509_V_OK { return .tls("the gateway's certificate does not verify: \(String(cString: X509_verify_cert_error_string(verify)))") }
-            if let bufferevent, case let openSSL = bufferevent_get_openssl_error(bufferevent), openSSL != 0 {
+            // libevent records a socket error under the TLS layer (refused, reset, closed) as
+            // OpenSSL's SSL_ERROR_SYSCALL, a bare 5 with no library: that is the errno's case.
+            if let bufferevent, case let openSSL = bufferevent_get_openssl_error(bufferevent), Self.isLibraryError(openSSL) {
+                // Closed by the other end mid-handshake (a gateway restarting, a proxy): no verdict
+                // on the certificate; another attempt may succeed.
+                if openSSL & 0x7F_FFFF == UInt(SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+                    return .unreachable("\(address):\(request.url.port): the connection closed during the TLS handshake")
+                }
                 var text = [CChar](repeating: 0, count: 256)
                 ERR_error_string_n(openSSL, &text, text.count)
                 return .tls(String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
@@ -177,6 +187,13 @@ final class GatewayExchange {
         let reason = code == ENOTCONN || code == 0 || code == EAGAIN ? Self.connectError(address, port: request.url.port, timeout: timeout) : code
         if let reason { return .unreachable("\(target): \(String(cString: strerror(reason)))") }
         return .unreachable("\(target): the connection closed before an answer")
+    }
+
+    /// Whether `code` (from `bufferevent_get_openssl_error`) is an error of the TLS library
+    /// itself (a library in its top bits), not a system error (`ERR_SYSTEM_FLAG`) nor the bare
+    /// `SSL_get_error` value libevent records when the socket failed.
+    static func isLibraryError(_ code: UInt) -> Bool {
+        code >= 1 << 23 && code & (1 << 31) == 0
     }
 
     /// Why a TCP connection to `address` fails now, or nil when it succeeds.
