@@ -27,8 +27,6 @@ final class WorkerReadMetrics: Sendable {
         }
     }
 
-    func skipped(_ reason: WorkerSkipReason) -> Int { counts.withLock { $0.skipped[reason] ?? 0 } }
-
     /// The families, empty unless enabled.
     func families() -> [MetricFamily] {
         let counts = counts.withLock { $0 }

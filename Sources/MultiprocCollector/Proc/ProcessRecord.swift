@@ -8,15 +8,15 @@ public struct ProcessRecord: Sendable, Equatable {
     /// The process the task belongs to (`Tgid:`); differs from ``pid`` for a thread.
     public var threadGroup: Int
     /// The parent process (`stat` field 4).
-    public var parent: Int
+    public var parent: Int { stat.parent }
     /// The one-letter state (`stat` field 3): `R`, `S`, `D`, `Z` (zombie), `X` (dead)...
-    public var state: Character
+    public var state: Character { stat.state }
     /// `PF_KTHREAD` in the flags (`stat` field 9): kernel threads never write metric files.
-    public var isKernelThread: Bool
+    public var isKernelThread: Bool { stat.isKernelThread }
     /// Threads in the process (`stat` field 20).
-    public var threads: Int
+    public var threads: Int { stat.threads }
     /// When the task started, in clock ticks after boot (`stat` field 22).
-    public var startTicks: UInt64
+    public var startTicks: UInt64 { stat.startTicks }
     /// The effective uid (`Uid:`, second value), when `status` was readable.
     public var effectiveUid: UInt32?
     /// The task's pid in each pid namespace it belongs to, this one first (`NSpid:`); more
@@ -26,7 +26,7 @@ public struct ProcessRecord: Sendable, Equatable {
     public var stat: ProcessStat
 
     /// Exited and not yet reaped by its parent: it will never write again.
-    public var isZombie: Bool { state == "Z" || state == "X" }
+    public var isZombie: Bool { stat.hasExited }
 
     /// The pid the process sees for itself (its innermost namespace): what prometheus_client
     /// names its files after.
@@ -38,11 +38,6 @@ public struct ProcessRecord: Sendable, Equatable {
         guard let fields = ProcessStat(parsing: stat) else { return nil }
         self.pid = pid
         self.stat = fields
-        parent = fields.parent
-        state = fields.state
-        isKernelThread = fields.isKernelThread
-        threads = fields.threads
-        startTicks = fields.startTicks
         threadGroup = pid
         namespacePids = [pid]
         guard let status else { return }

@@ -153,7 +153,7 @@ extension WorkerCollector {
         state.nextMemberID += 1
         let handle = state.handles < Self.handlesHeld ? ProcessHandle(pid: pid, in: processes) : nil
         if handle != nil { state.handles += 1 }
-        state.members[id] = Member(id: id, pid: pid, startTicks: stat.startTicks, isWriter: isWriter,
+        state.members[id] = Member(id: id, pid: pid, isWriter: isWriter,
                                    forkedBy: forkedBy, isParent: isParent, stat: stat, handle: handle)
         state.memberByPid[pid] = id
         state.unclaimed[pid] = nil

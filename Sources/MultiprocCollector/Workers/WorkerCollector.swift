@@ -53,7 +53,6 @@ public final class WorkerCollector: Sendable {
     struct Member {
         let id: Int
         let pid: Int
-        let startTicks: UInt64
         let isWriter: Bool
         /// The member that forked it without `exec`.
         var forkedBy: Int?
@@ -63,6 +62,8 @@ public final class WorkerCollector: Sendable {
         /// Looks in a row whose `stat` of it failed other than as gone.
         var unreadableLooks = 0
         var stat: ProcessStat
+        /// When it started: its identity with its pid (readings of another start are not its).
+        var startTicks: UInt64 { stat.startTicks }
         /// Its `/proc` entry held open (for the first ``handlesHeld`` members), else nil: read by path.
         let handle: ProcessHandle?
         /// Proportional memory, bytes, from the last read that succeeded.
