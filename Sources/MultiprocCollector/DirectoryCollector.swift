@@ -92,7 +92,7 @@ public final class DirectoryCollector: @unchecked Sendable {
     /// Where the async `collect()` runs the blocking work.
     private let queue = DispatchQueue(label: "multiproc-collector")
     /// Reads ``Options/textfileDirectory`` on every scrape; nil without one.
-    private let textfiles: TextfileCollector?
+    let textfiles: TextfileCollector?
 
     /// Creates a collector for `directory`, which must exist and be a directory.
     ///

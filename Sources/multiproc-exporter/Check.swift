@@ -25,12 +25,8 @@ struct Check: ParsableCommand {
 
     func run() throws {
         try reportingFailures {
-            var options = DirectoryCollector.Options()
-            do {
-                try textfiles.apply(to: &options, reserved: ExporterServer.ownMetricNames(ExporterConfiguration()))
-            } catch { throw CommandFailure("\(error)") }
-            let collector = try directory.collector(options: options)
-            let report = collector.inspect()
+            let options = try textfiles.options(reserved: ExporterServer.ownMetricNames(ExporterConfiguration()))
+            let report = try directory.collector(options: options).inspect()
             for problem in report.directoryProblems { print("directory: \(problem.reason.rawValue): \(problem.detail)") }
             for status in report.files.sorted(by: { $0.name < $1.name }) {
                 if status.isOK {
@@ -55,13 +51,10 @@ struct Check: ParsableCommand {
                 print("compaction: archives=\(compaction.archives.count) dead_pids_not_folded=\(compaction.deadPids.count)"
                       + (compaction.deadPids.isEmpty ? "" : " (\(compaction.deadPids.prefix(10).joined(separator: ",")))"))
             }
-            let textfilesFine = textfiles.directory == nil || reportTextfiles(collector.collect().textfiles)
+            let textfilesFine = reportTextfiles(report.textfiles)
             let bad = report.files.filter { !$0.isOK }.count
             // Per reason, as multiproc_exporter_file_errors_total counts them: what to alert on.
-            let reasons = Dictionary(grouping: report.files.flatMap(\.problems) + report.directoryProblems, by: \.reason)
-            if !reasons.isEmpty {
-                print("problems_by_reason: " + reasons.keys.sorted().map { "\($0.rawValue)=\(reasons[$0]!.count)" }.joined(separator: " "))
-            }
+            printByReason("problems_by_reason", (report.files.flatMap(\.problems) + report.directoryProblems).map(\.reason))
             // Which client releases wrote the files: an old one shows at a glance.
             let layouts = Dictionary(grouping: report.files.compactMap(\.layout), by: { $0 })
             let byLayout = layouts.keys.sorted().map { "\($0.rawValue):\(layouts[$0]!.count)" }.joined(separator: ",")
@@ -70,6 +63,13 @@ struct Check: ParsableCommand {
             if !report.directoryProblems.isEmpty { throw CommandFailure("cannot read \(directory.multiprocDir ?? "the directory")") }
             if report.hasProblems || !textfilesFine { throw ExitCode(1) }
         }
+    }
+
+    /// Prints `label: reason=count …` (reasons in order), unless there are none.
+    private func printByReason<Reason: RawRepresentable & Comparable & Hashable>(_ label: String, _ reasons: [Reason]) where Reason.RawValue == String {
+        let counts = Dictionary(grouping: reasons, by: { $0 }).mapValues(\.count)
+        guard !counts.isEmpty else { return }
+        print("\(label): " + counts.keys.sorted().map { "\($0.rawValue)=\(counts[$0]!)" }.joined(separator: " "))
     }
 
     /// Prints a line per textfile (the files that parsed, then every problem, as `serve` logs
@@ -82,10 +82,7 @@ struct Check: ParsableCommand {
         for problem in report.problems { print("PROBLEM textfile \(problem)") }
         let withProblems = Set(report.problems.lazy.filter { $0.reason != .directoryUnreadable }.map(\.file))
         let leftOut = withProblems.subtracting(report.files.map(\.path)).count
-        let reasons = Dictionary(grouping: report.problems, by: \.reason)
-        if !reasons.isEmpty {
-            print("textfile_problems_by_reason: " + reasons.keys.sorted().map { "\($0.rawValue)=\(reasons[$0]!.count)" }.joined(separator: " "))
-        }
+        printByReason("textfile_problems_by_reason", report.problems.map(\.reason))
         print("textfiles=\(report.files.count + leftOut) with_problems=\(withProblems.count) families=\(report.families.count) bytes=\(report.bytes)")
         return !report.hasErrors
     }

@@ -14,10 +14,11 @@ struct TextfileOption: ParsableArguments {
             help: ArgumentHelp("Leave out textfiles larger than this (e.g. 512KB, 16MB).", valueName: "size"))
     var maxFileSize = "16MB"
 
-    /// Collector options with the textfile directory, or a ``CommandFailure`` for a bad flag.
-    func options() throws(CommandFailure) -> DirectoryCollector.Options {
+    /// Collector options with the textfile directory (leaving `reserved` names to the caller),
+    /// or a ``CommandFailure`` for a bad flag.
+    func options(reserved: (families: [MetricFamily], prefix: String?) = ([], nil)) throws(CommandFailure) -> DirectoryCollector.Options {
         var options = DirectoryCollector.Options()
-        do { try apply(to: &options) } catch { throw CommandFailure(error.description) }
+        do { try apply(to: &options, reserved: reserved) } catch { throw CommandFailure(error.description) }
         return options
     }
 

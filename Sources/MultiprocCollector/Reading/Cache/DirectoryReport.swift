@@ -26,6 +26,9 @@ public struct DirectoryReport: Sendable {
     public var directoryProblems: [FileProblem] = []
     /// What compaction left in the directory; nil when it was never compacted.
     public var compaction: CompactionStatus?
+    /// With a textfile directory (``DirectoryCollector/Options/textfileDirectory``): what a
+    /// scrape would serve of it and leave out, beside these files; nil without one.
+    public var textfiles: TextfileReport?
 
     /// The archives and the journal of a compacted directory.
     public struct CompactionStatus: Sendable {
@@ -68,6 +71,7 @@ extension DirectoryCollector {
                 entries: listed.merged?.keyIDs.count ?? 0, layout: listed.merged?.layout,
                 problems: problemsByFile[listed.name] ?? []))
         }
+        report.textfiles = textfiles?.collect(besides: snapshot.plan)
         if let dir = try? MetricDirectory(path: directory) {
             report.ignoredNames = dir.otherNames()
             report.compaction = Self.compactionStatus(files: report.files, ignored: report.ignoredNames, directory: dir.descriptor)
