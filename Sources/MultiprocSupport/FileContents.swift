@@ -44,6 +44,42 @@ package enum FileContents {
         }
     }
 
+    /// Why ``openRegular(_:in:flags:mode:)`` gave no descriptor.
+    package enum OpenFailure: Error, Equatable, CustomStringConvertible {
+        /// `openat` or `fstat` failed with this `errno` (`ENOENT`: no such file).
+        case failed(Int32)
+        /// A FIFO, socket, device or directory by that name.
+        case notRegular
+
+        package var description: String {
+            switch self {
+            case .failed(let code): return String(cString: strerror(code))
+            case .notRegular: return "not a regular file"
+            }
+        }
+    }
+
+    /// Opens `name` in `directory` as the exporter opens the files it keeps beside the app's:
+    /// never through a symbolic link, never blocking (a FIFO by that name must not hold
+    /// anything up), and only when it is a regular file. `flags` adds the access mode and any
+    /// of `O_CREAT`, `O_TRUNC`, `O_APPEND`. Returns the descriptor and what `fstat` said.
+    package static func openRegular(_ name: String, in directory: Int32, flags: Int32,
+                                    mode: mode_t = 0o644) throws(OpenFailure) -> (fd: Int32, status: stat) {
+        let fd = openat(directory, name, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, mode)
+        guard fd >= 0 else { throw .failed(errno) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            let code = errno
+            close(fd)
+            throw .failed(code)
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw .notRegular
+        }
+        return (fd, status)
+    }
+
     /// Writes all of `bytes` to `fd` (short writes and `EINTR` retried); the `strerror` text
     /// when it cannot.
     package static func write(_ bytes: [UInt8], to fd: Int32) -> String? {

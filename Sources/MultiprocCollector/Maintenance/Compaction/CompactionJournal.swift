@@ -63,15 +63,12 @@ struct CompactionJournal {
     /// The records up to the first torn line (one that fails its checksum), skipping intact
     /// lines that name anything the compactor never writes, and how many lines were read.
     func load() throws(JournalError) -> (records: [JournalRecord], lines: Int) {
-        // Non-blocking and regular only: a FIFO of that name must not hold a pass up.
-        let fd = openat(directory, Self.fileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else {
-            if errno == ENOENT { return ([], 0) }
-            throw .io("open: \(errnoText(errno))")
+        let fd: Int32
+        do { fd = try FileContents.openRegular(Self.fileName, in: directory, flags: O_RDONLY).fd } catch {
+            if error == .failed(ENOENT) { return ([], 0) }
+            throw .io("open: \(error)")
         }
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw .io("open: not a regular file") }
         let bytes: [UInt8]
         do { bytes = try FileContents.read(descriptor: fd) } catch { throw .io("read: \(error)") }
         var records: [JournalRecord] = []
@@ -123,16 +120,17 @@ struct CompactionJournal {
     @discardableResult
     private func withLockedJournal(create: Bool, _ body: (Int32) throws(JournalError) -> Void) throws(JournalError) -> Bool {
         for _ in 0..<8 {
-            let fd = openat(directory, Self.fileName, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (create ? O_CREAT : 0), 0o644)
-            if fd < 0, errno == ENOENT, !create { return false }  // no journal
-            guard fd >= 0 else { throw .io("open: \(errnoText(errno))") }
+            let fd: Int32
+            do { fd = try FileContents.openRegular(Self.fileName, in: directory, flags: O_RDWR | O_APPEND | (create ? O_CREAT : 0)).fd } catch {
+                if error == .failed(ENOENT), !create { return false }  // no journal
+                throw .io("open: \(error)")
+            }
             defer { close(fd) }
             while flock(fd, LOCK_EX) != 0 {
                 guard errno == EINTR else { throw .io("flock: \(errnoText(errno))") }
             }
             var opened = stat(), named = stat()
             guard fstat(fd, &opened) == 0 else { throw .io("fstat: \(errnoText(errno))") }
-            guard opened.st_mode & S_IFMT == S_IFREG else { throw .io("open: not a regular file") }
             if fstatat(directory, Self.fileName, &named, AT_SYMLINK_NOFOLLOW) == 0, named.st_ino == opened.st_ino {
                 try body(fd)
                 return true  // closing the descriptor releases the lock

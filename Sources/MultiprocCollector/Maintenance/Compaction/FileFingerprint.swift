@@ -1,4 +1,5 @@
 import Glibc
+import MultiprocSupport
 
 // MARK: - What a file held at one moment
 
@@ -27,15 +28,15 @@ struct FileFingerprint: Hashable, Sendable {
     /// The fingerprint of `name` and the bytes it was taken from (up to `used`); nil when
     /// there is no such file.
     static func read(_ name: String, in directory: Int32) throws(FingerprintError) -> (fingerprint: FileFingerprint, bytes: [UInt8])? {
-        let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else {
-            if errno == ENOENT { return nil }
-            throw .unreadable(name, errnoText(errno))
+        let fd: Int32, info: stat
+        do { (fd, info) = try FileContents.openRegular(name, in: directory, flags: O_RDONLY) } catch {
+            switch error {
+            case .failed(ENOENT): return nil
+            case .failed(let code): throw .unreadable(name, errnoText(code))
+            case .notRegular: throw .notRegularFile(name)
+            }
         }
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .unreadable(name, errnoText(errno)) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .notRegularFile(name) }
         let bytes = try read(descriptor: fd, name: name, upTo: Int(info.st_size))
         let fingerprint = FileFingerprint(name: name, device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int(info.st_size),
                                           used: Self.used(of: bytes), hash: Self.hash(bytes))

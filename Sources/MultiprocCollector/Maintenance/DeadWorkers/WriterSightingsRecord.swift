@@ -1,4 +1,5 @@
 import Glibc
+import MultiprocSupport
 
 // MARK: - Sightings kept for the next process
 
@@ -28,20 +29,9 @@ enum WriterSightingsRecord {
     /// The sightings recorded in `directory` for `namespace`; none when there is no record,
     /// when it is not whole, or when it was written in another namespace or boot.
     static func load(directory: Int32, namespace: String) -> WriterSightings {
-        // Non-blocking and regular only: a FIFO of that name must not hold up the check.
-        let fd = openat(directory, fileName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { return WriterSightings() }
+        guard let fd = try? FileContents.openRegular(fileName, in: directory, flags: O_RDONLY).fd else { return WriterSightings() }
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return WriterSightings() }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while bytes.count <= 64 << 20 {
-            let n = read(fd, &chunk, chunk.count)
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { break }
-            bytes += chunk[0..<n]
-        }
+        guard let bytes = try? FileContents.read(descriptor: fd, limit: 64 << 20) else { return WriterSightings() }
         return parse(String(decoding: bytes, as: UTF8.self), namespace: namespace) ?? WriterSightings()
     }
 
@@ -49,21 +39,14 @@ enum WriterSightingsRecord {
     /// record only when `create` (something new was seen). Returns why it could not, or nil.
     static func save(_ sightings: WriterSightings, directory: Int32, namespace: String, create: Bool) -> String? {
         let text = sightings.isEmpty ? [] : Array(render(sightings, namespace: namespace).utf8)
-        let flags = O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (create && !sightings.isEmpty ? O_CREAT : 0)
-        let fd = openat(directory, fileName, flags, 0o644)
-        if fd < 0, errno == ENOENT, flags & O_CREAT == 0 { return nil }  // gone (a wipe): it stays gone
-        guard fd >= 0 else { return "write \(fileName): \(errnoText())" }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return "write \(fileName): not a regular file" }
-        var done = 0
-        while done < text.count {
-            let n = text.withUnsafeBytes { write(fd, $0.baseAddress! + done, text.count - done) }
-            if n < 0, errno == EINTR { continue }
-            guard n > 0 else { return "write \(fileName): \(errnoText())" }
-            done += n
+        let creates = create && !sightings.isEmpty
+        let fd: Int32
+        do { fd = try FileContents.openRegular(fileName, in: directory, flags: O_WRONLY | O_TRUNC | (creates ? O_CREAT : 0)).fd } catch {
+            if error == .failed(ENOENT), !creates { return nil }  // gone (a wipe): it stays gone
+            return "write \(fileName): \(error)"
         }
-        return nil
+        defer { close(fd) }
+        return FileContents.write(text, to: fd).map { "write \(fileName): \($0)" }
     }
 
     // MARK: The format
@@ -101,11 +84,5 @@ enum WriterSightingsRecord {
         return sightings
     }
 
-    private static func checksum(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return hash
-    }
-
-    private static func errnoText() -> String { String(cString: strerror(errno)) }
+    private static func checksum(_ text: String) -> UInt64 { FileFingerprint.hash(text.utf8) }
 }
