@@ -107,7 +107,7 @@ final class GatewayExchange {
             return .failure(.unreachable("cannot create a connection"))
         }
         self.connection = connection
-        var perOperation = timeval(seconds: timeout)
+        var perOperation = EventLoopServer.timeval(seconds: timeout)
         evhttp_connection_set_timeout_tv(connection, &perOperation)
         evhttp_connection_set_retries(connection, 0)
         evhttp_connection_set_max_body_size(connection, 1 << 20)
@@ -125,7 +125,7 @@ final class GatewayExchange {
             return .failure(.unreachable("cannot send the request"))
         }
         // The whole exchange, not only each read or write, ends at the deadline.
-        var deadline = timeval(seconds: timeout)
+        var deadline = EventLoopServer.timeval(seconds: timeout)
         event_base_loopexit(base, &deadline)
         event_base_dispatch(base)
         return outcome ?? .failure(.timedOut(timeout))
@@ -171,9 +171,7 @@ final class GatewayExchange {
                 if openSSL & 0x7F_FFFF == UInt(SSL_R_UNEXPECTED_EOF_WHILE_READING) {
                     return .unreachable("\(address):\(request.url.port): the connection closed during the TLS handshake")
                 }
-                var text = [CChar](repeating: 0, count: 256)
-                ERR_error_string_n(openSSL, &text, text.count)
-                return .tls(String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+                return .tls(TLSContext.openSSLErrorText(openSSL))
             }
         }
         let target = "\(address):\(request.url.port)"
@@ -239,12 +237,5 @@ final class GatewayExchange {
             entry = current.pointee.ai_next
         }
         return .success(addresses)
-    }
-}
-
-private extension timeval {
-    init(seconds: Double) {
-        let whole = seconds.rounded(.down)
-        self.init(tv_sec: Int(whole), tv_usec: Int((seconds - whole) * 1_000_000))
     }
 }

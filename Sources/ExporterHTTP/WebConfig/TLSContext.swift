@@ -135,6 +135,11 @@ final class TLSContext: @unchecked Sendable {
         let code = ERR_get_error()
         ERR_clear_error()
         guard code != 0 else { return "unknown error" }
+        return openSSLErrorText(code)
+    }
+
+    /// OpenSSL's text for the error `code` (`error:0A000086:SSL routines::...`).
+    static func openSSLErrorText(_ code: UInt) -> String {
         var text = [CChar](repeating: 0, count: 256)
         ERR_error_string_n(code, &text, text.count)
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)

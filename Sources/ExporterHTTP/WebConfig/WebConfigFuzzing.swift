@@ -52,7 +52,7 @@ package enum WebConfigFuzzing {
         let payload = Array(header.utf8.dropFirst(6))
         let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n".utf8)
         guard payload.allSatisfy(alphabet.contains) else { fatalError("non-base64 accepted: \(header.debugDescription)") }
-        let encoded = "Basic " + base64(credentials.user + [UInt8(ascii: ":")] + credentials.password)
+        let encoded = "Basic " + Base64.encode(credentials.user + [UInt8(ascii: ":")] + credentials.password)
         guard BasicAuthCredentials(header: encoded) == credentials else { fatalError("round trip failed for \(header.debugDescription)") }
         if !credentials.user.contains(UInt8(ascii: ":")) {
             // The same bytes hash to the same cache key, and a different password to another.
@@ -64,21 +64,6 @@ package enum WebConfigFuzzing {
                 fatalError("cache key is not a function of the credentials")
             }
         }
-    }
-
-    private static func base64(_ bytes: [UInt8]) -> String {
-        let symbols = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        var out: [UInt8] = []
-        var index = 0
-        while index < bytes.count {
-            let chunk = Array(bytes[index..<min(index + 3, bytes.count)])
-            let bits = chunk.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << UInt32(16 - 8 * $1.offset) }
-            for position in 0..<4 {
-                out.append(position <= chunk.count ? symbols[Int(bits >> UInt32(18 - 6 * position) & 63)] : UInt8(ascii: "="))
-            }
-            index += 3
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 
