@@ -36,7 +36,7 @@ extension Compactor {
         if let obstacle = deletion(of: gone, among: pass.files) { return obstacle }
         if !changed.isEmpty { return .changed(changed) }
         // A process of a reused pid that opened a file after the plan's look at the maps.
-        let busy = pidsMappingForWriting(pass.files + existingArchives())
+        let busy = pidsMappingForWriting(pass.files, archives: existingArchives())
         if busy.contains(ArchiveContent.pid) { return .archiveWritten }
         return busy.isEmpty ? nil : .inUse(busy)
     }

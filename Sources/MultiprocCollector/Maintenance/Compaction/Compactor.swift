@@ -96,7 +96,7 @@ struct Compactor {
         }
         try record(forgetting: forget, in: &ledger)
         // A file some process maps for writing is in use (a reused pid that opened it): leave that pid.
-        let busy = pidsMappingForWriting(Array(planned.values.joined()) + existingArchives())
+        let busy = pidsMappingForWriting(Array(planned.values.joined()), archives: existingArchives())
         if busy.contains(ArchiveContent.pid) { throw .io(Self.pidZeroInUse) }
         report.pidsInUse += busy.sorted()
         for pid in busy { planned[pid] = nil }
@@ -169,12 +169,15 @@ struct Compactor {
 
     // MARK: Shared by the steps
 
+    /// A file as `/proc/<pid>/maps` names it.
+    typealias MappedIdentity = (device: UInt64, inode: UInt64, name: String)
+
     /// The pids of `files` that some process maps for writing (nobody, when no other
     /// process's maps can be read: see ``ProcessTable/filesMappedForWriting(_:)``).
-    func pidsMappingForWriting(_ files: some Sequence<FileFingerprint>) -> Set<String> {
-        let files = Array(files)
-        guard !files.isEmpty, let mapped = ProcessTable().filesMappedForWriting(files.map { ($0.device, $0.inode, $0.name) }) else { return [] }
-        return Set(files.filter { mapped.contains($0.inode) }.map { MetricFileName($0.name)!.pid })
+    func pidsMappingForWriting(_ files: [FileFingerprint], archives: [MappedIdentity] = []) -> Set<String> {
+        let identities = files.map { ($0.device, $0.inode, $0.name) } + archives
+        guard !identities.isEmpty, let mapped = ProcessTable().filesMappedForWriting(identities) else { return [] }
+        return Set(identities.filter { mapped.contains($0.inode) }.map { MetricFileName($0.name)!.pid })
     }
 
     /// Journals that `pids` are no longer dead, as `ledger` knows their deaths (a death recorded
@@ -187,9 +190,14 @@ struct Compactor {
         for record in records { ledger.apply(record) }
     }
 
-    /// The archives there are now.
-    func existingArchives() -> [FileFingerprint] {
-        ArchiveContent.names.sorted().compactMap { (try? FileFingerprint.take($0, in: directory)) ?? nil }
+    /// The archives there are now (regular files), by identity alone: whether a process maps
+    /// one needs no read of its content.
+    func existingArchives() -> [MappedIdentity] {
+        ArchiveContent.names.sorted().compactMap { name in
+            var info = stat()
+            guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+            return (UInt64(info.st_dev), UInt64(info.st_ino), name)
+        }
     }
 
     /// Archives are files of pid 0, which no process has; a writer whose `process_identifier`
