@@ -90,12 +90,8 @@ extension WorkerCollector {
             pidFiles.append(PidFile(name: name, parsed: parsed, status: status, firstSeen: first, now: now, clock: clock))
         }
         report.pidsLookedAt += 1
-        let lookup = processes.lookup(pid)
-        var holder = DeadWorkerRule.Holder(lookup: lookup, maps: nil, startSeconds: nil, isOurselves: ourselves.contains(pid))
-        if case .present(let record) = lookup {
-            holder.maps = processes.maps(of: pid)
-            holder.startSeconds = processes.startSeconds(record)
-        }
+        let holder = DeadWorkerRule.Holder(of: pid, in: processes, ourselves: ourselves)
+        let lookup = holder.lookup
         let candidate = PidFiles(pid: pid, files: pidFiles)
         let judgement = DeadWorkerRule.judge(candidate, holder: holder)
         let firstLook = state.unclaimed[pid] == nil

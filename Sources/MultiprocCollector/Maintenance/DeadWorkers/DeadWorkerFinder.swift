@@ -97,12 +97,7 @@ public final class DeadWorkerFinder: Sendable {
         var showsApp = false, showsForeignPid = false
         var seenWriting: [Int] = []
         for files in candidates {
-            let lookup = processes.lookup(files.pid)
-            var holder = DeadWorkerRule.Holder(lookup: lookup, maps: nil, startSeconds: nil, isOurselves: ourselves.contains(files.pid))
-            if case .present(let record) = lookup {
-                holder.maps = processes.maps(of: files.pid)
-                holder.startSeconds = processes.startSeconds(record)
-            }
+            let holder = DeadWorkerRule.Holder(of: files.pid, in: processes, ourselves: ourselves)
             let judgement = DeadWorkerRule.judge(files, holder: holder)
             if judgement.showsApp { seenWriting.append(files.pid) }
             showsApp = showsApp || judgement.showsApp

@@ -51,6 +51,16 @@ public enum DeadWorkerRule {
             self.startSeconds = startSeconds
             self.isOurselves = isOurselves
         }
+
+        /// What holds `pid` now, as `processes` shows it: its record, and for a present holder
+        /// its memory map and start.
+        init(of pid: Int, in processes: ProcessTable, ourselves: Set<Int>) {
+            self.init(lookup: processes.lookup(pid), maps: nil, startSeconds: nil, isOurselves: ourselves.contains(pid))
+            if case .present(let record) = lookup {
+                maps = processes.maps(of: pid)
+                startSeconds = processes.startSeconds(record)
+            }
+        }
     }
 
     /// A verdict and what it says about this pid namespace.
