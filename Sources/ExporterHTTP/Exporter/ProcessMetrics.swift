@@ -7,7 +7,6 @@ import MultiprocCollector
 enum ProcessMetrics {
     private static let processes = ProcessTable()
     private static let bootTime = processes.bootTime()
-    private static let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
 
     static func families() -> [MetricFamily] {
         var families: [MetricFamily] = []
@@ -32,7 +31,7 @@ enum ProcessMetrics {
             gauge("process_virtual_memory_max_bytes", "Maximum amount of virtual memory available in bytes.", limit)
         }
         if let stat {
-            gauge("process_resident_memory_bytes", "Resident memory size in bytes.", Double(stat.residentPages) * pageSize)
+            gauge("process_resident_memory_bytes", "Resident memory size in bytes.", Double(stat.residentPages) * processes.pageSize)
             if let bootTime {
                 gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
                       bootTime + Double(stat.startTicks) / processes.ticksPerSecond)

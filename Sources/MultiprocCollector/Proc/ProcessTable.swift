@@ -17,6 +17,8 @@ public struct ProcessTable: Sendable {
     public let root: String
     /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit of ``ProcessRecord/startTicks``.
     public let ticksPerSecond: Double
+    /// Bytes per memory page (`sysconf(_SC_PAGESIZE)`), the unit of ``ProcessStat/residentPages``.
+    public let pageSize: Double
     /// Whether this is the real `/proc`: only then is existence confirmed with `kill(pid, 0)`
     /// and are system calls about a pid (`prlimit`) made, since a test tree's pids are not
     /// this machine's.
@@ -41,6 +43,7 @@ public struct ProcessTable: Sendable {
         self.root = root
         let ticks = sysconf(Int32(_SC_CLK_TCK))
         ticksPerSecond = ticks > 0 ? Double(ticks) : 100
+        pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
         probesWithSignal = root == "/proc"
     }
 

@@ -24,12 +24,11 @@ extension WorkerCollector {
             // Children were reaped under every attempt: the totals wait for the next look.
             for (id, stat) in readings { state.members[id]?.stat = stat }
         }
-        let pageSize = Double(sysconf(Int32(_SC_PAGESIZE)))
         for member in state.members.values.sorted(by: { $0.pid < $1.pid }) where !member.exited && !unreadable.contains(member.id) {
             guard let stat = readings[member.id], !stat.hasExited else { continue }
             var process = ObservedProcess(
                 pid: member.pid, cpu: seconds(CPUAccount.Ticks(user: stat.userTicks, system: stat.systemTicks)),
-                residentBytes: Double(stat.residentPages) * pageSize, proportionalBytes: member.proportionalBytes,
+                residentBytes: Double(stat.residentPages) * processes.pageSize, proportionalBytes: member.proportionalBytes,
                 virtualBytes: Double(stat.virtualBytes), threads: Double(stat.threads),
                 startTime: bootTime + Double(stat.startTicks) / processes.ticksPerSecond)
             var exited = false
