@@ -229,8 +229,7 @@ def scenario_uwsgi(binary, work):
             dead = len(with_files - set(live_pids()))
             visible = mine[('multiproc_exporter_auto_mark_dead_pids_visible', ())]
             return marked == dead and visible == 1, (mine, marked, dead, f'marked {marked} for {dead} dead workers; visible {visible}')
-        wait_until('every dead worker marked', all_dead_marked, SETTLE_DEADLINE)
-        mine, marked, dead_pids, _ = all_dead_marked()[1]
+        mine, marked, dead_pids, _ = wait_until('every dead worker marked', all_dead_marked, SETTLE_DEADLINE)
         promtool_check(exporter)
         rounds = watcher.finish()
         return (f'{requests} requests, {len(served_by)} worker pids served, {dead_pids} recycled workers marked dead '

@@ -278,8 +278,7 @@ def scenario_gunicorn(binary, work):
         booted = [int(p) for p in re.findall(r'Booting worker with pid: (\d+)', open(log_path).read())]
         if set(originals) & set(children(arbiter.pid)):
             raise Failure(f'an original worker was never recycled: {originals}')
-        exits = wait_until('every exit counted', lambda: (
-            value(exporter.samples(), 'multiproc_worker_exits_total') == len(booted) - 3,
+        exits = wait_until('every exit counted', lambda: (lambda counted: (counted == len(booted) - 3, counted))(
             value(exporter.samples(), 'multiproc_worker_exits_total')), 5)
         if len(booted) - 3 < 3 * 3:
             raise Failure(f'only {len(booted) - 3} recycles: each worker should be recycled several times')
@@ -288,9 +287,9 @@ def scenario_gunicorn(binary, work):
         if user + system < burnt * 0.9:
             raise Failure(f'all-workers CPU {user + system:.2f}s for {burnt:.2f}s burnt')
         pss = [value(got, 'multiproc_worker_proportional_memory_bytes', pid=str(p)) for p in children(arbiter.pid)]
-        wait_until('proportional memory of every worker', lambda: (all(
-            (value(exporter.samples(), 'multiproc_worker_proportional_memory_bytes', pid=str(p)) or 0) > 0
-            for p in children(arbiter.pid)), pss), 5)
+        wait_until('proportional memory of every worker', lambda: (lambda now: (all(
+            (value(now, 'multiproc_worker_proportional_memory_bytes', pid=str(p)) or 0) > 0
+            for p in children(arbiter.pid)), pss))(exporter.samples()), 5)
         promtool_check(exporter)
         scrapes = watcher.finish(minimum=20)
         return (f'{requests} requests, {len(booted)} workers booted, {exits:.0f} exits counted, all-workers CPU '
@@ -371,7 +370,7 @@ def scenario_sigkill(binary, work):
         os.kill(master.pid, signal.SIGUSR1)  # workers stop writing and spinning
         if master.stdout.readline().strip() != 'quiet':
             raise Failure('prefork_kill.py did not go quiet')
-        got = wait_until('12 exits and the 3 last workers', lambda: (
+        wait_until('12 exits and the 3 last workers', lambda: (
             (lambda g: (value(g, 'multiproc_worker_exits_total') == 12 and pids_of(g, 'multiproc_worker_cpu_seconds_total') == workers, g))
             (exporter.samples())), 10)
         got, _ = check_against_proc(exporter, master.pid)
@@ -420,7 +419,7 @@ def scenario_user(binary, work):
         os.chmod(work, 0o777)
         exporter = Exporter(binary, directory, work, args=('--collector.workers.pss-interval', '200ms'),
                             wrap=('setpriv', '--reuid=daemon', '--regid=daemon', '--clear-groups'))
-        got = wait_until('workers served', lambda: (
+        wait_until('workers served', lambda: (
             (lambda g: (pids_of(g, 'multiproc_worker_cpu_seconds_total') == workers, g))(exporter.samples())), 10)
         time.sleep(0.5)  # two background rounds of proportional memory: refused, and counted
         got = exporter.samples()
