@@ -27,26 +27,17 @@ struct Compact: ParsableCommand {
             help: "How long a dead pid's files must stay unchanged before they are folded (e.g. 1m, 0s).")
     var delay = "1m"
 
-    @Option(name: .customLong("compaction.max-pids-per-pass"),
-            help: "The most dead pids this pass folds, oldest deaths first; the rest wait for the next run.")
-    var maxPids = DirectoryCollector.Options().maxPidsPerPass
-
-    @Option(name: .customLong("compaction.test-pause-before-step"),
-            help: ArgumentHelp("Test hook: sleep this long before each step of the pass (kill -9 tests).", visibility: .hidden))
-    var testPause = "0s"
-
-    func validate() throws {
-        guard maxPids >= 1 else { throw ValidationError("--compaction.max-pids-per-pass must be at least 1") }
-    }
+    @OptionGroup var pass: CompactionPassOption
 
     func run() throws {
         try reportingFailures {
             let seconds: Double
-            do { seconds = try DurationParser.seconds(delay) } catch let error as ConfigurationError { throw CommandFailure(error.description) }
             var options = DirectoryCollector.Options()
             options.recordsDeadPids = true
-            options.maxPidsPerPass = maxPids
-            do { options.compactionStepPause = try DurationParser.seconds(testPause) } catch let error as ConfigurationError { throw CommandFailure(error.description) }
+            do {
+                seconds = try DurationParser.seconds(delay)
+                try pass.apply(to: &options)
+            } catch let error as ConfigurationError { throw CommandFailure(error.description) }
             let report = try directory.collector(options: options).compact(delay: seconds)
             if let recovered = report.recovered { print("settled an interrupted pass: \(recovered.rawValue)") }
             if !report.pidsRevived.isEmpty { print("revived (files changed, a reused pid): \(report.pidsRevived.joined(separator: " "))") }

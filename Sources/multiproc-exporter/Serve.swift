@@ -58,13 +58,7 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("compaction.interval"), help: "Time between compaction passes (e.g. 10s).")
     var compactionInterval = "10s"
 
-    @Option(name: .customLong("compaction.max-pids-per-pass"),
-            help: "The most dead pids one compaction pass folds, oldest deaths first; the rest wait for the next pass.")
-    var compactionMaxPids = DirectoryCollector.Options().maxPidsPerPass
-
-    @Option(name: .customLong("compaction.test-pause-before-step"),
-            help: ArgumentHelp("Test hook: sleep this long before each step of a compaction pass (the kill -9 test).", visibility: .hidden))
-    var compactionTestPause = "0s"
+    @OptionGroup var compactionPass: CompactionPassOption
 
     @Flag(name: .customLong("auto-mark-dead"),
           help: ArgumentHelp("Find dead workers in /proc and mark them dead, for servers without a death hook (uWSGI, celery, multiprocessing).",
@@ -95,7 +89,6 @@ struct Serve: ParsableCommand {
     var logFormat = "logfmt"
 
     func validate() throws {
-        guard compactionMaxPids >= 1 else { throw ValidationError("--compaction.max-pids-per-pass must be at least 1") }
         guard LogLine.level(named: logLevel) != nil else { throw ValidationError("--log.level must be debug, info, warn or error") }
         guard LogFormat(rawValue: logFormat) != nil else { throw ValidationError("--log.format must be logfmt or json") }
     }
@@ -111,8 +104,7 @@ struct Serve: ParsableCommand {
             let collector: DirectoryCollector
             var options = DirectoryCollector.Options()
             options.recordsDeadPids = config.compaction != nil
-            options.maxPidsPerPass = compactionMaxPids
-            options.compactionStepPause = try DurationParser.seconds(compactionTestPause)
+            try compactionPass.apply(to: &options)
             // The exporter's own metrics and the app's process metrics follow the merge in every
             // body: textfiles must leave their names.
             try textfiles.apply(to: &options, reserved: ExporterServer.ownMetricNames(config))
