@@ -37,21 +37,14 @@ final class ClientTLSContext: @unchecked Sendable {
             }
         }
         if let certFile = settings.certFile, let keyFile = settings.keyFile {
-            let chain = PEMBundle.certificates(try Self.read(certFile, key: "cert_file"))
-            guard let leaf = chain.first else { throw Self.failure("tls_config.cert_file", "no PEM certificate found in \(certFile)") }
-            defer { X509_free(leaf) }
-            guard SSL_CTX_use_certificate(context, leaf) == 1 else {
-                for cert in chain.dropFirst() { X509_free(cert) }
-                throw Self.failure("tls_config.cert_file", "OpenSSL refuses the certificate: \(TLSContext.openSSLError())")
-            }
-            for cert in chain.dropFirst() where multiproc_ssl_ctx_add_extra_chain_cert(context, cert) != 1 { X509_free(cert) }
-            guard let key = PEMBundle.privateKey(try Self.read(keyFile, key: "key_file")) else {
-                throw Self.failure("tls_config.key_file", "no unencrypted PEM private key found in \(keyFile)")
-            }
-            defer { EVP_PKEY_free(key) }
-            guard SSL_CTX_use_PrivateKey(context, key) == 1, SSL_CTX_check_private_key(context) == 1 else {
-                ERR_clear_error()
-                throw Self.failure("tls_config.key_file", "the private key does not match the certificate in \(certFile)")
+            try TLSContext.installIdentity(in: context, chain: try Self.read(certFile, key: "cert_file"),
+                                           key: { () throws(ConfigurationError) in try Self.read(keyFile, key: "key_file") }) { problem in
+                switch problem {
+                case .noCertificate: Self.failure("tls_config.cert_file", "no PEM certificate found in \(certFile)")
+                case .certificateRefused(let why): Self.failure("tls_config.cert_file", "OpenSSL refuses the certificate: \(why)")
+                case .noKey: Self.failure("tls_config.key_file", "no unencrypted PEM private key found in \(keyFile)")
+                case .keyMismatch: Self.failure("tls_config.key_file", "the private key does not match the certificate in \(certFile)")
+                }
             }
         }
     }

@@ -66,25 +66,42 @@ final class TLSContext: @unchecked Sendable {
                                    pem: (TLSServerSettings.PEMSource, String) throws(ConfigurationError) -> [UInt8]) throws(ConfigurationError) {
         let certKey = settings.certificate.path == nil ? "cert" : "cert_file"
         let keyKey = settings.key.path == nil ? "key" : "key_file"
-        let chain = PEMBundle.certificates(try pem(settings.certificate, certKey))
-        guard let leaf = chain.first else {
-            throw Self.failure("tls_server_config.\(certKey)", "no PEM certificate found\(Self.where(settings.certificate))")
+        try Self.installIdentity(in: context, chain: try pem(settings.certificate, certKey),
+                                 key: { () throws(ConfigurationError) in try pem(settings.key, keyKey) }) { problem in
+            switch problem {
+            case .noCertificate: Self.failure("tls_server_config.\(certKey)", "no PEM certificate found\(Self.where(settings.certificate))")
+            case .certificateRefused(let why): Self.failure("tls_server_config.\(certKey)", "OpenSSL refuses the certificate: \(why)")
+            case .noKey: Self.failure("tls_server_config.\(keyKey)", "no unencrypted PEM private key found\(Self.where(settings.key))")
+            case .keyMismatch: Self.failure("tls_server_config.\(keyKey)", "the private key does not match the certificate\(Self.where(settings.certificate))")
+            }
         }
+    }
+
+    /// Why ``installIdentity(in:chain:key:fail:)`` could not.
+    enum IdentityProblem {
+        case noCertificate, certificateRefused(String), noKey, keyMismatch
+    }
+
+    /// Puts a certificate chain (PEM, leaf first) and its private key (read by `key` once the
+    /// chain is in) into `context`, for the server and for `push`'s client certificate alike:
+    /// the one place that hands OpenSSL its references. `fail` words each problem.
+    static func installIdentity(in context: OpaquePointer, chain pem: [UInt8], key: () throws(ConfigurationError) -> [UInt8],
+                                fail: (IdentityProblem) -> ConfigurationError) throws(ConfigurationError) {
+        let chain = PEMBundle.certificates(pem)
+        guard let leaf = chain.first else { throw fail(.noCertificate) }
         defer { X509_free(leaf) }
         guard SSL_CTX_use_certificate(context, leaf) == 1 else {
             for cert in chain.dropFirst() { X509_free(cert) }
-            throw Self.failure("tls_server_config.\(certKey)", "OpenSSL refuses the certificate: \(Self.openSSLError())")
+            throw fail(.certificateRefused(openSSLError()))
         }
         for cert in chain.dropFirst() where multiproc_ssl_ctx_add_extra_chain_cert(context, cert) != 1 {
             X509_free(cert)  // on success the context owns it
         }
-        guard let key = PEMBundle.privateKey(try pem(settings.key, keyKey)) else {
-            throw Self.failure("tls_server_config.\(keyKey)", "no unencrypted PEM private key found\(Self.where(settings.key))")
-        }
-        defer { EVP_PKEY_free(key) }
-        guard SSL_CTX_use_PrivateKey(context, key) == 1, SSL_CTX_check_private_key(context) == 1 else {
+        guard let privateKey = PEMBundle.privateKey(try key()) else { throw fail(.noKey) }
+        defer { EVP_PKEY_free(privateKey) }
+        guard SSL_CTX_use_PrivateKey(context, privateKey) == 1, SSL_CTX_check_private_key(context) == 1 else {
             ERR_clear_error()
-            throw Self.failure("tls_server_config.\(keyKey)", "the private key does not match the certificate\(Self.where(settings.certificate))")
+            throw fail(.keyMismatch)
         }
     }
 
