@@ -87,16 +87,7 @@ public struct GatewayClientConfig: Sendable, Equatable {
 
     /// Parses `text`; relative paths resolve against `directory`, secret files are read.
     static func parse(_ text: String, directory: String) throws(ConfigurationError) -> GatewayClientConfig {
-        guard WebConfigParser.nestingBound(text) <= WebConfigParser.maximumNesting else {
-            throw ConfigurationError("gateway config: nested deeper than \(WebConfigParser.maximumNesting) levels")
-        }
-        let root: YAMLNode?
-        do {
-            root = try YAMLComposer(maximumNesting: WebConfigParser.maximumNesting, maximumNodes: WebConfigParser.maximumNodes).compose(text)
-        } catch {
-            throw ConfigurationError(YAMLFields.printable("gateway config: not valid YAML: \(error)"))
-        }
-        let top = try YAMLFields(root, path: "")
+        let top = try YAMLFields(WebConfigParser.compose(text, label: "gateway config"), path: "")
         try top.check(known: topKeys)
         var config = GatewayClientConfig()
         func path(_ file: String) -> String { file.hasPrefix("/") || directory.isEmpty ? file : directory + "/" + file }

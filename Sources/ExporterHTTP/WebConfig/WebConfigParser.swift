@@ -41,21 +41,9 @@ public enum WebConfigParser {
     /// holds without aliases, so only alias bombs reach it, refused before the walk expands them.
     static let maximumNodes = maximumBytes
 
-    static let tooDeep = "web config: nested deeper than \(maximumNesting) levels (the schema has 4)"
-
     /// Parses `text`; relative paths resolve against `directory`.
     public static func parse(_ text: String, directory: String) throws(ConfigurationError) -> WebConfig {
-        guard nestingBound(text) <= maximumNesting else { throw ConfigurationError(tooDeep) }
-        let root: YAMLNode?
-        do {
-            root = try YAMLComposer(maximumNesting: maximumNesting, maximumNodes: maximumNodes).compose(text)
-        } catch .nestedTooDeep {
-            throw ConfigurationError(tooDeep)
-        } catch .tooManyNodes(let limit) {
-            throw ConfigurationError("web config: more than \(limit) YAML nodes once aliases are expanded")
-        } catch {
-            throw ConfigurationError(YAMLFields.printable("web config: not valid YAML: \(error)"))
-        }
+        let root = try compose(text, label: "web config", schemaDepth: " (the schema has 4)")
         let top = try YAMLFields(root, path: "")
         try top.check(known: topKeys)
         var config = WebConfig()
@@ -65,6 +53,22 @@ public enum WebConfigParser {
         config.users = try users(YAMLFields(top.node("basic_auth_users"), path: "basic_auth_users"))
         config.rateLimit = try rateLimit(YAMLFields(top.node("rate_limit"), path: "rate_limit"))
         return config
+    }
+
+    /// The YAML of a configuration file (`label` names it in errors), within the bounds on
+    /// nesting and alias expansion that keep a hostile file from exhausting the stack or memory.
+    static func compose(_ text: String, label: String, schemaDepth: String = "") throws(ConfigurationError) -> YAMLNode? {
+        let tooDeep = "\(label): nested deeper than \(maximumNesting) levels\(schemaDepth)"
+        guard nestingBound(text) <= maximumNesting else { throw ConfigurationError(tooDeep) }
+        do {
+            return try YAMLComposer(maximumNesting: maximumNesting, maximumNodes: maximumNodes).compose(text)
+        } catch .nestedTooDeep {
+            throw ConfigurationError(tooDeep)
+        } catch .tooManyNodes(let limit) {
+            throw ConfigurationError("\(label): more than \(limit) YAML nodes once aliases are expanded")
+        } catch {
+            throw ConfigurationError(YAMLFields.printable("\(label): not valid YAML: \(error)"))
+        }
     }
 
     /// An upper bound of the YAML nesting depth of `text`, without parsing it: open flow
