@@ -37,13 +37,11 @@ struct CacheState: ~Copyable {
 
     /// Entries from which values load on two threads (lowered by tests to exercise that path).
     let parallelLoadThreshold: Int
-    private let changeDetection: FileChangeWatch.Detection
     /// The most files tracked since the cache last started afresh (see ``startAfreshIfShrunk()``).
     private var peakFiles = 0
 
     init(options: DirectoryCollector.Options = DirectoryCollector.Options()) {
         parallelLoadThreshold = options.parallelLoadThreshold
-        changeDetection = options.changeDetection
         changeWatch = FileChangeWatch(options.changeDetection)
     }
 
@@ -228,6 +226,7 @@ struct CacheState: ~Copyable {
     /// the pages of a large heap) would otherwise keep most of those pages. The next refresh
     /// reads the directory from scratch, as a fresh collector would, and merges to the same bits.
     /// Dead pids are recorded again by that refresh, which freezes their files after reading them.
+    /// The change watch stays: names it reports match no tracked file until they are read again.
     private mutating func startAfreshIfShrunk() {
         peakFiles = max(peakFiles, files.count)
         guard peakFiles >= Self.shrinkThreshold, files.count * 2 < peakFiles else { return }
@@ -235,7 +234,6 @@ struct CacheState: ~Copyable {
         keys = KeyTable()
         files = [:]
         listing = ListingCache()
-        changeWatch = FileChangeWatch(changeDetection)
         deadPids = DeadPids()
         plan = PlanState()
         fold = FoldCache()
