@@ -1,4 +1,5 @@
 import Glibc
+import MultiprocSupport
 
 // MARK: - Listing the directory for the dead-worker finder
 
@@ -39,8 +40,8 @@ struct MetricFileSurvey {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         for name in names {
-            let fd = openat(directory.descriptor, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-            guard fd >= 0 else { return nil }
+            // The shared opener: a FIFO swapped in since the listing must not block the check.
+            guard let fd = try? FileContents.openRegular(name, in: directory.descriptor, flags: O_RDONLY).fd else { return nil }
             defer { close(fd) }
             while true {
                 let n = read(fd, &chunk, chunk.count)
