@@ -47,6 +47,13 @@ def log(*args):
 free_port = testkit.free_port
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of `pid` so far (the exporter's, all threads): unlike wall time,
+    it does not grow with the load of other processes on the machine."""
+    fields = open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def generate(size, work):
     directory = os.path.join(work, f"perf_{size}")
     stamp = os.path.join(work, f"perf_{size}.json")

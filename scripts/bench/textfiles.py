@@ -25,13 +25,6 @@ sys.path.insert(0, HERE)
 import run  # noqa: E402
 
 
-def cpu_seconds(pid):
-    """User + system CPU time of `pid` so far (the exporter's, all threads): unlike wall time,
-    it does not grow with the load of other processes on the machine."""
-    fields = open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
-
-
 def write_textfiles(directory, files, series):
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, write_to_textfile
     for index in range(files):
@@ -66,9 +59,9 @@ def main():
             exporter = run.Exporter(os.path.abspath(args.binary), db, *extra)
             try:
                 exporter.scrape()
-                cpu = cpu_seconds(exporter.proc.pid)
+                cpu = run.cpu_seconds(exporter.proc.pid)
                 times = [exporter.scrape()[0] for _ in range(300)]
-                cpu = (cpu_seconds(exporter.proc.pid) - cpu) / len(times)
+                cpu = (run.cpu_seconds(exporter.proc.pid) - cpu) / len(times)
                 body = len(exporter.scrape()[1])
             finally:
                 exporter.stop()

@@ -106,12 +106,6 @@ def prepare(work, live, keep_dead=True):
     return directory, App(directory, pids[:live]), info
 
 
-def cpu_seconds(exporter):
-    """User and system CPU seconds of the exporter process so far."""
-    fields = open(f'/proc/{exporter.proc.pid}/stat').read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
-
-
 def read_duration(exporter):
     _, body = exporter.get('/metrics')
     for line in body.decode().splitlines():
@@ -134,9 +128,9 @@ def compare(binary, work, rounds, per_round):
         for r in range(rounds):
             medians = {}
             for name, exporter in (('on', on), ('off', off)) if r % 2 == 0 else (('off', off), ('on', on)):
-                before = cpu_seconds(exporter)
+                before = run.cpu_seconds(exporter.proc.pid)
                 round_times = [exporter.scrape()[0] for _ in range(per_round)]
-                cpu[name] += cpu_seconds(exporter) - before
+                cpu[name] += run.cpu_seconds(exporter.proc.pid) - before
                 times[name] += round_times
                 medians[name] = statistics.median(round_times)
             paired.append(medians['on'] / medians['off'])
